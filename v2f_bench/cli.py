@@ -1,0 +1,159 @@
+"""The ``v2f-bench`` command line: argument parsing only; the work is done by the functions it calls.
+
+A mistake the user can fix (a missing file, a bad value) ends with one line on stderr and exit
+status 2; an interruption ends with status 130. Neither prints a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from v2f_bench import __version__
+from v2f_bench.errors import UserError
+
+DEFAULT_RUN_DIR = Path("runs") / "paper"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="v2f-bench", description="Hyperparameter search and benchmarking for voice-to-face synthesis.")
+    parser.add_argument("--version", action="version", version=f"v2f-bench {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth(commands)
+    _add_prepare(commands)
+    _add_paper(commands)
+    return parser
+
+
+def _add_synth(commands) -> None:
+    p = commands.add_parser("synth", help="write the embedded synthetic dataset in VoxCeleb2/VGGFace2 layouts")
+    p.add_argument("out", type=Path, help="new directory to write into")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--small", action="store_true", help="a tiny dataset for tests and smoke runs")
+    p.add_argument("--identities", type=int, help="number of identities (default 9, the paper's)")
+    p.add_argument("--clips", type=int, help="clips per identity")
+    p.add_argument("--photos", type=int, help="photos per identity")
+    p.add_argument("--workers", type=int, help="processes to render with (default: all cores); the output does not depend on it")
+    p.set_defaults(run=_run_synth)
+
+
+def _add_prepare(commands) -> None:
+    p = commands.add_parser("prepare", help="turn raw (real or synthetic) datasets into a prepared dataset directory")
+    p.add_argument("root", type=Path, nargs="?", help="a data root holding voxceleb2/ + vggface2/ (or voxceleb1/ + vggface1/)")
+    p.add_argument("--voices", type=Path, help="the VoxCeleb tree, if not under ROOT")
+    p.add_argument("--faces", type=Path, help="the VGGFace tree, if not under ROOT")
+    p.add_argument("--out", type=Path, required=True, help="the prepared dataset directory")
+    _add_prepare_options(p)
+    p.set_defaults(run=_run_prepare)
+
+
+def _add_prepare_options(p: argparse.ArgumentParser) -> None:
+    from v2f_bench.data.audio import FEATURE_BACKENDS
+    from v2f_bench.data.splits import SPLIT_PROTOCOLS
+
+    p.add_argument("--identities", help="a preset (agarwal9) or comma-separated voice ids; default: every identity on disk")
+    p.add_argument("--min-clips", type=int, default=3, help="skip identities with fewer usable clips (default 3)")
+    p.add_argument("--min-photos", type=int, default=3, help="skip identities with fewer usable photos (default 3)")
+    p.add_argument("--max-identities", type=int, help="with the default selection, keep the identities with most clips")
+    p.add_argument("--protocol", default="paper", choices=SPLIT_PROTOCOLS, help="split protocol (default paper: closed set, split by clip)")
+    p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split draws")
+    p.add_argument("--backend", default="librosa", choices=FEATURE_BACKENDS, help="voice feature backend (default librosa, the reference)")
+    p.add_argument("--judge-size", type=int, default=160, help="side of the judge's face crops (default 160)")
+    p.add_argument("--no-align", action="store_true", help="crop by the box only, ignoring eye landmarks")
+    p.add_argument("--no-detect", action="store_true", help="skip photos without a box instead of running MTCNN")
+    p.add_argument("--address", help="fan out over a Ray cluster: 'auto', 'ray://host:10001', or 'local' for a private local instance")
+
+
+def _add_paper(commands) -> None:
+    p = commands.add_parser("paper", help="the main job on the embedded default data (today: synth + prepare)")
+    p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory (default {DEFAULT_RUN_DIR})")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--small", action="store_true", help="the tiny synthetic dataset")
+    p.set_defaults(run=_run_paper)
+
+
+def _synth_config(args: argparse.Namespace):
+    from v2f_bench.data.synth import SMALL, SynthConfig
+
+    values = dict(SMALL) if args.small else {}
+    overrides = {"identities": getattr(args, "identities", None), "clips_per_identity": getattr(args, "clips", None),
+                 "photos_per_identity": getattr(args, "photos", None)}
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return SynthConfig(seed=args.seed, **values)
+
+
+def _run_synth(args: argparse.Namespace) -> None:
+    from v2f_bench.data.synth import write_synth
+
+    summary = write_synth(args.out, _synth_config(args), workers=args.workers)
+    print(f"wrote {summary['identities']} identities ({summary['clips']} clips, {summary['photos']} photos) to {args.out}")
+
+
+def _prepare_config(args: argparse.Namespace):
+    from v2f_bench.data.audio import FeatureParams
+    from v2f_bench.data.faces import FaceParams
+    from v2f_bench.data.prepared import PrepareConfig
+    from v2f_bench.data.splits import parse_fractions
+
+    return PrepareConfig(
+        identities=args.identities,
+        min_clips=args.min_clips,
+        min_photos=args.min_photos,
+        max_identities=args.max_identities,
+        protocol=args.protocol,
+        fractions=parse_fractions(args.split_fractions),
+        seed=args.seed,
+        backend=args.backend,
+        features=FeatureParams(),
+        faces=FaceParams(judge_size=args.judge_size, align=not args.no_align, detect_missing=not args.no_detect),
+    )
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from v2f_bench.data.prepared import format_summary, prepare
+    from v2f_bench.data.sources import resolve_sources
+
+    paths = resolve_sources(args.root, args.voices, args.faces)
+    print(format_summary(prepare(paths, args.out, _prepare_config(args), address=args.address)))
+
+
+def _run_paper(args: argparse.Namespace) -> None:
+    """Synthesise the default data (kept when it already matches), then prepare it (cached)."""
+    from dataclasses import asdict
+
+    from v2f_bench.data.prepared import PrepareConfig, format_summary, prepare
+    from v2f_bench.data.sources import resolve_sources
+    from v2f_bench.data.synth import write_synth
+
+    data = args.out / "data"
+    config = _synth_config(args)
+    record = data / "synth.json"
+    if not (record.is_file() and json.loads(record.read_text()).get("config") == asdict(config)):
+        if data.exists():
+            raise UserError(f"{data}: holds other data than this run's synthetic set; remove it or choose another --out")
+        summary = write_synth(data, config)
+        print(f"synth: {summary['identities']} identities, {summary['clips']} clips, {summary['photos']} photos in {data}")
+    else:
+        print(f"synth: reusing {data}")
+    result = prepare(resolve_sources(data, None, None), args.out / "prepared", PrepareConfig(seed=args.seed))
+    print(format_summary(result))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UserError as exc:
+        print(f"v2f-bench {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"v2f-bench {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Raw data in, prepared arrays out: synthetic stand-in, real-layout readers, features, splits."""

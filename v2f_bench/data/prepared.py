@@ -1,0 +1,432 @@
+"""Raw datasets -> a prepared dataset directory: feature arrays, face crops, splits and a manifest.
+
+Everything downstream (searches, reports) reads only this directory. Its files:
+
+- ``voice_features.npy``: float32 (W, 60, 41, 2), log-mel and delta per window (see ``audio``);
+  ``window_clip.npy`` (W,) int32 clip index, ``window_label.npy`` (W,) int32 identity label,
+  ``window_split.npy`` (W,) train/val/test;
+- ``faces_<S>.npy``: uint8 (P, S, S, 3) min-max-normalised crops, one file per size (see ``faces``);
+  ``photo_label.npy`` and ``photo_split.npy`` (P,);
+- ``manifest.json``: every parameter, the identities, every clip and photo used (source file
+  relative to its dataset root, identity, split, SHA-256 of the file), every item skipped with its
+  reason, counts, and the SHA-256 of every output file. It is written last, so a directory without
+  it is incomplete.
+
+The cache key is the hash of the parameters, the package version and every input file's
+relative path and content hash. Preparing again with the same key and intact outputs reuses the
+directory; any change to an input or a parameter recomputes it. A new result is built in a
+temporary sibling directory and moved into place only when complete, so a failed run never
+damages an earlier result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from v2f_bench import __version__
+from v2f_bench.data import layouts, sources
+from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clip_features
+from v2f_bench.data.faces import FaceError, FaceParams, face_crops
+from v2f_bench.data.records import Clip, Identity, Photo, Skipped
+from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits
+from v2f_bench.errors import UserError
+from v2f_bench.hashing import sha256_file, sha256_json
+from v2f_bench.parallel import map_batches
+from v2f_bench.progress import progress
+
+FORMAT = "v2f_bench.prepared/1"
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    """Everything that decides the content of a prepared dataset (all of it enters the cache key)."""
+
+    identities: str | None = None
+    """A preset name (``agarwal9``) or comma-separated voice ids; None applies the paper's rule (minimum clips)."""
+    min_clips: int = 3
+    """Identities with fewer usable clips are skipped (three lets every identity have a train, val and test clip)."""
+    min_photos: int = 3
+    """Identities with fewer usable photos are skipped."""
+    max_identities: int | None = None
+    """With the paper's rule, keep at most this many identities, those with the most clips."""
+    protocol: str = "paper"
+    """One of ``splits.SPLIT_PROTOCOLS``."""
+    fractions: tuple[float, float, float] = DEFAULT_FRACTIONS
+    """Train, val and test fractions."""
+    seed: int = 0
+    """Seeds the split draws."""
+    backend: str = "librosa"
+    """Feature backend: ``librosa`` (the reference) or ``torch`` (batched)."""
+    features: FeatureParams = field(default_factory=FeatureParams)
+    faces: FaceParams = field(default_factory=FaceParams)
+
+    def validate(self) -> None:
+        if self.protocol not in SPLIT_PROTOCOLS:
+            raise UserError(f"--protocol {self.protocol!r}: choose one of {', '.join(SPLIT_PROTOCOLS)}")
+        if self.backend not in FEATURE_BACKENDS:
+            raise UserError(f"--backend {self.backend!r}: choose one of {', '.join(FEATURE_BACKENDS)}")
+        if self.min_clips < 1 or self.min_photos < 1:
+            raise UserError("--min-clips and --min-photos must be at least 1")
+        if self.max_identities is not None and self.max_identities < 1:
+            raise UserError("--max-identities must be at least 1")
+
+
+@dataclass
+class PrepareResult:
+    out: Path
+    manifest: dict
+    reused: bool
+
+
+@dataclass
+class _Computed:
+    """Per-item results of the expensive stage, in input order; failures hold the reason string."""
+
+    clip_features: list[np.ndarray | str]
+    photo_crops: list[tuple[list[np.ndarray], str] | str]
+
+
+def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, address: str | None = None) -> PrepareResult:
+    """Prepare ``paths`` into ``out``; reuse ``out`` when its cache key matches. See the module docstring."""
+    config.validate()
+    out = Path(out)
+    identities, clips, photos, skipped, not_on_disk = _select(paths, config)
+    inputs = _hash_inputs(identities, clips, photos)
+    cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
+    cached = _reusable(out, cache_key)
+    if cached is not None:
+        return PrepareResult(out, cached, reused=True)
+    _check_writable(out)
+    computed = _compute(clips, photos, config, address)
+    manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, out, cache_key, inputs)
+    return PrepareResult(out, manifest, reused=False)
+
+
+def _select(paths: sources.SourcePaths, config: PrepareConfig):
+    wanted = layouts.parse_identity_spec(config.identities) if config.identities else None
+    voices = sources.read_voices(paths, only=set(wanted) if wanted else None)
+    face_ids = {voices.identities[v].face_id for v in (wanted or voices.clips) if v in voices.identities}
+    faces = sources.read_faces(paths, only=face_ids)
+    identities, skipped = layouts.select_identities(
+        voices, faces, wanted, min_clips=config.min_clips, min_photos=config.min_photos, max_identities=config.max_identities
+    )
+    not_on_disk = layouts.meta_rows_without_clips(voices) if wanted is None else 0
+    if not identities:
+        raise UserError(f"no usable identity in {paths.voice_root} and {paths.face_root}: " + _skip_digest(skipped + voices.skipped + faces.skipped))
+    clips = [clip for identity in identities for clip in voices.clips[identity.voice_id]]
+    photos = [photo for identity in identities for photo in faces.photos[identity.face_id]]
+    selected_voice = {i.voice_id for i in identities}
+    selected_face = {i.face_id for i in identities}
+    reader_skips = [s for s in voices.skipped + faces.skipped if _concerns(s, selected_voice | selected_face)]
+    return identities, clips, photos, reader_skips + skipped, not_on_disk
+
+
+def _concerns(skip: Skipped, ids: set[str]) -> bool:
+    """Reader skips about unselected identities stay out of this dataset's list; meta-file problems always count."""
+    return skip.kind == "meta" or any(part in ids for part in Path(skip.item).parts) or skip.item in ids
+
+
+def _skip_digest(skipped: Sequence[Skipped]) -> str:
+    if not skipped:
+        return "nothing was found on disk"
+    first = skipped[0]
+    more = f" (and {len(skipped) - 1} more)" if len(skipped) > 1 else ""
+    return f"{first.kind} {first.item}: {first.reason}{more}"
+
+
+def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: Sequence[Photo]) -> dict:
+    """What decides the output besides the parameters: the identity join, every file's content, every box and landmark set."""
+    files = {}
+    for item in progress([*clips, *photos], "hashing inputs", unit="file"):
+        try:
+            files[item.rel] = sha256_file(item.path)
+        except OSError as exc:
+            files[item.rel] = f"unreadable: {exc.strerror or exc}"
+    return {
+        "identities": [asdict(i) for i in identities],
+        "files": files,
+        "annotations": {p.rel: [p.box, p.landmarks] for p in photos if p.box is not None or p.landmarks is not None},
+    }
+
+
+def _config_dict(config: PrepareConfig) -> dict:
+    data = asdict(config)
+    data["fractions"] = list(config.fractions)
+    return data
+
+
+def _reusable(out: Path, cache_key: str) -> dict | None:
+    manifest_path = out / MANIFEST
+    if not manifest_path.is_file():
+        return None
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("cache_key") != cache_key:
+        return None
+    for name, digest in manifest.get("outputs", {}).items():
+        if not (out / name).is_file() or sha256_file(out / name) != digest:
+            return None
+    return manifest
+
+
+def _check_writable(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out}: exists and is not a directory; choose another path")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise UserError(f"--out {out}: exists, is not empty and holds no {MANIFEST}; choose an empty or new directory")
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"--out {out}: cannot create {parent} ({exc.strerror})") from None
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"--out {out}: {parent} is not writable; choose a directory you can write to")
+
+
+def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConfig, address: str | None) -> _Computed:
+    feats = map_batches(_clip_batch, clips, _clip_payload, (config.features, config.backend), address, "voice features", "clip")
+    crops = map_batches(_photo_batch, photos, _photo_payload, (config.faces,), address, "face crops", "photo")
+    return _Computed(feats, crops)
+
+
+def _read(path: Path) -> bytes | str:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"cannot read file ({exc.strerror or exc})"
+
+
+def _clip_payload(clip: Clip) -> tuple[bytes, str] | str:
+    data = _read(clip.path)
+    return data if isinstance(data, str) else (data, clip.path.suffix)
+
+
+def _photo_payload(photo: Photo) -> tuple | str:
+    data = _read(photo.path)
+    return data if isinstance(data, str) else (data, photo.box, photo.landmarks)
+
+
+def _clip_batch(payloads: list, params: FeatureParams, backend: str) -> list:
+    """Features for a batch of (bytes, suffix) payloads; an unreadable item stays its reason string."""
+    out = []
+    for item in payloads:
+        try:
+            out.append(item if isinstance(item, str) else clip_features(item[0], item[1], params, backend))
+        except AudioError as exc:
+            out.append(str(exc))
+    return out
+
+
+def _photo_batch(payloads: list, params: FaceParams) -> list:
+    """Crops for a batch of (bytes, box, landmarks) payloads; an unusable item becomes its reason string."""
+    out = []
+    for item in payloads:
+        try:
+            out.append(item if isinstance(item, str) else face_crops(item[0], item[1], item[2], params))
+        except FaceError as exc:
+            out.append(str(exc))
+    return out
+
+
+def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed: _Computed, out, cache_key, inputs) -> dict:
+    skipped = list(skipped)
+    clip_ok = [not isinstance(f, str) for f in computed.clip_features]
+    photo_ok = [not isinstance(c, str) for c in computed.photo_crops]
+    skipped += [Skipped("clip", c.rel, f) for c, f in zip(clips, computed.clip_features) if isinstance(f, str)]
+    skipped += [Skipped("photo", p.rel, r) for p, r in zip(photos, computed.photo_crops) if isinstance(r, str)]
+    kept, dropped = _enough_left(identities, clips, photos, clip_ok, photo_ok, config)
+    skipped += dropped
+    if not kept:
+        raise UserError(f"nothing usable remains after skipping {len(skipped)} items: " + _skip_digest(skipped))
+    keep_voice = {i.voice_id for i in kept}
+    keep_face = {i.face_id for i in kept}
+    clip_index = [i for i, c in enumerate(clips) if clip_ok[i] and c.voice_id in keep_voice]
+    photo_index = [i for i, p in enumerate(photos) if photo_ok[i] and p.face_id in keep_face]
+    label_of_voice = {identity.voice_id: label for label, identity in enumerate(kept)}
+    voice_of_face = {identity.face_id: identity.voice_id for identity in kept}
+
+    features = [computed.clip_features[i] for i in clip_index]
+    window_clip = np.concatenate([np.full(len(f), n, dtype=np.int32) for n, f in enumerate(features)])
+    clip_voice = [clips[i].voice_id for i in clip_index]
+    photo_voice = [voice_of_face[photos[i].face_id] for i in photo_index]
+    clip_split, window_split, photo_split, identity_split = assign_splits(
+        config.protocol, clip_voice, window_clip.tolist(), photo_voice, config.fractions, config.seed
+    )
+    arrays = {
+        "voice_features.npy": np.concatenate(features).astype(np.float32),
+        "window_clip.npy": window_clip,
+        "window_label.npy": np.array([label_of_voice[clip_voice[c]] for c in window_clip], dtype=np.int32),
+        "window_split.npy": np.array(window_split, dtype="<U5"),
+        "photo_label.npy": np.array([label_of_voice[v] for v in photo_voice], dtype=np.int32),
+        "photo_split.npy": np.array(photo_split, dtype="<U5"),
+    }
+    for k, size in enumerate(config.faces.sizes):
+        arrays[f"faces_{size}.npy"] = np.stack([computed.photo_crops[i][0][k] for i in photo_index])
+
+    first_window = np.concatenate([[0], np.cumsum([len(f) for f in features])[:-1]]).astype(int)
+    clip_rows = [
+        {"index": n, "voice_id": clips[i].voice_id, "file": clips[i].rel, "sha256": inputs["files"][clips[i].rel],
+         "split": clip_split[n], "n_windows": len(features[n]), "first_window": int(first_window[n])}
+        for n, i in enumerate(clip_index)
+    ]
+    photo_rows = [
+        {"index": n, "face_id": photos[i].face_id, "voice_id": photo_voice[n], "file": photos[i].rel,
+         "sha256": inputs["files"][photos[i].rel], "split": photo_split[n], "found_by": computed.photo_crops[i][1]}
+        for n, i in enumerate(photo_index)
+    ]
+    identity_rows = [_identity_row(label, identity, clip_rows, photo_rows, identity_split) for label, identity in enumerate(kept)]
+    manifest = {
+        "format": FORMAT,
+        "created_by": f"v2f_bench {__version__}",
+        "cache_key": cache_key,
+        "sources": {"voice_root": str(paths.voice_root.resolve()), "voice_format": paths.voice_format,
+                    "face_root": str(paths.face_root.resolve()), "face_format": paths.face_format},
+        "params": _config_dict(config),
+        "feature_shape": list(config.features.shape),
+        "identities": identity_rows,
+        "clips": clip_rows,
+        "photos": photo_rows,
+        "skipped": [asdict(s) for s in skipped],
+        "summary": _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk),
+    }
+    _write_atomically(out, arrays, manifest)
+    return manifest
+
+
+def _enough_left(identities, clips, photos, clip_ok, photo_ok, config: PrepareConfig):
+    good_clips = Counter(c.voice_id for c, ok in zip(clips, clip_ok) if ok)
+    good_photos = Counter(p.face_id for p, ok in zip(photos, photo_ok) if ok)
+    kept, dropped = [], []
+    for identity in identities:
+        n_clips, n_photos = good_clips[identity.voice_id], good_photos[identity.face_id]
+        if n_clips < config.min_clips or n_photos < config.min_photos:
+            dropped.append(Skipped("identity", identity.voice_id,
+                                   f"too few usable items after skipping bad files: {n_clips} clips (min {config.min_clips}), "
+                                   f"{n_photos} photos (min {config.min_photos})"))
+        else:
+            kept.append(identity)
+    return kept, dropped
+
+
+def _identity_row(label: int, identity: Identity, clip_rows, photo_rows, identity_split) -> dict:
+    mine = [c for c in clip_rows if c["voice_id"] == identity.voice_id]
+    return {
+        "label": label,
+        "voice_id": identity.voice_id,
+        "face_id": identity.face_id,
+        "gender": identity.gender,
+        "split": identity_split.get(identity.voice_id, "all"),
+        "n_clips": len(mine),
+        "n_windows": sum(c["n_windows"] for c in mine),
+        "n_photos": sum(1 for p in photo_rows if p["voice_id"] == identity.voice_id),
+    }
+
+
+def _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk) -> dict:
+    window_split = Counter(arrays["window_split.npy"].tolist())
+    photo_split = Counter(arrays["photo_split.npy"].tolist())
+    return {
+        "identities": len(identity_rows),
+        "clips": len(clip_rows),
+        "windows": int(arrays["voice_features.npy"].shape[0]),
+        "photos": len(photo_rows),
+        "windows_per_split": {s: window_split.get(s, 0) for s in SPLIT_NAMES},
+        "photos_per_split": {s: photo_split.get(s, 0) for s in SPLIT_NAMES},
+        "skipped": dict(Counter(s.kind for s in skipped)),
+        "meta_identities_not_on_disk": not_on_disk,
+    }
+
+
+def _write_atomically(out: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        outputs = {}
+        for name, array in arrays.items():
+            np.save(tmp / name, array, allow_pickle=False)
+            outputs[name] = sha256_file(tmp / name)
+        manifest["outputs"] = outputs
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"--out {out}: could not write the prepared dataset ({exc.strerror or exc}); free space or choose another directory") from None
+
+
+@dataclass
+class PreparedDataset:
+    """A prepared dataset opened for reading; arrays are memory-mapped."""
+
+    path: Path
+    manifest: dict
+    arrays: dict[str, np.ndarray]
+
+    @property
+    def voice_features(self) -> np.ndarray:
+        return self.arrays["voice_features.npy"]
+
+    def faces(self, size: int) -> np.ndarray:
+        name = f"faces_{size}.npy"
+        if name not in self.arrays:
+            raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(sorted(k for k in self.arrays if k.startswith('faces_')))})")
+        return self.arrays[name]
+
+
+def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
+    """Open a prepared dataset; with ``verify`` check every output against its hash in the manifest."""
+    path = Path(path)
+    manifest_path = path / MANIFEST
+    if not manifest_path.is_file():
+        raise UserError(f"{path}: not a prepared dataset (no {MANIFEST}); run `v2f-bench prepare` first")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except ValueError as exc:
+        raise UserError(f"{manifest_path}: not valid JSON ({exc}); prepare the dataset again") from None
+    if manifest.get("format") != FORMAT:
+        raise UserError(f"{manifest_path}: format {manifest.get('format')!r}, expected {FORMAT!r}; prepare the dataset again")
+    arrays = {}
+    for name, digest in manifest["outputs"].items():
+        file = path / name
+        if not file.is_file():
+            raise UserError(f"{file}: missing from the prepared dataset; prepare it again")
+        if verify and sha256_file(file) != digest:
+            raise UserError(f"{file}: content does not match its hash in {MANIFEST}; prepare the dataset again")
+        arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
+    return PreparedDataset(path, manifest, arrays)
+
+
+def format_summary(result: PrepareResult, limit: int = 20) -> str:
+    """The summary printed after ``prepare``: counts, every skip (up to ``limit`` lines), the manifest path."""
+    m = result.manifest
+    s = m["summary"]
+    lines = [
+        ("reused" if result.reused else "prepared")
+        + f" {s['identities']} identities: {s['clips']} clips -> {s['windows']} windows, {s['photos']} photos",
+        "  windows train/val/test: " + "/".join(str(s["windows_per_split"][k]) for k in SPLIT_NAMES)
+        + "; photos train/val/test: " + "/".join(str(s["photos_per_split"][k]) for k in SPLIT_NAMES),
+    ]
+    skipped = m["skipped"]
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(s["skipped"].items())) or "nothing"
+    lines.append(f"skipped {len(skipped)} items ({counts})")
+    for item in skipped[:limit]:
+        lines.append(f"  {item['kind']:<8} {item['item']}: {item['reason']}")
+    if len(skipped) > limit:
+        lines.append(f"  ... {len(skipped) - limit} more, all listed in {result.out / MANIFEST}")
+    if s.get("meta_identities_not_on_disk"):
+        lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk; not counted as skipped)")
+    lines.append(f"manifest: {result.out / MANIFEST}")
+    return "\n".join(lines)
