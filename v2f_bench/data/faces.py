@@ -14,6 +14,7 @@ and stored as uint8 round(255 x'): divide by 255 for the [0, 1] images the paper
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -123,6 +124,14 @@ def _boxed(image, box: Box, size: int):
     side = max(w, h)
     cx, cy = x + w / 2.0, y + h / 2.0
     region = (cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0)
+    # PIL's resize refuses a box reaching past the photo; pad with black (as the aligned warp fills) instead.
+    pad_left, pad_top = max(0, -math.floor(region[0])), max(0, -math.floor(region[1]))
+    pad_right, pad_bottom = max(0, math.ceil(region[2]) - image.width), max(0, math.ceil(region[3]) - image.height)
+    if pad_left or pad_top or pad_right or pad_bottom:
+        canvas = Image.new(image.mode, (image.width + pad_left + pad_right, image.height + pad_top + pad_bottom))
+        canvas.paste(image, (pad_left, pad_top))
+        image = canvas
+        region = (region[0] + pad_left, region[1] + pad_top, region[2] + pad_left, region[3] + pad_top)
     return image.resize((size, size), Image.Resampling.BICUBIC, box=region)
 
 

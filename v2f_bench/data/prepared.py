@@ -218,13 +218,20 @@ def _photo_payload(photo: Photo) -> tuple | str:
 
 
 def _clip_batch(payloads: list, params: FeatureParams, backend: str) -> list:
-    """Features for a batch of (bytes, suffix) payloads; an unreadable item stays its reason string."""
+    """Features for a batch of (bytes, suffix) payloads; an unreadable item stays its reason string.
+
+    BLAS runs single-threaded here: its summation order depends on the thread count, which differs
+    between this process and a Ray worker, and the outputs must be byte-identical either way.
+    """
+    from threadpoolctl import threadpool_limits
+
     out = []
-    for item in payloads:
-        try:
-            out.append(item if isinstance(item, str) else clip_features(item[0], item[1], params, backend))
-        except AudioError as exc:
-            out.append(str(exc))
+    with threadpool_limits(limits=1):
+        for item in payloads:
+            try:
+                out.append(item if isinstance(item, str) else clip_features(item[0], item[1], params, backend))
+            except AudioError as exc:
+                out.append(str(exc))
     return out
 
 

@@ -28,6 +28,7 @@ from v2f_bench.data.records import Box, Landmarks
 
 RGB = tuple[int, int, int]
 
+LIGHT, TEMP, TINT = 0.8, 0.2, 0.08
 _UNIT = 44.0
 """Canvas pixels per face-frame unit. A face is then 88 px wide on the canvas, about 1.5x to 2x
 the width it gets in a photo, which is the supersampling that anti-aliases the polygons."""
@@ -168,9 +169,15 @@ class _Shot:
     face_px: float
     """Width of the face (two face-frame units) in photo pixels."""
     light_dir: float
+    """Direction the light comes from, in radians in the picture plane."""
     light_strength: float
+    """Brightness change per face width along the light direction."""
     brightness: float
     temperature: float
+    """Warm (positive) or cold white balance."""
+    tint: float
+    """Green (positive) or magenta white balance."""
+    saturation: float
     noise: float
     blur: float
     shirt: RGB
@@ -207,7 +214,7 @@ def render_photo(profile: FaceProfile, rng: np.random.Generator) -> tuple[Image.
     )
     photo = _background(shot.size, rng)
     photo.paste(face, (0, 0), face)
-    photo = _camera(photo, shot, rng)
+    photo = _camera(photo, shot, centre, rng)
     marks = to_photo(frame_points["landmarks"])
     box = _loose_box(to_photo(frame_points["head"]), shot.size)
     return photo, box, tuple((float(x), float(y)) for x, y in marks)
@@ -226,9 +233,11 @@ def _sample_shot(rng: np.random.Generator) -> _Shot:
         size=size,
         face_px=float(rng.uniform(0.30, 0.60) * min(size)),
         light_dir=float(rng.uniform(0, 2 * math.pi)),
-        light_strength=float(rng.uniform(0.0, 0.55)),
-        brightness=float(rng.uniform(0.7, 1.25)),
-        temperature=float(rng.uniform(-0.12, 0.12)),
+        light_strength=float(rng.uniform(0.0, LIGHT)),
+        brightness=float(rng.uniform(0.6, 1.3)),
+        temperature=float(rng.uniform(-TEMP, TEMP)),
+        tint=float(rng.uniform(-TINT, TINT)),
+        saturation=float(rng.uniform(0.6, 1.3)),
         noise=float(rng.uniform(1.0, 7.0)),
         blur=float(rng.uniform(0.3, 1.1) if rng.random() < 0.4 else 0.0),
         shirt=_rgb(rng.uniform(20, 235, 3)),
@@ -509,16 +518,23 @@ def _background(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
     return photo
 
 
-def _camera(photo: Image.Image, shot: _Shot, rng: np.random.Generator) -> Image.Image:
-    """Lighting (a directional gradient, exposure, colour temperature), then blur and sensor noise."""
+def _camera(photo: Image.Image, shot: _Shot, face_centre: np.ndarray, rng: np.random.Generator) -> Image.Image:
+    """Lighting and white balance, then blur and sensor noise.
+
+    The light's gradient is measured in face widths from the face centre, so a side light
+    darkens one cheek however small the face is in the frame.
+    """
     w, h = shot.size
     if shot.blur > 0:
         photo = photo.filter(ImageFilter.GaussianBlur(shot.blur))
-    xx = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :]
-    yy = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None]
-    gain = shot.brightness * (1 + shot.light_strength * (math.cos(shot.light_dir) * xx + math.sin(shot.light_dir) * yy))
-    tint = np.array([1 + shot.temperature, 1.0, 1 - shot.temperature], dtype=np.float32)
-    img = np.asarray(photo, dtype=np.float32) * gain[..., None] * tint
+    xx = (np.arange(w, dtype=np.float32)[None, :] - face_centre[0]) / shot.face_px
+    yy = (np.arange(h, dtype=np.float32)[:, None] - face_centre[1]) / shot.face_px
+    slope = np.clip(math.cos(shot.light_dir) * xx + math.sin(shot.light_dir) * yy, -0.8, 0.8)
+    gain = shot.brightness * (1 + shot.light_strength * slope)
+    balance = np.array([1 + shot.temperature, 1 + shot.tint, 1 - shot.temperature], dtype=np.float32)
+    img = np.asarray(photo, dtype=np.float32)
+    grey = img.mean(axis=2, keepdims=True)
+    img = (grey + shot.saturation * (img - grey)) * gain[..., None] * balance
     img += rng.normal(0, shot.noise, img.shape).astype(np.float32)
     return Image.fromarray(np.clip(img, 0, 255).astype(np.uint8))
 

@@ -1,0 +1,278 @@
+"""Preparation: what lands in a prepared dataset, what is skipped and why, caching, Ray, atomic writes."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from v2f_bench.data.prepared import MANIFEST, PrepareConfig, format_summary, load_prepared, prepare
+from v2f_bench.data.sources import resolve_sources
+from v2f_bench.data.synth import SMALL, SynthConfig, synth_identities
+from v2f_bench.errors import UserError
+
+N_IDS = SMALL["identities"]
+N_CLIPS = N_IDS * SMALL["clips_per_identity"]
+N_PHOTOS = N_IDS * SMALL["photos_per_identity"]
+
+
+def run(root: Path, out: Path, address: str | None = None, **config) -> dict:
+    return prepare(resolve_sources(root, None, None), out, PrepareConfig(**config), address=address).manifest
+
+
+def first_clip(root: Path, suffix: str = ".wav") -> Path:
+    return sorted((root / "voxceleb2" / "dev" / "aac" / "id00234").rglob(f"*{suffix}"))[0]
+
+
+def plant_faceless_photo(root: Path) -> Path:
+    """A photo of background only, with no box row, so that MTCNN has to look for a face and finds none."""
+    rng = np.random.default_rng(0)
+    gradient = np.linspace(40, 220, 200)[None, :, None] * np.ones((180, 1, 3))
+    pixels = np.clip(gradient + rng.normal(0, 8, gradient.shape), 0, 255).astype(np.uint8)
+    path = root / "vggface2" / "train" / "n000234" / "0099_01.jpg"
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def prepared(small_raw, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("prepared") / "ds"
+    run(small_raw, out)
+    return out
+
+
+def test_every_clip_and_photo_lands_in_the_arrays(prepared):
+    ds = load_prepared(prepared, verify=True)
+    summary = ds.manifest["summary"]
+    assert (summary["identities"], summary["clips"], summary["photos"]) == (N_IDS, N_CLIPS, N_PHOTOS)
+    assert ds.voice_features.shape == (summary["windows"], 60, 41, 2) and ds.voice_features.dtype == np.float32
+    assert np.isfinite(ds.voice_features).all()
+    assert ds.faces(64).shape == (N_PHOTOS, 64, 64, 3) and ds.faces(160).shape == (N_PHOTOS, 160, 160, 3)
+    assert ds.faces(64).dtype == np.uint8 and ds.faces(64).reshape(N_PHOTOS, -1).max(axis=1).min() == 255
+    assert sorted(set(ds.arrays["window_label.npy"].tolist())) == list(range(N_IDS))
+    assert ds.manifest["skipped"] == []
+
+
+def test_the_manifest_traces_each_item_to_its_source_file_and_hash(prepared, small_raw):
+    manifest = json.loads((prepared / MANIFEST).read_text())
+    clip = manifest["clips"][0]
+    assert set(clip) >= {"voice_id", "file", "sha256", "split", "n_windows", "first_window"}
+    assert (small_raw / "voxceleb2" / clip["file"]).is_file()
+    window_clip = np.load(prepared / "window_clip.npy")
+    assert (window_clip[clip["first_window"] : clip["first_window"] + clip["n_windows"]] == clip["index"]).all()
+    photo = manifest["photos"][0]
+    assert photo["found_by"] == "landmarks" and (small_raw / "vggface2" / photo["file"]).is_file()
+    assert manifest["params"]["features"]["sample_rate"] == 22050 and manifest["params"]["protocol"] == "paper"
+    assert set(manifest["outputs"]) >= {"voice_features.npy", "faces_64.npy", "faces_160.npy"}
+    by_id = {row["voice_id"]: row for row in manifest["identities"]}
+    assert by_id["id03258"]["face_id"] == "n003257"
+
+
+def test_the_paper_protocol_keeps_each_clip_on_one_side(prepared):
+    ds = load_prepared(prepared)
+    clip_split = {c["index"]: c["split"] for c in ds.manifest["clips"]}
+    windows = zip(ds.arrays["window_clip.npy"].tolist(), ds.arrays["window_split.npy"].tolist())
+    assert all(clip_split[c] == s for c, s in windows)
+    for label in range(N_IDS):
+        assert set(ds.arrays["window_split.npy"][ds.arrays["window_label.npy"] == label]) == {"train", "val", "test"}
+
+
+def test_the_same_inputs_and_parameters_reuse_the_result(prepared, small_raw):
+    before = {p.name: p.stat().st_mtime_ns for p in prepared.iterdir()}
+    result = prepare(resolve_sources(small_raw, None, None), prepared, PrepareConfig())
+    assert result.reused and "reused" in format_summary(result)
+    assert {p.name: p.stat().st_mtime_ns for p in prepared.iterdir()} == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"seed": 1}, id="split-seed"),
+        pytest.param({"protocol": "unseen"}, id="protocol"),
+        pytest.param({"backend": "torch"}, id="feature-backend"),
+    ],
+)
+def test_a_changed_parameter_recomputes(prepared, small_raw, tmp_path, change):
+    out = tmp_path / "ds"
+    first = run(small_raw, out)
+    second = run(small_raw, out, **change)
+    assert first["cache_key"] != second["cache_key"]
+    assert json.loads((out / MANIFEST).read_text())["params"][next(iter(change))] == next(iter(change.values()))
+
+
+def test_a_changed_input_file_recomputes(raw_copy, tmp_path):
+    out = tmp_path / "ds"
+    first = run(raw_copy, out)
+    clip = first_clip(raw_copy)
+    samples, rate = sf.read(clip)
+    sf.write(clip, samples * 0.5, rate, subtype="PCM_16")
+    second = run(raw_copy, out)
+    assert first["cache_key"] != second["cache_key"]
+    changed = [c for c in second["clips"] if (raw_copy / "voxceleb2" / c["file"]) == clip]
+    assert changed[0]["sha256"] != next(c["sha256"] for c in first["clips"] if c["file"] == changed[0]["file"])
+
+
+def test_a_damaged_output_is_recomputed_not_reused(raw_copy, tmp_path):
+    out = tmp_path / "ds"
+    run(raw_copy, out)
+    (out / "faces_64.npy").write_bytes(b"damaged")
+    result = prepare(resolve_sources(raw_copy, None, None), out, PrepareConfig())
+    assert not result.reused
+    load_prepared(out, verify=True)
+
+
+def test_a_planted_corrupt_clip_and_faceless_photo_are_skipped_with_reasons_and_nothing_else(raw_copy, tmp_path):
+    clip = first_clip(raw_copy)
+    clip.write_bytes(np.random.default_rng(1).bytes(5000))
+    photo = plant_faceless_photo(raw_copy)
+    manifest = run(raw_copy, tmp_path / "ds")
+    skipped = {(s["kind"], s["item"]): s["reason"] for s in manifest["skipped"]}
+    assert set(skipped) == {
+        ("clip", clip.relative_to(raw_copy / "voxceleb2").as_posix()),
+        ("photo", photo.relative_to(raw_copy / "vggface2").as_posix()),
+    }
+    assert "cannot decode audio" in skipped["clip", clip.relative_to(raw_copy / "voxceleb2").as_posix()]
+    assert skipped["photo", photo.relative_to(raw_copy / "vggface2").as_posix()] == "no face found (MTCNN)"
+    assert manifest["summary"]["clips"] == N_CLIPS - 1 and manifest["summary"]["photos"] == N_PHOTOS
+    assert manifest["summary"]["skipped"] == {"clip": 1, "photo": 1}
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _too_short(path: Path) -> None:
+    sf.write(path, np.zeros(8000, dtype=np.float32), 16000, format="WAV")
+
+
+def _text(path: Path) -> None:
+    path.write_text("this is not audio, just a text file with a .wav name\n")
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        pytest.param(_empty, "empty file", id="empty"),
+        pytest.param(_too_short, "too short", id="too-short"),
+        pytest.param(_text, "cannot decode audio", id="text-named-wav"),
+    ],
+)
+def test_each_bad_clip_is_skipped_with_its_reason(raw_copy, tmp_path, damage, reason):
+    clip = first_clip(raw_copy)
+    damage(clip)
+    manifest = run(raw_copy, tmp_path / "ds")
+    assert [(s["kind"], reason in s["reason"]) for s in manifest["skipped"]] == [("clip", True)]
+
+
+def _truncated(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _not_an_image(path: Path) -> None:
+    path.write_text("<html>not found</html>")
+
+
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        pytest.param(_truncated, "unreadable image", id="truncated-jpg"),
+        pytest.param(_not_an_image, "unreadable image", id="html-named-jpg"),
+        pytest.param(_empty, "empty file", id="empty-jpg"),
+    ],
+)
+def test_each_bad_photo_is_skipped_with_its_reason(raw_copy, tmp_path, damage, reason):
+    photo = sorted((raw_copy / "vggface2" / "train" / "n000234").glob("*.jpg"))[0]
+    damage(photo)
+    manifest = run(raw_copy, tmp_path / "ds")
+    assert [(s["kind"], reason in s["reason"]) for s in manifest["skipped"]] == [("photo", True)]
+
+
+def test_a_wanted_identity_absent_on_disk_and_one_with_too_few_samples_are_skipped(raw_copy, tmp_path):
+    clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id03258").rglob("*.*"))
+    for clip in clips[2:]:
+        clip.unlink()
+    absent = synth_identities(SynthConfig(**SMALL))[N_IDS].voice_id
+    manifest = run(raw_copy, tmp_path / "ds", identities=f"id00234,id03258,id04064,{absent}")
+    reasons = {s["item"]: s["reason"] for s in manifest["skipped"] if s["kind"] == "identity"}
+    assert "no clips on disk" in reasons[absent]
+    assert "2 clips, fewer than min_clips=3" in reasons["id03258"]
+    assert [row["voice_id"] for row in manifest["identities"]] == ["id00234", "id04064"]
+
+
+def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped(raw_copy, tmp_path):
+    for clip in sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))[:3]:
+        clip.write_bytes(b"")
+    manifest = run(raw_copy, tmp_path / "ds")
+    kinds = [s["kind"] for s in manifest["skipped"]]
+    assert kinds.count("clip") == 3 and kinds.count("identity") == 1
+    assert "id00234" not in {row["voice_id"] for row in manifest["identities"]}
+
+
+def test_a_meta_file_in_the_wrong_format_is_one_clear_error(raw_copy, tmp_path):
+    (raw_copy / "voxceleb2" / "vox2_meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n")
+    with pytest.raises(UserError, match="vox2_meta.csv") as error:
+        run(raw_copy, tmp_path / "ds")
+    assert "\n" not in str(error.value)
+
+
+def test_nothing_usable_is_one_clear_error_and_writes_nothing(raw_copy, tmp_path):
+    for clip in (raw_copy / "voxceleb2").rglob("*.wav"):
+        clip.write_bytes(b"")
+    for clip in (raw_copy / "voxceleb2").rglob("*.mp3"):
+        clip.write_bytes(b"")
+    with pytest.raises(UserError, match="nothing usable remains"):
+        run(raw_copy, tmp_path / "ds")
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_failed_write_leaves_the_earlier_result_intact(raw_copy, tmp_path, monkeypatch):
+    out = tmp_path / "ds"
+    run(raw_copy, out)
+    before = (out / MANIFEST).read_bytes()
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(UserError, match="No space left on device"):
+        run(raw_copy, out, seed=5)
+    assert (out / MANIFEST).read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_an_out_directory_with_foreign_files_is_refused(small_raw, tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds" / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="not empty"):
+        run(small_raw, tmp_path / "ds")
+    assert (tmp_path / "ds" / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.slow
+def test_ray_fan_out_writes_the_same_dataset_as_a_local_run(prepared, small_raw, tmp_path, ray_local):
+    manifest = run(small_raw, tmp_path / "ds", address="auto")
+    local = json.loads((prepared / MANIFEST).read_text())
+    assert manifest["outputs"] == local["outputs"]
+    assert manifest["cache_key"] == local["cache_key"]
+
+
+def test_a_prepared_dataset_refuses_to_load_when_damaged(raw_copy, tmp_path):
+    out = tmp_path / "ds"
+    run(raw_copy, out)
+    with open(out / "voice_features.npy", "r+b") as handle:
+        handle.seek(-4, os.SEEK_END)
+        handle.write(b"\x00\x01\x02\x03")
+    load_prepared(out)
+    with pytest.raises(UserError, match="does not match its hash"):
+        load_prepared(out, verify=True)
+
+
+def test_config_validation_names_the_bad_value():
+    with pytest.raises(UserError, match="--backend"):
+        replace(PrepareConfig(), backend="numpy").validate()
