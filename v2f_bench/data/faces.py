@@ -101,7 +101,8 @@ def face_crops(data: bytes, box: Box | None, landmarks: Landmarks | None, params
 def min_max_uint8(pixels: np.ndarray) -> np.ndarray:
     """Per-image min-max normalisation to [0, 1] over all pixels and channels, stored as uint8 0..255."""
     low, high = float(pixels.min()), float(pixels.max())
-    if high - low < 1e-6:
+    # every pixel the same colour: also a coloured (not grey) one, whose channels differ from each other
+    if high - low < 1e-6 or (pixels.ndim == 3 and float(np.ptp(pixels, axis=(0, 1)).max()) < 1e-6):
         raise FaceError("the face crop is a single flat colour")
     return np.round((pixels - low) * (255.0 / (high - low))).astype(np.uint8)
 

@@ -99,13 +99,13 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     """Prepare ``paths`` into ``out``; reuse ``out`` when its cache key matches. See the module docstring."""
     config.validate()
     out = Path(out)
+    _check_writable(out)
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
     inputs = _hash_inputs(identities, clips, photos)
     cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
     cached = _reusable(out, cache_key)
     if cached is not None:
         return PrepareResult(out, cached, reused=True)
-    _check_writable(out)
     computed = _compute(clips, photos, config, address)
     manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, out, cache_key, inputs)
     return PrepareResult(out, manifest, reused=False)

@@ -28,7 +28,7 @@ from v2f_bench.data.records import Box, Landmarks
 
 RGB = tuple[int, int, int]
 
-LIGHT, TEMP, TINT = 0.8, 0.2, 0.08
+LIGHT, TEMP, TINT, OCCLUDE, NOISE, YAW = 0.9, 0.22, 0.08, 0.35, 10.0, 30
 _UNIT = 44.0
 """Canvas pixels per face-frame unit. A face is then 88 px wide on the canvas, about 1.5x to 2x
 the width it gets in a photo, which is the supersampling that anti-aliases the polygons."""
@@ -214,6 +214,7 @@ def render_photo(profile: FaceProfile, rng: np.random.Generator) -> tuple[Image.
     )
     photo = _background(shot.size, rng)
     photo.paste(face, (0, 0), face)
+    _occlude(photo, centre, shot, rng)
     photo = _camera(photo, shot, centre, rng)
     marks = to_photo(frame_points["landmarks"])
     box = _loose_box(to_photo(frame_points["head"]), shot.size)
@@ -223,7 +224,7 @@ def render_photo(profile: FaceProfile, rng: np.random.Generator) -> tuple[Image.
 def _sample_shot(rng: np.random.Generator) -> _Shot:
     size = (int(rng.integers(160, 281)), int(rng.integers(160, 281)))
     return _Shot(
-        yaw=math.radians(rng.uniform(-24, 24)),
+        yaw=math.radians(rng.uniform(-YAW, YAW)),
         pitch=float(rng.uniform(-0.08, 0.08)),
         roll=math.radians(rng.uniform(-20, 20)),
         smile=float(rng.uniform(-0.3, 1.0)),
@@ -238,7 +239,7 @@ def _sample_shot(rng: np.random.Generator) -> _Shot:
         temperature=float(rng.uniform(-TEMP, TEMP)),
         tint=float(rng.uniform(-TINT, TINT)),
         saturation=float(rng.uniform(0.6, 1.3)),
-        noise=float(rng.uniform(1.0, 7.0)),
+        noise=float(rng.uniform(1.0, NOISE)),
         blur=float(rng.uniform(0.3, 1.1) if rng.random() < 0.4 else 0.0),
         shirt=_rgb(rng.uniform(20, 235, 3)),
     )
@@ -516,6 +517,18 @@ def _background(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
         colour = tuple(int(c) for c in rng.integers(0, 256, 3)) + (int(rng.integers(80, 256)),)
         (draw.ellipse if rng.random() < 0.5 else draw.rectangle)([x, y, x + bw, y + bh], fill=colour)
     return photo
+
+
+def _occlude(photo: Image.Image, centre: np.ndarray, shot: _Shot, rng: np.random.Generator) -> None:
+    """Sometimes put a flat blob (a hand, a microphone, a caption) over the edge of the face."""
+    if rng.random() >= OCCLUDE:
+        return
+    angle = rng.uniform(0, 2 * math.pi)
+    at = centre + shot.face_px * rng.uniform(0.45, 0.8) * np.array([math.cos(angle), math.sin(angle)])
+    half = shot.face_px * rng.uniform(0.12, 0.3, 2)
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    shape = ImageDraw.Draw(photo).ellipse if rng.random() < 0.5 else ImageDraw.Draw(photo).rectangle
+    shape([*(at - half), *(at + half)], fill=colour)
 
 
 def _camera(photo: Image.Image, shot: _Shot, face_centre: np.ndarray, rng: np.random.Generator) -> Image.Image:

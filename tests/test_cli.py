@@ -1,0 +1,81 @@
+"""The command line: each command end to end on tiny data, and one-line errors for user mistakes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from v2f_bench.cli import main
+
+CLI = str(Path(sys.executable).with_name("v2f-bench"))
+
+
+def test_synth_then_prepare_through_the_installed_console_script(tmp_path):
+    synth = subprocess.run([CLI, "synth", str(tmp_path / "raw"), "--small"], capture_output=True, text=True, timeout=300)
+    assert synth.returncode == 0, synth.stderr
+    assert "wrote 4 identities" in synth.stdout and "synth identities" in synth.stderr
+    prep = subprocess.run(
+        [CLI, "prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "ds")], capture_output=True, text=True, timeout=300
+    )
+    assert prep.returncode == 0, prep.stderr
+    assert "prepared 4 identities" in prep.stdout and "skipped 0 items" in prep.stdout
+    assert "voice features" in prep.stderr
+    assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["summary"]["identities"] == 4
+
+
+def test_paper_runs_the_main_job_and_reuses_its_work_when_run_again(tmp_path, capsys):
+    assert main(["paper", "--small", "--out", str(tmp_path / "run")]) == 0
+    first = capsys.readouterr().out
+    assert "synth: 4 identities" in first and "prepared 4 identities" in first
+    assert main(["paper", "--small", "--out", str(tmp_path / "run")]) == 0
+    second = capsys.readouterr().out
+    assert "synth: reusing" in second and "reused 4 identities" in second
+
+
+def test_prepare_with_explicit_dataset_paths_and_a_preset(small_raw, tmp_path, capsys):
+    code = main(["prepare", "--voices", str(small_raw / "voxceleb2"), "--faces", str(small_raw / "vggface2"),
+                 "--out", str(tmp_path / "ds"), "--identities", "agarwal9"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "prepared 4 identities" in out
+    assert "skipped 5 items (5 identity)" in out
+    assert "id08599: not in vox2_meta.csv" in out
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        pytest.param(["prepare", "{tmp}/missing", "--out", "{tmp}/ds"], "data root not found", id="missing-root"),
+        pytest.param(["prepare", "{tmp}", "--out", "{tmp}/ds"], "no voice dataset inside", id="root-without-datasets"),
+        pytest.param(["prepare", "{raw}", "--out", "{tmp}/ds", "--split-fractions", "0.5,0.6"], "--split-fractions", id="bad-fractions"),
+        pytest.param(["prepare", "{raw}", "--out", "{tmp}/ds", "--identities", "Brad Pitt"], "neither a preset", id="bad-identity-list"),
+        pytest.param(["prepare", "{raw}", "--out", "{tmp}/ds", "--min-clips", "0"], "--min-clips", id="bad-minimum"),
+        pytest.param(["prepare", "--voices", "{raw}/voxceleb2", "--faces", "{raw}/voxceleb2", "--out", "{tmp}/ds"], "not a VGGFace tree", id="voices-given-as-faces"),
+        pytest.param(["prepare", "{raw}", "--out", "{raw}/voxceleb2/vox2_meta.csv"], "not a directory", id="out-is-a-file"),
+        pytest.param(["synth", "{raw}"], "not empty", id="synth-into-existing-data"),
+        pytest.param(["synth", "{tmp}/new", "--identities", "1"], "--identities", id="synth-one-identity"),
+    ],
+)
+def test_user_mistakes_get_one_line_and_exit_2(small_raw, tmp_path, capsys, argv, message):
+    argv = [a.format(tmp=tmp_path, raw=small_raw) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_vox1_tree_with_a_vggface2_tree_is_refused_because_their_ids_cannot_join(small_raw, tmp_path, capsys):
+    (tmp_path / "vox1" / "wav").mkdir(parents=True)
+    assert main(["prepare", "--voices", str(tmp_path / "vox1"), "--faces", str(small_raw / "vggface2"), "--out", str(tmp_path / "ds")]) == 2
+    assert "voxceleb1" in capsys.readouterr().err
+
+
+def test_a_bad_argument_is_reported_by_argparse_with_status_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["prepare", "--out", "x", "--protocol", "random"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
