@@ -34,7 +34,8 @@ def parse_fractions(text: str) -> tuple[float, float, float]:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise UserError(f"--split-fractions {text!r}: give three numbers for train,val,test such as 0.8,0.1,0.1") from None
-    if len(values) != 3 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
+    # NaN compares false with everything, so it must be rejected explicitly
+    if len(values) != 3 or not np.all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
         raise UserError(f"--split-fractions {text!r}: need three non-negative numbers train,val,test summing to 1 with train > 0")
     return values  # type: ignore[return-value]
 
