@@ -61,7 +61,7 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split-fractions", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     p.add_argument("--seed", type=int, default=0, help="seed of the split draws")
     p.add_argument("--backend", default="librosa", choices=FEATURE_BACKENDS, help="voice feature backend (default librosa, the reference)")
-    p.add_argument("--judge-size", type=int, default=160, help="side of the judge's face crops (default 160)")
+    p.add_argument("--judge-size", type=int, default=96, help="side of the judge's face crops (default 96, the paper's; pretrained facenet weights prefer 160)")
     p.add_argument("--no-align", action="store_true", help="crop by the box only, ignoring eye landmarks")
     p.add_argument("--no-detect", action="store_true", help="skip photos without a box instead of running MTCNN")
     p.add_argument("--address", help="fan out over a Ray cluster: 'auto', 'ray://host:10001', or 'local' for a private local instance")

@@ -86,7 +86,7 @@ def tilted_photo():
 
 
 def test_default_sizes_are_generator_then_judge():
-    assert FaceParams().sizes == (64, 160)
+    assert FaceParams().sizes == (64, 96)
     assert FaceParams(generator_size=32, judge_size=96).sizes == (32, 96)
 
 
@@ -105,7 +105,7 @@ def test_eyes_land_on_the_template_in_every_size(angle_deg, half_distance):
     data, landmarks = _eye_photo(angle_deg, half_distance)
     crops, source = face_crops(data, None, landmarks, FaceParams())
     assert source == "landmarks"
-    assert [crop.shape for crop in crops] == [(64, 64, 3), (160, 160, 3)]
+    assert [crop.shape for crop in crops] == [(64, 64, 3), (96, 96, 3)]
     for crop in crops:
         size = crop.shape[0]
         left = _colour_centroid(crop, channel=0)

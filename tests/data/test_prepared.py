@@ -53,7 +53,7 @@ def test_every_clip_and_photo_lands_in_the_arrays(prepared):
     assert (summary["identities"], summary["clips"], summary["photos"]) == (N_IDS, N_CLIPS, N_PHOTOS)
     assert ds.voice_features.shape == (summary["windows"], 60, 41, 2) and ds.voice_features.dtype == np.float32
     assert np.isfinite(ds.voice_features).all()
-    assert ds.faces(64).shape == (N_PHOTOS, 64, 64, 3) and ds.faces(160).shape == (N_PHOTOS, 160, 160, 3)
+    assert ds.faces(64).shape == (N_PHOTOS, 64, 64, 3) and ds.faces(96).shape == (N_PHOTOS, 96, 96, 3)
     assert ds.faces(64).dtype == np.uint8 and ds.faces(64).reshape(N_PHOTOS, -1).max(axis=1).min() == 255
     assert sorted(set(ds.arrays["window_label.npy"].tolist())) == list(range(N_IDS))
     assert ds.manifest["skipped"] == []
@@ -69,7 +69,7 @@ def test_the_manifest_traces_each_item_to_its_source_file_and_hash(prepared, sma
     photo = manifest["photos"][0]
     assert photo["found_by"] == "landmarks" and (small_raw / "vggface2" / photo["file"]).is_file()
     assert manifest["params"]["features"]["sample_rate"] == 22050 and manifest["params"]["protocol"] == "paper"
-    assert set(manifest["outputs"]) >= {"voice_features.npy", "faces_64.npy", "faces_160.npy"}
+    assert set(manifest["outputs"]) >= {"voice_features.npy", "faces_64.npy", "faces_96.npy"}
     by_id = {row["voice_id"]: row for row in manifest["identities"]}
     assert by_id["id03258"]["face_id"] == "n003257"
 
