@@ -1,0 +1,326 @@
+"""Metric definitions, checked against scikit-image and against cases worked out by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.ndimage import gaussian_filter
+from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
+
+from v2f_bench import metrics
+from v2f_bench.metrics import METRICS
+
+SIZE = 32
+
+
+# --------------------------------------------------------------------------- image fixtures
+
+
+def _random_pair(rng):
+    return rng.random((3, 3, SIZE, SIZE)), rng.random((3, 3, SIZE, SIZE))
+
+
+def _smooth_pair(rng):
+    """Blurred noise: strong local correlation, like photographs."""
+    g = gaussian_filter(rng.random((3, 3, SIZE, SIZE)), sigma=(0, 0, 3, 3))
+    t = np.clip(g + 0.05 * rng.standard_normal(g.shape), 0, 1)
+    return g, t
+
+
+def _structured_pair(rng):
+    """Stripes, a checkerboard and a ramp against noisy, shifted versions of themselves."""
+    y, x = np.mgrid[0:SIZE, 0:SIZE] / SIZE
+    stripes = 0.5 + 0.5 * np.sin(12 * x)
+    checks = ((np.floor(8 * x) + np.floor(8 * y)) % 2).astype(float)
+    ramp = x * y
+    target = np.stack([np.stack([stripes, checks, ramp])] * 2)
+    generated = np.clip(np.roll(target, 1, axis=-1) + 0.1 * rng.standard_normal(target.shape), 0, 1)
+    return generated, target
+
+
+def _identical_pair(rng):
+    t = rng.random((2, 3, SIZE, SIZE))
+    return t.copy(), t
+
+
+PAIRS = [
+    pytest.param(_random_pair, id="random"),
+    pytest.param(_smooth_pair, id="smooth"),
+    pytest.param(_structured_pair, id="structured"),
+    pytest.param(_identical_pair, id="identical"),
+]
+
+
+def _per_image_skimage(fn, generated, target) -> float:
+    """Apply a skimage metric to each (C, H, W) image as (H, W, C) and average."""
+    values = [fn(np.moveaxis(g, 0, -1), np.moveaxis(t, 0, -1)) for g, t in zip(generated, target)]
+    return float(np.mean(values))
+
+
+# --------------------------------------------------------------------------- against skimage
+
+
+@pytest.mark.parametrize("make_pair", PAIRS)
+def test_mse_matches_skimage_per_image_mean(make_pair):
+    g, t = make_pair(np.random.default_rng(0))
+    expected = _per_image_skimage(mean_squared_error, g, t)
+    assert metrics.mse(torch.as_tensor(g), torch.as_tensor(t)) == pytest.approx(expected, abs=1e-12)
+
+
+@pytest.mark.parametrize("make_pair", PAIRS[:3])
+def test_psnr_is_the_mean_of_per_image_psnrs(make_pair):
+    g, t = make_pair(np.random.default_rng(1))
+    skimage_psnr = lambda a, b: peak_signal_noise_ratio(b, a, data_range=1.0)  # noqa: E731
+    expected = _per_image_skimage(skimage_psnr, g, t)
+    assert metrics.psnr(g, t) == pytest.approx(expected, abs=1e-9)
+    assert metrics.psnr(g, t) != pytest.approx(10 * math.log10(1 / metrics.mse(g, t)), abs=1e-6)
+
+
+def test_psnr_and_snr_of_identical_images_are_capped():
+    _, t = _identical_pair(np.random.default_rng(2))
+    assert metrics.psnr(t, t) == metrics.PSNR_CAP_DB == 100.0
+    assert metrics.snr(t, t) == 100.0
+
+
+@pytest.mark.parametrize("make_pair", PAIRS)
+def test_ssim_matches_skimage_gaussian_window(make_pair):
+    g, t = make_pair(np.random.default_rng(3))
+
+    def skimage_ssim(a, b):
+        return structural_similarity(
+            a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True, sigma=1.5,
+            use_sample_covariance=False,
+        )
+
+    expected = _per_image_skimage(skimage_ssim, g, t)
+    assert metrics.ssim(torch.as_tensor(g, dtype=torch.float32), t) == pytest.approx(
+        expected, abs=1e-4
+    )
+
+
+def test_ssim_of_identical_images_is_one():
+    _, t = _identical_pair(np.random.default_rng(4))
+    assert metrics.ssim(t, t) == pytest.approx(1.0, abs=1e-12)
+
+
+# --------------------------------------------------------------------------- hand-computed cases
+
+
+def _constant(value, shape=(2, 3, 16, 16)):
+    return torch.full(shape, value, dtype=torch.float64)
+
+
+def test_snr_of_a_constant_target_with_a_constant_error():
+    """Target 0.5, error 0.05: 10 log10(0.25 / 0.0025) = 20 dB."""
+    assert metrics.snr(_constant(0.55), _constant(0.5)) == pytest.approx(20.0, abs=1e-9)
+
+
+def test_pamse_of_a_constant_error_is_the_squared_error_on_the_255_scale():
+    """A normalised Gaussian preserves a constant, so PAMSE = (255 e)^2 exactly ('valid' mode)."""
+    error = 0.1
+    assert metrics.pamse(_constant(0.6), _constant(0.5)) == pytest.approx((255 * error) ** 2)
+
+
+def test_pamse_smooths_away_pixel_noise_that_mse_counts():
+    """Alternating +-e noise (a checkerboard) is nearly cancelled by the smoothing."""
+    t = _constant(0.5)
+    y, x = torch.meshgrid(torch.arange(16), torch.arange(16), indexing="ij")
+    g = t + 0.1 * (2 * ((x + y) % 2) - 1)
+    assert metrics.pamse(g, t) < 0.05 * (255 * 0.1) ** 2
+    assert metrics.mse(g, t) == pytest.approx(0.01)
+
+
+def test_pamse_uses_valid_padding():
+    """A 7x7 image has one 'valid' output, the centre; a unit error in the corner pixel reaches it
+    through the kernel's corner weight alone, so PAMSE = (255 w_corner)^2 (padding would add
+    more outputs and change the mean)."""
+    t = _constant(0.0, (1, 1, 7, 7))
+    g = t.clone()
+    g[..., 0, 0] = 1.0
+    corner_tap = metrics._gaussian_1d(3, 0.8, torch.float64, "cpu")[0] ** 2
+    assert metrics.pamse(g, t) == pytest.approx(float((255 * corner_tap) ** 2))
+
+
+@pytest.mark.parametrize(
+    "level",
+    [
+        pytest.param(0.5, id="mid-grey"),
+        pytest.param(0.3, id="dark"),
+        pytest.param(0.9, id="bright"),
+    ],
+)
+def test_psnr_minus_snr_is_minus_ten_log_of_the_target_mean_square(level):
+    """The REFERENCE observation (10.42 dB in every published row) for a constant target."""
+    rng = np.random.default_rng(5)
+    t = _constant(level)
+    g = (t + 0.05 * torch.as_tensor(rng.standard_normal(t.shape))).clamp(0, 1)
+    gap = metrics.psnr(g, t) - metrics.snr(g, t)
+    assert gap == pytest.approx(-10 * math.log10(level**2), abs=1e-9)
+
+
+def test_mae_of_a_constant_error():
+    assert metrics.mae(_constant(0.25), _constant(0.5)) == pytest.approx(0.25)
+
+
+def test_image_quality_agrees_with_the_single_metrics():
+    g, t = _smooth_pair(np.random.default_rng(6))
+    together = metrics.image_quality(g, t)
+    assert set(together) == {"mae", "mse", "snr", "psnr", "pamse", "ssim"}
+    for name, value in together.items():
+        assert value == pytest.approx(METRICS[name].fn(g, t), abs=1e-12), name
+
+
+@pytest.mark.parametrize(
+    "generated, target, message",
+    [
+        pytest.param(_constant(255.0), _constant(0.5), "must lie in", id="0-255-scale"),
+        pytest.param(_constant(-1.0), _constant(0.5), "must lie in", id="tanh-scale"),
+        pytest.param(_constant(0.5, (2, 3, 8, 8)), _constant(0.5), "one shape", id="shape"),
+    ],
+)
+def test_image_inputs_are_validated(generated, target, message):
+    with pytest.raises(ValueError, match=message):
+        metrics.image_quality(generated, target)
+
+
+def test_ssim_rejects_images_smaller_than_its_window():
+    with pytest.raises(ValueError, match="11x11"):
+        metrics.ssim(_constant(0.5, (1, 3, 8, 8)), _constant(0.5, (1, 3, 8, 8)))
+
+
+# --------------------------------------------------------------------------- identity metrics
+
+N_CLASSES, PER_CLASS, DIM = 6, 4, 16
+
+
+@pytest.fixture
+def gallery():
+    """Orthogonal identity prototypes; real faces are prototypes plus a little noise."""
+    rng = np.random.default_rng(7)
+    prototypes = np.linalg.qr(rng.standard_normal((DIM, DIM)))[0][:N_CLASSES]
+    labels = np.repeat(np.arange(N_CLASSES), PER_CLASS)
+    emb = prototypes[labels] + 0.05 * rng.standard_normal((len(labels), DIM))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    return torch.as_tensor(prototypes), torch.as_tensor(emb), labels
+
+
+def test_perfect_generator_scores_one_everywhere(gallery):
+    prototypes, emb, labels = gallery
+    gen_labels = np.tile(np.arange(N_CLASSES), 3)
+    gen = prototypes[gen_labels]
+    assert metrics.matching_1to2(gen, gen_labels, emb, labels) == 1.0
+    assert metrics.matching_1to2(gen, gen_labels, emb, labels, impostors="random", seed=1) == 1.0
+    assert metrics.identification(gen, gen_labels, emb, labels) == {
+        "top1": 1.0, "recall@2": 1.0, "recall@5": 1.0,
+    }
+    assert metrics.mean_cosine(gen, gen_labels, emb, labels) > 0.99
+
+
+def test_constant_generator_is_at_chance(gallery):
+    """Every voice mapped to one face: 1:2 exactly 0.5 over all impostors, top-1 exactly 1/C."""
+    _, emb, labels = gallery
+    gen_labels = np.tile(np.arange(N_CLASSES), 5)
+    gen = torch.as_tensor(np.random.default_rng(8).standard_normal(DIM)).expand(len(gen_labels), -1)
+    assert metrics.matching_1to2(gen, gen_labels, emb, labels) == pytest.approx(0.5)
+    result = metrics.identification(gen, gen_labels, emb, labels)
+    assert result["top1"] == pytest.approx(1 / N_CLASSES)
+    assert result["recall@2"] == pytest.approx(2 / N_CLASSES)
+    assert result["recall@5"] == pytest.approx(5 / N_CLASSES)
+
+
+def test_random_impostor_matching_is_seeded(gallery):
+    _, emb, labels = gallery
+    rng = np.random.default_rng(9)
+    gen_labels = np.tile(np.arange(N_CLASSES), 10)
+    gen = torch.as_tensor(rng.standard_normal((len(gen_labels), DIM)))
+    first = metrics.matching_1to2(gen, gen_labels, emb, labels, impostors="random", seed=3)
+    again = metrics.matching_1to2(gen, gen_labels, emb, labels, impostors="random", seed=3)
+    assert first == again
+
+
+def test_a_zero_embedding_gets_no_credit_from_ties(gallery):
+    """All similarities tie at 0: 1:2 counts ties as half, identification counts them as misses."""
+    _, emb, labels = gallery
+    gen_labels = np.arange(N_CLASSES)
+    gen = torch.zeros(N_CLASSES, DIM, dtype=torch.float64)
+    assert metrics.matching_1to2(gen, gen_labels, emb, labels) == 0.5
+    assert metrics.identification(gen, gen_labels, emb, labels)["top1"] == 0.0
+
+
+def test_string_labels_and_k_beyond_the_gallery(gallery):
+    prototypes, emb, labels = gallery
+    names = np.array([f"id{label:05d}" for label in labels])
+    gen = prototypes[:2]
+    result = metrics.identification(gen, names[[0, PER_CLASS]], emb, names, ks=(1, 5, 10))
+    assert result == {"top1": 1.0, "recall@5": 1.0}
+
+
+def test_unknown_identity_is_an_error(gallery):
+    prototypes, emb, labels = gallery
+    with pytest.raises(ValueError, match="absent from the gallery"):
+        metrics.recall_at_k(prototypes[:1], [99], emb, labels)
+
+
+@pytest.mark.parametrize(
+    "distance, tau, expected",
+    [
+        pytest.param("sq_l2", 0.5, 0.5, id="sq_l2-tau-0.5"),
+        pytest.param("sq_l2", 1.0, 0.75, id="sq_l2-tau-1-inclusive"),
+        pytest.param("l2", 1.0, 0.75, id="l2-tau-1"),
+        pytest.param("l2", 0.5, 0.25, id="l2-tau-0.5"),
+    ],
+)
+def test_verification_accuracy_with_known_distances(distance, tau, expected):
+    """Unit vectors at angles 0, 41.4, 60 and 90 degrees: sq_l2 = 2 - 2 cos = 0, 0.5, 1, 2."""
+    cosines = torch.tensor([1.0, 0.75, 0.5, 0.0], dtype=torch.float64)
+    target = torch.tensor([[1.0, 0.0]] * 4, dtype=torch.float64)
+    gen = torch.stack([cosines, (1 - cosines**2).sqrt()], dim=1)
+    assert metrics.verification_accuracy(gen, target, tau, distance=distance) == expected
+
+
+def test_pair_distance_kinds():
+    a = torch.tensor([[3.0, 0.0], [0.0, 0.0]])
+    b = torch.tensor([[0.0, 4.0], [0.0, 0.0]])
+    assert metrics.pair_distance(a, b, "l2").tolist() == [5.0, 0.0]
+    assert metrics.pair_distance(a, b, "sq_l2").tolist() == [25.0, 0.0]
+    with pytest.raises(ValueError, match="unknown distance"):
+        metrics.pair_distance(a, b, "cosine")
+
+
+def test_threshold_curve_counts_d_strictly_below_tau_as_same():
+    distances = np.array([0.1, 0.4, 0.6, 0.9])
+    same = np.array([True, True, False, False])
+    curve = metrics.threshold_curve(distances, same, [0.05, 0.4, 0.5, 1.0])
+    assert curve["accuracy"].tolist() == [0.5, 0.75, 1.0, 0.5]
+    assert curve["precision"].tolist() == [0.0, 1.0, 1.0, 0.5]
+    assert curve["recall"].tolist() == [0.0, 0.5, 1.0, 1.0]
+    assert curve["f1"] == pytest.approx([0.0, 2 / 3, 1.0, 2 / 3])
+
+
+# --------------------------------------------------------------------------- registry
+
+EXPECTED_DIRECTIONS = {
+    "mae": False, "mse": False, "snr": True, "psnr": True, "pamse": False, "ssim": True,
+    "verification_accuracy": True, "matching_1to2": True, "top1": True, "recall@2": True,
+    "recall@5": True, "mean_cosine": True,
+}
+
+
+@pytest.mark.parametrize("name", sorted(METRICS))
+def test_every_metric_declares_direction_table_and_scale(name):
+    metric = METRICS[name]
+    assert metric.name == name
+    assert metric.higher_is_better is EXPECTED_DIRECTIONS[name]
+    assert metric.table in {"I", "II", "identity"}
+    assert metric.scale
+    assert metric.mode == ("max" if metric.higher_is_better else "min")
+
+
+def test_registry_covers_every_image_quality_key_and_orders_values():
+    assert {m.name for m in METRICS.values() if m.table == "II"} == set(
+        metrics.image_quality(_constant(0.5), _constant(0.4))
+    )
+    assert METRICS["psnr"].better(30.0, 20.0) and METRICS["mse"].better(0.01, 0.02)

@@ -1,0 +1,496 @@
+"""Evaluation metrics: image fidelity (the paper's Table II) and identity (Table I and peers).
+
+Every function is pure: torch tensors (or numpy arrays, converted) in, python floats or small
+dicts out. Each docstring states the formula, the scale it works on and how it averages.
+Image metrics are computed per image and then averaged over the batch ("per image then mean"),
+which is what the published numbers imply (see REFERENCE section 1: PSNR - SNR = 10.42 dB in
+every row, and MSE 0.011 cannot give PSNR 28.3 unless PSNR is a mean of per-image values).
+
+The direction of every metric is declared once, in `METRICS`; aggregation and hyperparameter
+search read `Metric.higher_is_better` / `Metric.mode` from there instead of guessing.
+
+Image inputs: float tensors of shape (N, 3, H, W) (a single (3, H, W) image is accepted) with
+values in [0, 1]; a generator with a tanh output must be mapped to [0, 1] by the caller.
+Embedding inputs: float tensors (N, D); identity metrics use cosine similarity, so they do not
+require L2-normalised rows (the paper's verification distance does assume them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+PSNR_CAP_DB = 100.0
+"""PSNR and SNR are clamped to [-100, 100] dB, so identical images give 100 dB, not inf."""
+
+SSIM_SIGMA = 1.5
+SSIM_RADIUS = 5
+"""11x11 Gaussian window: skimage's radius int(3.5 * 1.5 + 0.5) = 5 with gaussian_weights=True."""
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+PAMSE_SIGMA = 0.8
+PAMSE_RADIUS = 3
+"""7x7 window: 2 * ceil(3 * 0.8) + 1, as in Xue et al.'s reference code."""
+
+_RANGE_TOLERANCE = 1e-4
+_EPS = 1e-12
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _as_tensor(x) -> torch.Tensor:
+    """A float64 CPU-or-same-device tensor from a tensor or array-like."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().to(torch.float64)
+    return torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def _image_pair(generated, target) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validate and convert two image batches to float64 (N, C, H, W) tensors in [0, 1]."""
+    g, t = _as_tensor(generated), _as_tensor(target)
+    if g.ndim == 3:
+        g, t = g.unsqueeze(0), t.unsqueeze(0)
+    if g.ndim != 4 or g.shape != t.shape:
+        raise ValueError(
+            f"images must be two (N, C, H, W) batches of one shape, got {tuple(g.shape)} "
+            f"and {tuple(t.shape)}"
+        )
+    t = t.to(g.device)
+    for name, x in (("generated", g), ("target", t)):
+        low, high = float(x.min()), float(x.max())
+        if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
+            raise ValueError(
+                f"{name} images must lie in [0, 1], found values in [{low:.4g}, {high:.4g}]"
+            )
+    return g, t
+
+
+def _per_image_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean over every axis but the first: one value per image."""
+    return x.flatten(1).mean(dim=1)
+
+
+def _batch_mean(values: torch.Tensor) -> float:
+    return float(values.mean())
+
+
+# --------------------------------------------------------------------------- image metrics
+
+
+def _mse_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return _per_image_mean((g - t) ** 2)
+
+
+def _psnr_from_mse(mse_i: torch.Tensor) -> torch.Tensor:
+    floor = 10.0 ** (-PSNR_CAP_DB / 10.0)
+    return -10.0 * torch.log10(mse_i.clamp(min=floor))
+
+
+def _snr_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    signal = (t**2).flatten(1).sum(dim=1)
+    noise = ((g - t) ** 2).flatten(1).sum(dim=1)
+    snr_db = 10.0 * (torch.log10(signal) - torch.log10(noise))
+    snr_db = torch.where(noise > 0, snr_db, torch.full_like(snr_db, PSNR_CAP_DB))
+    return snr_db.clamp(-PSNR_CAP_DB, PSNR_CAP_DB)
+
+
+def _gaussian_1d(radius: int, sigma: float, dtype, device) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps exp(-x^2 / (2 sigma^2)), x = -radius..radius."""
+    x = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    taps = torch.exp(-(x**2) / (2.0 * sigma**2))
+    return taps / taps.sum()
+
+
+def _gaussian_filter_valid(x: torch.Tensor, radius: int, sigma: float) -> torch.Tensor:
+    """Separable normalised Gaussian filter per channel, 'valid' output (no padding).
+
+    (N, C, H, W) -> (N, C, H - 2 radius, W - 2 radius).
+    """
+    channels = x.shape[1]
+    taps = _gaussian_1d(radius, sigma, x.dtype, x.device)
+    rows = taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
+    cols = taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
+    return F.conv2d(F.conv2d(x, rows, groups=channels), cols, groups=channels)
+
+
+def _require_size(x: torch.Tensor, radius: int, metric: str) -> None:
+    side = 2 * radius + 1
+    if x.shape[-1] < side or x.shape[-2] < side:
+        raise ValueError(f"{metric} needs images of at least {side}x{side}, got {tuple(x.shape)}")
+
+
+def _pamse_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    _require_size(g, PAMSE_RADIUS, "pamse")
+    error_255 = 255.0 * (g - t)
+    smoothed = _gaussian_filter_valid(error_255, PAMSE_RADIUS, PAMSE_SIGMA)
+    return _per_image_mean(smoothed**2)
+
+
+def _ssim_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    _require_size(g, SSIM_RADIUS, "ssim")
+    c1, c2 = (SSIM_K1 * 1.0) ** 2, (SSIM_K2 * 1.0) ** 2
+    stack = torch.cat([g, t, g * g, t * t, g * t], dim=1)
+    filtered = _gaussian_filter_valid(stack, SSIM_RADIUS, SSIM_SIGMA)
+    mu_g, mu_t, gg, tt, gt = filtered.chunk(5, dim=1)
+    var_g, var_t, cov = gg - mu_g**2, tt - mu_t**2, gt - mu_g * mu_t
+    numerator = (2 * mu_g * mu_t + c1) * (2 * cov + c2)
+    denominator = (mu_g**2 + mu_t**2 + c1) * (var_g + var_t + c2)
+    return _per_image_mean(numerator / denominator)
+
+
+def mae(generated, target) -> float:
+    """Mean absolute error on the [0, 1] scale.
+
+    MAE_i = mean_{c,x,y} |g - t|; result = mean_i MAE_i (per image then mean). Lower is better.
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_per_image_mean((g - t).abs()))
+
+
+def mse(generated, target) -> float:
+    """Mean squared error on the [0, 1] scale.
+
+    MSE_i = mean_{c,x,y} (g - t)^2; result = mean_i MSE_i (per image then mean). Lower is better.
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_mse_per_image(g, t))
+
+
+def snr(generated, target) -> float:
+    """Signal-to-noise ratio in dB, the target being the signal (scale-free).
+
+    SNR_i = 10 log10( sum t^2 / sum (g - t)^2 ); result = mean_i SNR_i (per image then mean).
+    Clamped to [-100, 100] dB; a perfect reconstruction gives 100 dB. Higher is better.
+    For a target whose mean square is m, PSNR_i - SNR_i = -10 log10(m) (10.42 dB in the paper).
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_snr_per_image(g, t))
+
+
+def psnr(generated, target) -> float:
+    """Peak signal-to-noise ratio in dB on the [0, 1] scale (peak 1).
+
+    PSNR_i = 10 log10( 1 / MSE_i ); result = mean_i PSNR_i (the mean of per-image PSNRs, not
+    the PSNR of the mean MSE). MSE_i = 0 is capped at 100 dB. Higher is better.
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_psnr_from_mse(_mse_per_image(g, t)))
+
+
+def pamse(generated, target) -> float:
+    """Perceptual-fidelity aware MSE (Xue, Zhang, Mou, ICCV 2013) on the 0-255 scale.
+
+    E = 255 (g - t); PAMSE_i = mean_{c,x,y} (G * E)^2 where G is a normalised 7x7 Gaussian
+    (sigma 0.8) applied to each channel separately with 'valid' padding (as conv2(..., 'valid')
+    in the reference code), so the mean runs over the (H - 6) x (W - 6) interior.
+    Result = mean_i PAMSE_i (per image then mean). Lower is better.
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_pamse_per_image(g, t))
+
+
+def ssim(generated, target) -> float:
+    """Structural similarity (Wang et al. 2004), data range 1, in [-1, 1].
+
+    Local statistics use an 11x11 Gaussian window (sigma 1.5) and population (co)variances:
+    SSIM = (2 mu_g mu_t + C1)(2 cov + C2) / ((mu_g^2 + mu_t^2 + C1)(var_g + var_t + C2)),
+    C1 = 0.01^2, C2 = 0.03^2. The map is averaged over the interior (a 5-pixel border is
+    dropped, as skimage crops (win - 1) / 2) and over channels, giving SSIM_i; result =
+    mean_i SSIM_i. Matches skimage.metrics.structural_similarity(channel_axis=-1,
+    data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False).
+    Higher is better.
+    """
+    g, t = _image_pair(generated, target)
+    return _batch_mean(_ssim_per_image(g, t))
+
+
+def image_quality(generated, target) -> dict[str, float]:
+    """All six Table II metrics in one pass: {"mae", "mse", "snr", "psnr", "pamse", "ssim"}.
+
+    Same definitions, scales and per-image-then-mean averaging as the single functions.
+    """
+    g, t = _image_pair(generated, target)
+    mse_i = _mse_per_image(g, t)
+    return {
+        "mae": _batch_mean(_per_image_mean((g - t).abs())),
+        "mse": _batch_mean(mse_i),
+        "snr": _batch_mean(_snr_per_image(g, t)),
+        "psnr": _batch_mean(_psnr_from_mse(mse_i)),
+        "pamse": _batch_mean(_pamse_per_image(g, t)),
+        "ssim": _batch_mean(_ssim_per_image(g, t)),
+    }
+
+
+# --------------------------------------------------------------------------- identity metrics
+
+Distance = Literal["l2", "sq_l2"]
+
+
+def _embeddings(x, name: str) -> torch.Tensor:
+    e = _as_tensor(x)
+    if e.ndim != 2:
+        raise ValueError(f"{name} must be an (N, D) embedding matrix, got shape {tuple(e.shape)}")
+    return e
+
+
+def pair_distance(a, b, kind: Distance = "l2") -> torch.Tensor:
+    """Row-wise distance between two (N, D) embedding matrices, shape (N,).
+
+    "l2": ||a_i - b_i||_2 (the paper's text); "sq_l2": ||a_i - b_i||_2^2 (the authors' code).
+    For unit vectors sq_l2 = 2 - 2 cos, in [0, 4].
+    """
+    a = _embeddings(a, "a")
+    b = _embeddings(b, "b").to(a.device)
+    if a.shape != b.shape:
+        raise ValueError(f"embedding shapes differ: {tuple(a.shape)} vs {tuple(b.shape)}")
+    squared = ((a - b) ** 2).sum(dim=1)
+    if kind == "sq_l2":
+        return squared
+    if kind == "l2":
+        return squared.sqrt()
+    raise ValueError(f"unknown distance kind {kind!r}; use 'l2' or 'sq_l2'")
+
+
+def verification_accuracy(gen_emb, target_emb, tau: float, distance: Distance = "sq_l2") -> float:
+    """Table I accuracy: the fraction of generated faces judged to be their own identity.
+
+    Row i pairs a generated face with the target face of the voice's identity;
+    accuracy = mean_i [ d(gen_i, target_i) <= tau ], in [0, 1]. `distance` is "sq_l2" (the
+    authors' code, default) or "l2" (the paper's text); tau must be calibrated for the same one.
+    Higher is better.
+    """
+    d = pair_distance(gen_emb, target_emb, kind=distance)
+    return float((d <= tau).to(torch.float64).mean())
+
+
+def _label_array(labels, name: str) -> np.ndarray:
+    if isinstance(labels, torch.Tensor):
+        labels = labels.detach().cpu().numpy()
+    arr = np.asarray(labels)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _unit_rows(e: torch.Tensor) -> torch.Tensor:
+    return e / e.norm(dim=1, keepdim=True).clamp(min=_EPS)
+
+
+def class_means(gallery_emb, gallery_labels) -> tuple[np.ndarray, torch.Tensor]:
+    """Per-identity mean real embedding: (classes, (C, D) unit-normalised means).
+
+    mean_k = normalise( sum_{j: label_j = k} normalise(gallery_j) ): the mean direction of the
+    identity's real faces. Normalising rows first stops a large-norm image from dominating;
+    for L2-normalised inputs it changes nothing. Classes are sorted as np.unique sorts them.
+    """
+    emb = _unit_rows(_embeddings(gallery_emb, "gallery_emb"))
+    labels = _label_array(gallery_labels, "gallery_labels")
+    if len(labels) != emb.shape[0]:
+        raise ValueError(f"{len(labels)} gallery labels for {emb.shape[0]} gallery embeddings")
+    classes, index = np.unique(labels, return_inverse=True)
+    index_t = torch.as_tensor(index, device=emb.device)
+    sums = torch.zeros(len(classes), emb.shape[1], dtype=emb.dtype, device=emb.device)
+    sums.index_add_(0, index_t, emb)
+    return classes, _unit_rows(sums)
+
+
+def _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels):
+    """(N, C) cosine similarities to class means, the true class index per row, and C."""
+    gen = _embeddings(gen_emb, "gen_emb")
+    classes, means = class_means(gallery_emb, gallery_labels)
+    labels = _label_array(labels, "labels")
+    if len(labels) != gen.shape[0]:
+        raise ValueError(f"{len(labels)} labels for {gen.shape[0]} generated embeddings")
+    position = np.searchsorted(classes, labels)
+    position = np.clip(position, 0, len(classes) - 1)
+    missing = classes[position] != labels
+    if missing.any():
+        raise ValueError(f"identities absent from the gallery: {sorted(set(labels[missing]))}")
+    scores = _unit_rows(gen.to(means.device)) @ means.T
+    return scores, torch.as_tensor(position, device=scores.device), len(classes)
+
+
+def _true_scores(scores: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    return scores.gather(1, true.view(-1, 1))
+
+
+def _pairwise_wins(true_score: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """1 where the true identity is strictly more similar, 0.5 on a tie, 0 otherwise."""
+    return (true_score > other).to(torch.float64) + 0.5 * (true_score == other).to(torch.float64)
+
+
+def matching_1to2(
+    gen_emb,
+    labels,
+    gallery_emb,
+    gallery_labels,
+    *,
+    impostors: Literal["all", "random"] = "all",
+    seed: int | np.random.Generator | None = 0,
+) -> float:
+    """1:2 matching accuracy (Wen et al. 2019), cosine similarity, chance 0.5.
+
+    For generated face i of identity y and an impostor identity c != y, a trial is won when
+    cos(gen_i, mean_y) > cos(gen_i, mean_c) (ties count 1/2), where mean_k is identity k's mean
+    real embedding (`class_means`). impostors="all" (default, deterministic): each face's score
+    is its win rate over all C - 1 impostors, then the mean over faces. impostors="random": one
+    impostor per face drawn uniformly with `seed`, then the mean over faces. Needs C >= 2.
+    Higher is better.
+    """
+    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    if n_classes < 2:
+        raise ValueError("1:2 matching needs at least two identities in the gallery")
+    true_score = _true_scores(scores, true)
+    if impostors == "all":
+        wins = _pairwise_wins(true_score, scores).scatter(1, true.view(-1, 1), 0.0)
+        return float((wins.sum(dim=1) / (n_classes - 1)).mean())
+    if impostors == "random":
+        rng = np.random.default_rng(seed)
+        shift = rng.integers(1, n_classes, size=scores.shape[0])
+        impostor = (true.cpu().numpy() + shift) % n_classes
+        impostor_t = torch.as_tensor(impostor, device=scores.device).view(-1, 1)
+        return float(_pairwise_wins(true_score, scores.gather(1, impostor_t)).mean())
+    raise ValueError(f"unknown impostors mode {impostors!r}; use 'all' or 'random'")
+
+
+def _ranks(scores: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """0-based rank of the true identity, pessimistic on ties: #{c != y : s_c >= s_y}."""
+    true_score = _true_scores(scores, true)
+    return (scores >= true_score).sum(dim=1) - 1
+
+
+def recall_at_k(gen_emb, labels, gallery_emb, gallery_labels, k: int = 1) -> float:
+    """1:N identification Recall@K against per-identity mean real embeddings (cosine).
+
+    Recall@K = mean_i [ rank_i < K ], rank_i = number of other identities whose mean is at
+    least as similar to gen_i as the true one (ties count against the generator, so a constant
+    or zero embedding cannot score by luck). K = 1 is top-1 accuracy; chance is K / C.
+    Higher is better.
+    """
+    scores, true, _ = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    return float((_ranks(scores, true) < k).to(torch.float64).mean())
+
+
+def identification(
+    gen_emb, labels, gallery_emb, gallery_labels, ks: Sequence[int] = (1, 2, 5)
+) -> dict[str, float]:
+    """Recall@K for several K in one pass: {"top1": ..., "recall@2": ..., "recall@5": ...}.
+
+    Same definition as `recall_at_k`; K = 1 is reported as "top1". A K larger than the number
+    of gallery identities C is skipped (its key is absent), since Recall@K would be 1 trivially.
+    """
+    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    ranks = _ranks(scores, true)
+    return {
+        _recall_key(k): float((ranks < k).to(torch.float64).mean()) for k in ks if k <= n_classes
+    }
+
+
+def _recall_key(k: int) -> str:
+    return "top1" if k == 1 else f"recall@{k}"
+
+
+def mean_cosine(gen_emb, labels, gallery_emb, gallery_labels) -> float:
+    """Mean cosine similarity to the own identity's mean real embedding, in [-1, 1].
+
+    result = mean_i cos(gen_i, mean_{y_i}) with mean_k from `class_means`. Higher is better.
+    """
+    scores, true, _ = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    return float(_true_scores(scores, true).mean())
+
+
+# --------------------------------------------------------------------------- threshold curve
+
+
+def threshold_curve(distances, same, taus) -> dict[str, np.ndarray]:
+    """Verification quality of the rule "same identity iff d < tau" for every tau (Fig. 4).
+
+    distances: (P,) pair distances; same: (P,) booleans (ground truth); taus: (T,) thresholds.
+    Returns arrays of shape (T,) under "tau", "accuracy" = (TP + TN) / P,
+    "precision" = TP / (TP + FP), "recall" = TP / (TP + FN), "f1" = 2 TP / (2 TP + FP + FN).
+    A ratio with a zero denominator is reported as 0. Pairs are counted once each as given.
+    """
+    d = _as_tensor(distances).cpu().numpy().reshape(-1)
+    truth = _label_array(same, "same").astype(bool)
+    taus = np.asarray(taus, dtype=np.float64).reshape(-1)
+    if d.shape != truth.shape:
+        raise ValueError(f"{d.shape[0]} distances but {truth.shape[0]} same/different flags")
+    predicted = d[None, :] < taus[:, None]
+    tp = (predicted & truth).sum(axis=1)
+    fp = (predicted & ~truth).sum(axis=1)
+    fn = (~predicted & truth).sum(axis=1)
+    tn = (~predicted & ~truth).sum(axis=1)
+    return {
+        "tau": taus,
+        "accuracy": _ratio(tp + tn, np.full_like(tp, max(len(d), 1))),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    out = np.zeros(numerator.shape, dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator > 0)
+    return out
+
+
+# --------------------------------------------------------------------------- registry
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One reported metric and the single place its direction is declared.
+
+    table: "I" (the paper's identity accuracy), "II" (image fidelity) or "identity" (peer
+    identity metrics beyond the paper). scale: units and range, for tables and reports.
+    """
+
+    name: str
+    fn: Callable[..., float]
+    higher_is_better: bool
+    table: Literal["I", "II", "identity"]
+    scale: str
+
+    @property
+    def mode(self) -> Literal["max", "min"]:
+        """The Ray Tune / Optuna direction: "max" when higher is better, else "min"."""
+        return "max" if self.higher_is_better else "min"
+
+    def better(self, a: float, b: float) -> bool:
+        """Whether value a is strictly better than value b for this metric."""
+        return a > b if self.higher_is_better else a < b
+
+
+def _registry(*metrics: Metric) -> dict[str, Metric]:
+    return {m.name: m for m in metrics}
+
+
+METRICS: dict[str, Metric] = _registry(
+    Metric("mae", mae, False, "II", "[0, 1] pixel scale, per image then mean"),
+    Metric("mse", mse, False, "II", "[0, 1] pixel scale, per image then mean"),
+    Metric("snr", snr, True, "II", "dB, scale-free, per image then mean, capped at 100"),
+    Metric("psnr", psnr, True, "II", "dB, peak 1 on [0, 1], per image then mean, capped at 100"),
+    Metric("pamse", pamse, False, "II", "0-255 pixel scale squared, per image then mean"),
+    Metric("ssim", ssim, True, "II", "[-1, 1], per image then mean"),
+    Metric("verification_accuracy", verification_accuracy, True, "I",
+           "fraction in [0, 1] of generated faces with d(gen, target) <= tau"),
+    Metric("matching_1to2", matching_1to2, True, "identity",
+           "fraction in [0, 1], chance 0.5, cosine to identity means, all impostors"),
+    Metric("top1", partial(recall_at_k, k=1), True, "identity",
+           "fraction in [0, 1], chance 1/C, cosine to identity means"),
+    Metric("recall@2", partial(recall_at_k, k=2), True, "identity",
+           "fraction in [0, 1], chance 2/C, cosine to identity means"),
+    Metric("recall@5", partial(recall_at_k, k=5), True, "identity",
+           "fraction in [0, 1], chance 5/C, cosine to identity means"),
+    Metric("mean_cosine", mean_cosine, True, "identity",
+           "cosine in [-1, 1] to the own identity's mean real embedding"),
+)
+"""Every metric the project reports, by the key used in results and reports."""
