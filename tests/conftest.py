@@ -15,7 +15,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def small_raw(tmp_path_factory) -> Path:
-    """A read-only-by-convention tiny synthetic data root (4 identities, 5 clips and 6 photos each)."""
+    """A read-only-by-convention tiny synthetic data root (4 identities, 5 clips and 16 photos each)."""
     root = tmp_path_factory.mktemp("synth") / "raw"
     write_synth(root, SynthConfig(**SMALL))
     return root

@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_synth(commands)
     _add_prepare(commands)
+    _add_train(commands)
     _add_paper(commands)
     return parser
 
@@ -65,6 +66,24 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-align", action="store_true", help="crop by the box only, ignoring eye landmarks")
     p.add_argument("--no-detect", action="store_true", help="skip photos without a box instead of running MTCNN")
     p.add_argument("--address", help="fan out over a Ray cluster: 'auto', 'ray://host:10001', or 'local' for a private local instance")
+
+
+def _add_train(commands) -> None:
+    from v2f_bench.judge import CRITERIA, DISTANCES, JUDGE_KINDS
+
+    p = commands.add_parser("train", help="train one configuration (voice classifier or a generator family) without a search")
+    p.add_argument("target", help="'voice' or a generator family (vae, cgan, rcgan, or one you registered)")
+    p.add_argument("--config", type=Path, help="YAML mapping of hyperparameters (missing ones take their defaults)")
+    p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where stages and trials are written (default {DEFAULT_RUN_DIR})")
+    p.add_argument("--epochs", type=int, help="override max_epochs")
+    p.add_argument("--voice-config", type=Path, help="YAML hyperparameters of the voice classifier whose embeddings the generators use")
+    p.add_argument("--judge", default="trained", choices=JUDGE_KINDS, help="face judge: trained here (default) or pretrained facenet weights")
+    p.add_argument("--judge-weights", help="local file of the pretrained judge weights")
+    p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
+    p.add_argument("--distance", default="sq_l2", choices=DISTANCES, help="judge distance (default sq_l2, the authors' code)")
+    p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
+    p.set_defaults(run=_run_train)
 
 
 def _add_paper(commands) -> None:
@@ -140,6 +159,24 @@ def _run_paper(args: argparse.Namespace) -> None:
         print(f"synth: reusing {data}")
     result = prepare(resolve_sources(data, None, None), args.out / "prepared", PrepareConfig(seed=args.seed))
     print(format_summary(result))
+
+
+def _run_train(args: argparse.Namespace) -> None:
+    from v2f_bench.configs import load_config
+    from v2f_bench.data.prepared import load_prepared
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.stages import format_trial, train_generator_once, train_voice_once
+
+    prepared = load_prepared(args.prepared)
+    config = load_config(args.config) if args.config else {}
+    if args.epochs is not None:
+        config["max_epochs"] = args.epochs
+    if args.target == "voice":
+        print(format_trial(train_voice_once(prepared, args.run_dir, config)))
+        return
+    voice_config = load_config(args.voice_config) if args.voice_config else {}
+    judge = JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -69,7 +69,7 @@ class SynthConfig:
     seed: int = 0
 
 
-SMALL = dict(identities=4, clips_per_identity=5, min_seconds=2.0, max_seconds=3.0, videos_per_identity=2, photos_per_identity=6, absent_meta_rows=2)
+SMALL = dict(identities=4, clips_per_identity=5, min_seconds=2.0, max_seconds=3.0, videos_per_identity=2, photos_per_identity=16, absent_meta_rows=2)
 """``--small``: a few seconds to generate, for tests and smoke runs."""
 
 

@@ -1,0 +1,152 @@
+"""The Ray Tune trainables and the stages that feed them, on a tiny prepared dataset."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from v2f_bench import trainables
+from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
+from v2f_bench.data.sources import resolve_sources
+from v2f_bench.errors import UserError
+from v2f_bench.judge import JudgeConfig
+from v2f_bench.models.family import GeneratorFamily, Hyper
+from v2f_bench.models.registry import FAMILIES, register_family
+from v2f_bench.stages import generator_data, judge_stage, run_one, train_generator_once, voice_stage
+
+pytestmark = pytest.mark.slow
+
+
+class TinyLinear(GeneratorFamily):
+    """A throwaway family: one linear layer from voice to pixels, trained with L1 to the target."""
+
+    name = "tiny-linear"
+    defaults = {"lr": Hyper(1e-2, "Adam learning rate"), "explode_at": Hyper(0, "step at which the loss turns NaN (0 = never)")}
+
+    def build(self) -> None:
+        self.networks = {"net": nn.Linear(self.embed_dim, 3 * self.image_size * self.image_size).to(self.device)}
+        self.optimizers = {"net": torch.optim.Adam(self.networks["net"].parameters(), lr=self.hparams["lr"])}
+        self.steps = 0
+
+    def _train_step(self, voice, face):
+        self.steps += 1
+        loss = (self._generate(voice) - face).abs().mean()
+        if self.hparams["explode_at"] and self.steps >= self.hparams["explode_at"]:
+            loss = loss * float("nan")
+        self._check_finite(l1=loss)
+        self.optimizers["net"].zero_grad()
+        loss.backward()
+        self.optimizers["net"].step()
+        return {"l1_loss": loss}
+
+    def _generate(self, voice):
+        return torch.sigmoid(self.networks["net"](voice)).view(-1, 3, self.image_size, self.image_size)
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stages(small_raw, tmp_path_factory, ray_session):
+    """A prepared tiny dataset, a 2-epoch voice classifier and a 1-epoch trained judge."""
+    root = tmp_path_factory.mktemp("run")
+    prepare(resolve_sources(small_raw, None, None), root / "prepared", PrepareConfig())
+    prepared = load_prepared(root / "prepared")
+    voice = voice_stage(prepared, root, {"max_epochs": 2, "patience": 5})
+    judge = judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8))
+    if TinyLinear.name not in FAMILIES:
+        register_family(TinyLinear)
+    return prepared, root, voice, judge
+
+
+def test_the_voice_stage_reports_accuracies_and_exports_embeddings(stages):
+    prepared, root, voice, _ = stages
+    assert voice["val"]["epoch"] == 2
+    assert 0.0 <= voice["val"]["val_clip_accuracy"] <= 1.0
+    assert set(voice["test"]) >= {"test_accuracy", "test_clip_accuracy"}
+    windows = np.load(root / "voice" / "window_embeddings.npy")
+    clips = np.load(root / "voice" / "clip_embeddings.npy")
+    assert windows.shape == (len(prepared.voice_features), 128)
+    assert clips.shape == (len(prepared.manifest["clips"]), 128)
+    first = prepared.manifest["clips"][0]
+    np.testing.assert_allclose(clips[0], windows[first["first_window"] : first["first_window"] + first["n_windows"]].mean(0), rtol=1e-5)
+
+
+def test_stages_are_reused_when_nothing_changed(stages):
+    prepared, root, voice, judge = stages
+    before = (root / "voice" / "stage.json").stat().st_mtime_ns
+    assert voice_stage(prepared, root, {"max_epochs": 2, "patience": 5}) == voice
+    assert (root / "voice" / "stage.json").stat().st_mtime_ns == before
+    assert judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8)) == judge
+
+
+def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(stages):
+    _, _, _, judge = stages
+    calibration = judge["calibration"]
+    assert 0 < calibration["tau"] <= 4 and len(calibration["curve"]["tau"]) == 400
+    assert judge["test_verification"]["n_pairs"] > 0
+    assert judge["config"]["kind"] == "trained"
+
+
+def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    result = run_one(trainables.train_generator, data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
+    expected = {"val_accuracy", "val_matching_1to2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim"}
+    assert expected <= set(result.metrics)
+    assert not any(key.startswith("test_") for key in result.metrics)
+    with result.checkpoint.as_directory() as checkpoint:
+        test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
+    assert {"test_accuracy", "test_psnr", "test_ssim"} <= set(test)
+
+
+def test_a_registered_throwaway_family_trains_through_the_same_trainable(stages):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, root / "trials", "tiny")
+    history = result.metrics_dataframe
+    assert list(history["epoch"]) == [1, 2]
+    assert history["l1_loss"].iloc[1] < history["l1_loss"].iloc[0]
+
+
+def test_a_diverging_trial_fails_with_a_clear_reason(stages):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    with pytest.raises(UserError, match="diverged|non-finite"):
+        run_one(trainables.train_generator, data, {"family": "tiny-linear", "explode_at": 2, "max_epochs": 2}, root / "trials", "nan")
+
+
+def test_unknown_hyperparameters_are_refused_before_any_training(stages):
+    prepared, root, _, _ = stages
+    with pytest.raises(UserError, match="pixel_wieght"):
+        train_generator_once(prepared, root, "rcgan", {"pixel_wieght": 2.0}, {}, JudgeConfig(epochs=1, batch_size=8))
+
+
+def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
+    """Checkpoint after epoch 1, restore, run epoch 2: the same epoch-2 metrics as an uninterrupted run."""
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    config = {"family": "vae", "max_epochs": 2, "batch_size": 16}
+
+    def run(restore_from=None):
+        rows, states = [], []
+        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(state)))
+        monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
+        trainables.train_generator(config, data)
+        return rows, states
+
+    rows, states = run()
+    resumed_rows, _ = run(restore_from=states[0])
+    assert [r["epoch"] for r in resumed_rows] == [2]
+    assert resumed_rows[0] == pytest.approx(rows[1])

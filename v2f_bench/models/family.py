@@ -1,0 +1,158 @@
+"""The interface every generator family implements, and its hyperparameter declarations.
+
+A family turns a voice embedding (B, embed_dim) into a face (B, 3, S, S) in [0, 1]. It owns
+its networks and optimizers, so a trainable only needs to call ``train_step`` on batches,
+``generate`` for evaluation, and ``state_dict``/``load_state_dict`` for checkpoints. Seeding
+is the caller's job: a family draws from torch's global generators and never seeds them.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass(frozen=True)
+class Hyper:
+    """One accepted hyperparameter: its default, a one-line doc and, for strings, the allowed values."""
+
+    default: Any
+    doc: str
+    choices: tuple | None = None
+
+    def check(self, name: str, value: Any) -> Any:
+        """Return ``value`` coerced to the default's type, or raise ``ValueError`` naming ``name``."""
+        kind = type(self.default)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is int:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
+            value = int(value) if ok else value
+        elif kind is float:
+            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            value = float(value) if ok else value
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ValueError(f"hyperparameter {name!r} must be a {kind.__name__}, got {value!r}")
+        if self.choices is not None and value not in self.choices:
+            raise ValueError(f"hyperparameter {name!r} must be one of {list(self.choices)}, got {value!r}")
+        return value
+
+
+class GeneratorFamily:
+    """Base class of a voice-to-face generator family.
+
+    Subclasses set ``name`` and ``defaults`` and implement ``build``, ``_train_step`` and
+    ``_generate``. ``build`` must fill ``self.networks`` and ``self.optimizers``: those two
+    dicts are what ``state_dict`` saves and ``train_step``/``generate`` switch between
+    train and eval mode.
+    """
+
+    name: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, Hyper]] = {}
+
+    def __init__(self, config: dict | None = None, embed_dim: int = 128, image_size: int = 64, device="cpu"):
+        config = dict(config or {})
+        unknown = sorted(set(config) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"unknown hyperparameter {unknown[0]!r} for family {self.name!r}; "
+                f"accepted: {', '.join(sorted(self.defaults))}"
+            )
+        self.hparams = {k: h.check(k, config.get(k, h.default)) for k, h in self.defaults.items()}
+        self.embed_dim = int(embed_dim)
+        self.image_size = int(image_size)
+        self.device = torch.device(device)
+        self.networks: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.build()
+        for net in self.networks.values():
+            net.to(self.device)
+
+    @classmethod
+    def describe(cls) -> dict[str, tuple[Any, str]]:
+        """Every accepted hyperparameter as ``name -> (default, doc)``."""
+        return {k: (h.default, h.doc) for k, h in cls.defaults.items()}
+
+    def build(self) -> None:
+        """Create ``self.networks`` and ``self.optimizers`` from ``self.hparams``."""
+        raise NotImplementedError
+
+    def _train_step(self, voice: Tensor, face: Tensor) -> dict[str, Tensor]:
+        """One optimisation step on tensors already on ``self.device``; returns the losses."""
+        raise NotImplementedError
+
+    def _generate(self, voice: Tensor) -> Tensor:
+        """Faces in [0, 1] for ``voice``; called in eval mode without gradients."""
+        raise NotImplementedError
+
+    def train_step(self, voice: Tensor, face: Tensor) -> dict[str, float]:
+        """One optimisation step on a batch; returns that step's losses as floats.
+
+        ``voice`` is (B, embed_dim); ``face`` is (B, 3, image_size, image_size) in [0, 1].
+        Raises ``FloatingPointError`` if a loss is NaN or infinite.
+        """
+        voice = self._voice(voice)
+        if not face.is_floating_point():
+            raise ValueError(f"faces must be floats in [0, 1], got {face.dtype} (divide uint8 crops by 255)")
+        face = face.to(self.device, torch.float32)
+        want = (voice.shape[0], 3, self.image_size, self.image_size)
+        if tuple(face.shape) != want:
+            raise ValueError(f"face batch must have shape {want}, got {tuple(face.shape)}")
+        for net in self.networks.values():
+            net.train()
+        losses = self._train_step(voice, face)
+        return {k: float(v) for k, v in losses.items()}
+
+    @torch.no_grad()
+    def generate(self, voice: Tensor) -> Tensor:
+        """Faces (B, 3, image_size, image_size) in [0, 1] on ``self.device``, in eval mode."""
+        voice = self._voice(voice)
+        for net in self.networks.values():
+            net.eval()
+        return self._generate(voice)
+
+    def state_dict(self) -> dict:
+        """A deep copy of every network's and optimizer's state, plus the family name and hparams."""
+        return copy.deepcopy(
+            {
+                "family": self.name,
+                "hparams": dict(self.hparams),
+                "networks": {k: n.state_dict() for k, n in self.networks.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            }
+        )
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore what ``state_dict`` saved; the family and hyperparameters must match this instance's."""
+        if state.get("family") != self.name:
+            raise ValueError(f"state is for family {state.get('family')!r}, not {self.name!r}")
+        differ = sorted(k for k in self.hparams if state["hparams"].get(k) != self.hparams[k])
+        if differ:
+            raise ValueError(f"state was saved with other hyperparameters: {', '.join(differ)}")
+        for k, net in self.networks.items():
+            net.load_state_dict(state["networks"][k])
+        for k, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][k])
+
+    def _voice(self, voice: Tensor) -> Tensor:
+        voice = voice.to(self.device, torch.float32)
+        if voice.ndim != 2 or voice.shape[1] != self.embed_dim:
+            raise ValueError(f"voice batch must have shape (B, {self.embed_dim}), got {tuple(voice.shape)}")
+        return voice
+
+    def _check_finite(self, **losses: Tensor) -> None:
+        """Raise ``FloatingPointError`` before a non-finite loss reaches an optimizer."""
+        bad = [k for k, v in losses.items() if not torch.isfinite(v).all()]
+        if bad:
+            values = ", ".join(f"{k}={float(losses[k].detach())}" for k in bad)
+            raise FloatingPointError(
+                f"{self.name}: non-finite loss ({values}); the inputs contain NaN/inf or training "
+                "diverged (try a lower learning rate)"
+            )

@@ -1,0 +1,222 @@
+"""The stages between ``prepare`` and the generator searches, and running one configuration.
+
+- ``voice_stage``: train the voice classifier (one configuration, through the voice trainable) and
+  export window and clip embeddings from its best checkpoint.
+- ``judge_stage``: obtain the judge (pretrained from a local file, or trained on the train photos),
+  calibrate tau on the validation photos and measure verification on the test photos.
+- ``generator_data``: everything a generator trial needs, as one dict for the object store.
+- ``run_one``: one trial of a trainable through Ray Tune (the same path a search takes).
+
+Each stage writes into its own folder of a run directory with a ``stage.json`` recording the
+key it was computed for (the prepared dataset's cache key and the stage's parameters); a later
+call with the same key reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2f_bench.data.prepared import PreparedDataset
+from v2f_bench.errors import UserError
+from v2f_bench.hashing import sha256_json
+from v2f_bench.judge import JudgeConfig, calibrate, embed_faces, load_pretrained, pair_verification, train_judge
+from v2f_bench.progress import progress
+from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load_voice_model, train_voice, voice_data
+
+STAGE_FILE = "stage.json"
+
+
+def _cached(folder: Path, key: str) -> dict | None:
+    record = folder / STAGE_FILE
+    if record.is_file():
+        content = json.loads(record.read_text())
+        if content.get("key") == key:
+            return content
+    return None
+
+
+def _finish(folder: Path, key: str, content: dict) -> dict:
+    content = {"key": key, **content}
+    (folder / STAGE_FILE).write_text(json.dumps(content, indent=1))
+    return content
+
+
+def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
+    """Run ``config`` as a single Ray Tune trial and return its ``Result``; a failed trial is a one-line error."""
+    import ray
+    from ray import tune
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(include_dashboard=False, logging_level="ERROR")
+    try:
+        tuner = tune.Tuner(
+            tune.with_parameters(trainable, data=data),
+            param_space=config,
+            tune_config=tune.TuneConfig(num_samples=1),
+            run_config=tune.RunConfig(name=name, storage_path=str(Path(storage).resolve()), verbose=0),
+        )
+        result = tuner.fit()[0]
+    finally:
+        if started:
+            ray.shutdown()
+    if result.error is not None:
+        raise UserError(f"the {name} trial failed: {str(result.error).strip().splitlines()[-1]} (details in {result.path})")
+    return result
+
+
+def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None) -> dict:
+    """Train the voice classifier once and export embeddings; returns the stage record."""
+    config = {**VOICE_DEFAULTS, **(config or {})}
+    folder = Path(run_dir) / "voice"
+    key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    result = run_one(train_voice, voice_data(prepared), config, folder, "voice_trial")
+    with result.checkpoint.as_directory() as checkpoint:
+        model = load_voice_model(Path(checkpoint))
+        test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
+        shutil.copytree(checkpoint, folder / "best_checkpoint")
+    windows, clips = export_embeddings(model, prepared)
+    np.save(folder / "window_embeddings.npy", windows)
+    np.save(folder / "clip_embeddings.npy", clips)
+    val = {k: result.metrics[k] for k in ("val_accuracy", "val_clip_accuracy", "epoch")}
+    return _finish(folder, key, {"config": config, "val": val, "test": test})
+
+
+@torch.no_grad()
+def export_embeddings(model, prepared: PreparedDataset, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
+    """(window embeddings (W, 128), clip embeddings (C, 128) = mean of each clip's windows)."""
+    model = model.to(device()).eval()
+    x = prepared.voice_features
+    out = [model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(device())).cpu()
+           for i in progress(range(0, len(x), batch_size), "voice embeddings", unit="batch")]
+    windows = torch.cat(out).numpy()
+    clip = np.asarray(prepared.arrays["window_clip.npy"])
+    n_clips = int(clip.max()) + 1
+    sums = np.zeros((n_clips, windows.shape[1]), dtype=np.float64)
+    np.add.at(sums, clip, windows)
+    clips = (sums / np.bincount(clip, minlength=n_clips)[:, None]).astype(np.float32)
+    return windows, clips
+
+
+def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -> dict:
+    """Obtain and calibrate the judge; returns the stage record (tau, curve, verification)."""
+    config.validate()
+    folder = Path(run_dir) / "judge"
+    key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config.as_dict()})
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached
+    size = prepared.manifest["params"]["faces"]["judge_size"]
+    faces = np.asarray(prepared.faces(size))
+    labels = np.asarray(prepared.arrays["photo_label.npy"])
+    split = np.asarray(prepared.arrays["photo_split.npy"])
+    if config.kind == "trained":
+        train = split == "train"
+        bar = progress(range(config.epochs), "training the judge", unit="epoch")
+        history = []
+
+        def report(epoch, loss, accuracy):
+            history.append({"epoch": epoch, "loss": loss, "accuracy": accuracy})
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
+
+        net = train_judge(faces[train], labels[train], config, device=str(device()), report=report)
+        bar.close()
+    else:
+        net, history = load_pretrained(config), []
+    embeddings = embed_faces(net, faces, device=str(device()))
+    val, test = split == "val", split == "test"
+    if np.bincount(labels[val]).max(initial=0) < 2:
+        raise UserError("the validation split has no two photos of one identity to calibrate tau on; add photos or raise the val fraction (--split-fractions)")
+    calibration = calibrate(embeddings[val], labels[val], config.distance, config.criterion, config.tau_step)
+    verification = pair_verification(embeddings[test], labels[test], calibration.tau, config.distance)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    torch.save(net.state_dict(), folder / "judge.pt")
+    np.save(folder / "photo_embeddings.npy", embeddings.numpy())
+    n_classes = int(net.logits.out_features)
+    return _finish(folder, key, {"config": config.as_dict(), "input_size": size, "n_classes": n_classes, "training": history,
+                                 "calibration": calibration.as_dict(), "test_verification": verification})
+
+
+def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict) -> dict:
+    """Everything a generator trial reads, from the prepared dataset and the two stages' outputs."""
+    run_dir = Path(run_dir)
+    clips = prepared.manifest["clips"]
+    label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
+    from v2f_bench.models.registry import FAMILIES
+
+    return {
+        "families": dict(FAMILIES),
+        "voice_emb": np.load(run_dir / "voice" / "window_embeddings.npy"),
+        "window_label": np.asarray(prepared.arrays["window_label.npy"]),
+        "window_split": np.asarray(prepared.arrays["window_split.npy"]),
+        "clip_emb": np.load(run_dir / "voice" / "clip_embeddings.npy"),
+        "clip_label": np.array([label_of[c["voice_id"]] for c in clips]),
+        "clip_split": np.array([c["split"] for c in clips]),
+        "faces": np.asarray(prepared.faces(64)),
+        "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
+        "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
+        "judge": {
+            "state": torch.load(run_dir / "judge" / "judge.pt", map_location="cpu", weights_only=True),
+            "n_classes": judge["n_classes"],
+            "input_size": judge["input_size"],
+            "tau": judge["calibration"]["tau"],
+            "distance": judge["calibration"]["distance"],
+            "photo_emb": np.load(run_dir / "judge" / "photo_embeddings.npy"),
+        },
+    }
+
+
+def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> dict:
+    """``v2f-bench train voice``: one voice configuration; returns its validation and test metrics."""
+    unknown = sorted(set(config) - set(VOICE_DEFAULTS))
+    if unknown:
+        raise UserError(f"unknown voice hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted(VOICE_DEFAULTS))}")
+    record = voice_stage(prepared, run_dir, config)
+    return {"target": "voice", "config": record["config"], "val": record["val"], "test": record["test"]}
+
+
+def train_generator_once(prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig) -> dict:
+    """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
+    from v2f_bench.models.registry import get_family
+    from v2f_bench.trainables import GENERATOR_DEFAULTS, train_generator
+
+    try:
+        accepted = get_family(family).defaults
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    unknown = sorted(set(config) - set(accepted) - set(GENERATOR_DEFAULTS))
+    if unknown:
+        raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
+    voice = voice_stage(prepared, run_dir, voice_config)
+    judge_record = judge_stage(prepared, run_dir, judge)
+    data = generator_data(prepared, run_dir, voice, judge_record)
+    result = run_one(train_generator, data, {**config, "family": family}, Path(run_dir) / "trials", f"train_{family}")
+    with result.checkpoint.as_directory() as checkpoint:
+        test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
+    val = {k: v for k, v in result.metrics.items() if k.startswith("val_") or k in ("epoch",) or k.endswith("_loss")}
+    return {"target": family, "config": result.config, "val": val, "test": test, "judge": judge_record["calibration"]["tau"],
+            "voice": voice["test"], "path": result.path}
+
+
+def format_trial(outcome: dict) -> str:
+    """The metrics of one trained configuration as aligned text: validation (last epoch) and test."""
+    lines = [f"{outcome['target']}: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome["config"].items()))]
+    for part in ("val", "test"):
+        lines.append(f"  {part}:")
+        for key, value in sorted(outcome[part].items()):
+            lines.append(f"    {key:<28} {value:.4f}" if isinstance(value, float) else f"    {key:<28} {value}")
+    if "path" in outcome:
+        lines.append(f"  trial directory: {outcome['path']}")
+    return "\n".join(lines)

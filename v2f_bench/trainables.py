@@ -1,0 +1,356 @@
+"""Ray Tune function trainables: one for the voice classifier, one for any generator family.
+
+Ray's contract and nothing more: hyperparameters come only from ``config``; each epoch ends with
+``ray.tune.report(flat_metrics, checkpoint=...)``; a restarted trial resumes from
+``ray.tune.get_checkpoint()``. The prepared arrays arrive once through the object store
+(``tune.with_parameters(fn, data=...)``), never re-read per trial. Trials are seeded (Python,
+numpy, torch) from ``config["seed"]`` and use CUDA when present.
+
+A diverging trial (a NaN or infinite loss) raises ``TrialDiverged``, so Ray records it as an errored
+trial and Optuna as failed; reporting NaN instead would leave the Optuna trial running forever
+(REFERENCE.md section 4).
+
+Test-split metrics are computed once, for the final model, and written to ``test_metrics.json``
+inside the last checkpoint, never reported as tunable metrics: nothing can select on test data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from v2f_bench import metrics
+
+STATE_FILE = "state.pt"
+TEST_METRICS_FILE = "test_metrics.json"
+
+VOICE_DEFAULTS = {
+    "variant": "paper-text",
+    "lr": 1e-3,
+    "batch_size": 32,
+    "max_epochs": 50,
+    "patience": 1,
+    "seed": 0,
+}
+"""The voice classifier's hyperparameters (paper: Adam 1e-3, early stopping; code: batch 32, <= 50 epochs, patience 1)."""
+
+GENERATOR_DEFAULTS = {
+    "family": "rcgan",
+    "batch_size": 64,
+    "max_epochs": 20,
+    "target": "seeded",
+    "pairing": "target",
+    "seed": 0,
+}
+"""Generic generator-trial settings; family hyperparameters ride along in the same flat config."""
+
+TARGET_CHOICES = ("seeded", "last")
+PAIRING_CHOICES = ("target", "all-faces")
+
+
+class TrialDiverged(RuntimeError):
+    """A loss became NaN or infinite; the trial ends as failed."""
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def split_config(config: dict, defaults: dict) -> tuple[dict, dict]:
+    """(generic settings with defaults filled in, the remaining keys) of a flat trial config."""
+    generic = {key: config.get(key, value) for key, value in defaults.items()}
+    rest = {key: value for key, value in config.items() if key not in defaults}
+    return generic, rest
+
+
+def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None = None) -> None:
+    from ray import tune
+
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.save(state, Path(tmp) / STATE_FILE)
+        for name, content in (extra_files or {}).items():
+            (Path(tmp) / name).write_text(json.dumps(content, indent=1))
+        tune.report(metrics_row, checkpoint=tune.Checkpoint.from_directory(tmp))
+
+
+def _restore() -> dict | None:
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as folder:
+        return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
+
+
+def shared_tensor(array: np.ndarray) -> torch.Tensor:
+    """A tensor view of an object-store array, without a copy.
+
+    Arrays from Ray's object store are read-only; torch warns about that because it cannot
+    protect them from writes. Trainables only read them, and copying would give every
+    concurrent trial its own copy of the prepared data.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.as_tensor(array)
+
+
+def _finite_or_raise(values: dict[str, float], where: str) -> None:
+    bad = {k: v for k, v in values.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        raise TrialDiverged(f"{where}: non-finite values {bad}; the trial diverged (try a lower learning rate)")
+
+
+# ----------------------------------------------------------------------------- voice classifier
+
+
+def voice_data(prepared) -> dict:
+    """The arrays the voice trainable needs, from a ``PreparedDataset``."""
+    return {
+        "features": np.ascontiguousarray(prepared.voice_features),
+        "labels": np.asarray(prepared.arrays["window_label.npy"]),
+        "split": np.asarray(prepared.arrays["window_split.npy"]),
+        "clip": np.asarray(prepared.arrays["window_clip.npy"]),
+        "n_classes": len(prepared.manifest["identities"]),
+    }
+
+
+def train_voice(config: dict, data: dict) -> None:
+    """Ray Tune trainable: the voice classifier. Reports train/val accuracy each epoch."""
+    from v2f_bench.models.voice_cnn import VoiceCNN
+
+    settings, rest = split_config(config, VOICE_DEFAULTS)
+    if rest:
+        raise ValueError(f"unknown voice hyperparameters {sorted(rest)}; accepted: {sorted(VOICE_DEFAULTS)}")
+    seed_everything(settings["seed"])
+    dev = device()
+    model = VoiceCNN(data["n_classes"], variant=settings["variant"]).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
+    progress = {"epoch": 0, "best_val_loss": math.inf, "stale": 0, "best_model": None}
+    state = _restore()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        progress = {k: state[k] for k in progress}
+    x = shared_tensor(data["features"])
+    y = shared_tensor(data["labels"]).long()
+    train = np.flatnonzero(data["split"] == "train")
+    val = np.flatnonzero(data["split"] == "val")
+    for epoch in range(progress["epoch"] + 1, settings["max_epochs"] + 1):
+        order = torch.as_tensor(train)[torch.randperm(len(train), generator=torch.Generator().manual_seed(settings["seed"] * 1000 + epoch))]
+        train_loss, train_acc = _voice_epoch(model, optimizer, x, y, order, settings, dev)
+        val_loss, val_acc, val_clip_acc = voice_evaluate(model, x, y, shared_tensor(data["clip"]), val, dev)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
+               "val_accuracy": val_acc, "val_clip_accuracy": val_clip_acc}
+        _finite_or_raise(row, f"voice epoch {epoch}")
+        improved = val_loss < progress["best_val_loss"]
+        progress.update(epoch=epoch, best_val_loss=min(val_loss, progress["best_val_loss"]), stale=0 if improved else progress["stale"] + 1)
+        if improved:
+            progress["best_model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        finished = progress["stale"] > settings["patience"] or epoch == settings["max_epochs"]
+        extra = None
+        if finished:
+            model.load_state_dict(progress["best_model"])
+            test = np.flatnonzero(data["split"] == "test")
+            _, test_acc, test_clip_acc = voice_evaluate(model, x, y, shared_tensor(data["clip"]), test, dev)
+            extra = {TEST_METRICS_FILE: {"test_accuracy": test_acc, "test_clip_accuracy": test_clip_acc, "epoch_of_model": epoch - progress["stale"]}}
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), **progress,
+                 "variant": settings["variant"], "n_classes": data["n_classes"]}
+        _report(row, state, extra)
+        if finished:
+            return
+
+
+def _voice_epoch(model, optimizer, x, y, order, settings, dev) -> tuple[float, float]:
+    model.train()
+    total, correct, loss_sum = 0, 0, 0.0
+    for start in range(0, len(order), settings["batch_size"]):
+        index = order[start : start + settings["batch_size"]]
+        xb, yb = x[index].to(dev), y[index].to(dev)
+        logits = model(xb)
+        loss = F.cross_entropy(logits, yb) + model.l2_penalty()
+        if not torch.isfinite(loss):
+            raise TrialDiverged(f"voice classifier loss became {loss.item()}; the trial diverged (try a lower learning rate)")
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        total += len(index)
+        correct += int((logits.argmax(1) == yb).sum())
+        loss_sum += loss.item() * len(index)
+    return loss_sum / max(total, 1), correct / max(total, 1)
+
+
+@torch.no_grad()
+def voice_evaluate(model, x, y, clip, index, dev, batch_size: int = 512) -> tuple[float, float, float]:
+    """(mean window loss, window accuracy, clip accuracy) on the windows ``index``.
+
+    Clip accuracy: the clip's class is the argmax of its windows' summed log-probabilities.
+    """
+    model.eval()
+    if len(index) == 0:
+        return math.nan, math.nan, math.nan
+    index = torch.as_tensor(index)
+    logp = torch.cat([F.log_softmax(model(x[index[i : i + batch_size]].to(dev)), 1).cpu() for i in range(0, len(index), batch_size)])
+    labels = y[index]
+    loss = float(F.nll_loss(logp, labels))
+    window_acc = float((logp.argmax(1) == labels).float().mean())
+    clips, inverse = torch.unique(clip[index], return_inverse=True)
+    summed = torch.zeros(len(clips), logp.shape[1]).index_add_(0, inverse, logp)
+    clip_label = torch.zeros(len(clips), dtype=torch.long).index_copy_(0, inverse, labels)
+    clip_acc = float((summed.argmax(1) == clip_label).float().mean())
+    return loss, window_acc, clip_acc
+
+
+def load_voice_model(checkpoint_dir: Path):
+    from v2f_bench.models.voice_cnn import VoiceCNN
+
+    state = torch.load(Path(checkpoint_dir) / STATE_FILE, map_location="cpu", weights_only=True)
+    model = VoiceCNN(state["n_classes"], variant=state["variant"])
+    model.load_state_dict(state["best_model"] or state["model"])
+    return model.eval()
+
+
+# ----------------------------------------------------------------------------- generators
+
+
+def train_generator(config: dict, data: dict) -> None:
+    """Ray Tune trainable for any registered generator family.
+
+    ``data`` (see ``stages.generator_data``): the family registry as the driver knew it (so that
+    families registered at run time reach the workers), window voice embeddings with labels and splits,
+    clip embeddings for evaluation, the 64x64 real faces with labels and splits, and the judge
+    (state dict, input size, tau, distance, and the judge embedding of every real photo).
+    Each epoch reports the losses, Table I accuracy, the identity metrics and Table II on the
+    validation clips.
+    """
+    settings, family_config = split_config(config, GENERATOR_DEFAULTS)
+    if settings["target"] not in TARGET_CHOICES or settings["pairing"] not in PAIRING_CHOICES:
+        raise ValueError(f"target must be one of {TARGET_CHOICES} and pairing one of {PAIRING_CHOICES}")
+    seed_everything(settings["seed"])
+    dev = device()
+    if settings["family"] not in data["families"]:
+        raise ValueError(f"unknown generator family {settings['family']!r}; known: {', '.join(sorted(data['families']))}")
+    family = data["families"][settings["family"]](family_config, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
+    judge = _judge_from(data, dev)
+    targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"])
+    start_epoch = 0
+    state = _restore()
+    if state is not None:
+        family.load_state_dict(state["family"])
+        torch.set_rng_state(state["rng"])
+        start_epoch = state["epoch"]
+    faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
+    voice = shared_tensor(data["voice_emb"]).float()
+    train = np.flatnonzero(data["window_split"] == "train")
+    photo_pool = _photo_pool(data, settings["pairing"])
+    for epoch in range(start_epoch + 1, settings["max_epochs"] + 1):
+        generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
+        order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
+        losses = _generator_epoch(family, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator, dev)
+        row = {"epoch": epoch, **losses, **evaluate_generator(family, judge, data, faces, targets, "val", dev)}
+        _finite_or_raise(row, f"{settings['family']} epoch {epoch}")
+        extra = None
+        if epoch == settings["max_epochs"]:
+            extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
+        _report(row, {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}, extra)
+
+
+def choose_targets(photo_label, photo_split, rule: str, seed: int) -> np.ndarray:
+    """One target photo per identity among its train photos: seeded random (paper text) or the last one (authors' code)."""
+    labels = np.asarray(photo_label)
+    rng = np.random.default_rng(seed)
+    targets = []
+    for label in range(int(labels.max()) + 1):
+        candidates = np.flatnonzero((labels == label) & (np.asarray(photo_split) == "train"))
+        if len(candidates) == 0:
+            candidates = np.flatnonzero(labels == label)
+        targets.append(candidates[-1] if rule == "last" else rng.choice(candidates))
+    return np.asarray(targets)
+
+
+def _photo_pool(data: dict, pairing: str) -> list[np.ndarray] | None:
+    if pairing != "all-faces":
+        return None
+    labels, split = np.asarray(data["photo_label"]), np.asarray(data["photo_split"])
+    return [np.flatnonzero((labels == c) & (split == "train")) for c in range(int(labels.max()) + 1)]
+
+
+def _generator_epoch(family, voice, faces, window_label, order, targets, photo_pool, batch_size, generator, dev) -> dict[str, float]:
+    sums: dict[str, float] = {}
+    steps = 0
+    labels = np.asarray(window_label)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size].numpy()
+        if len(index) < 2:
+            continue
+        batch_labels = labels[index]
+        if photo_pool is None:
+            photo_index = targets[batch_labels]
+        else:
+            picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
+            photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
+        try:
+            losses = family.train_step(voice[index].to(dev), faces[photo_index].to(dev))
+        except FloatingPointError as exc:
+            raise TrialDiverged(str(exc)) from None
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + value
+        steps += 1
+    return {key: value / max(steps, 1) for key, value in sums.items()}
+
+
+def _judge_from(data: dict, dev):
+    from facenet_pytorch import InceptionResnetV1
+
+    net = InceptionResnetV1(classify=True, num_classes=data["judge"]["n_classes"])
+    net.load_state_dict(data["judge"]["state"])
+    net.classify = False
+    return net.to(dev).eval()
+
+
+@torch.no_grad()
+def evaluate_generator(family, judge, data: dict, faces, targets, split: str, dev) -> dict[str, float]:
+    """Table I, identity and Table II metrics of faces generated from the ``split`` clips' voice embeddings.
+
+    One face per clip (from the clip's mean window embedding). Table I compares its judge embedding
+    with the identity's target face at the calibrated tau; the identity metrics compare it with
+    the per-identity mean embedding of the same split's real photos (the gallery: no photo the
+    generator trained on, and it works for identity-disjoint splits); Table II compares pixels
+    with the identity's target face.
+    """
+    from v2f_bench.judge import embed_faces
+
+    index = np.flatnonzero(np.asarray(data["clip_split"]) == split)
+    if len(index) == 0:
+        return {}
+    labels = np.asarray(data["clip_label"])[index]
+    generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
+    size = data["judge"]["input_size"]
+    emb = embed_faces(judge, F.interpolate(generated, size=(size, size), mode="bilinear", align_corners=False), device=dev)
+    photo_emb = shared_tensor(data["judge"]["photo_emb"])
+    target_emb = photo_emb[targets[labels]]
+    in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
+    gallery, gallery_labels = photo_emb[in_split], np.asarray(data["photo_label"])[in_split]
+    row = {
+        f"{split}_accuracy": metrics.verification_accuracy(emb, target_emb, data["judge"]["tau"], data["judge"]["distance"]),
+        f"{split}_matching_1to2": metrics.matching_1to2(emb, labels, gallery, gallery_labels),
+        f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
+    }
+    row.update({f"{split}_{k.replace('@', '_at_')}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
+    row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
+    return row
