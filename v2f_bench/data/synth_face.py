@@ -28,7 +28,11 @@ from v2f_bench.data.records import Box, Landmarks
 
 RGB = tuple[int, int, int]
 
-LIGHT, TEMP, TINT, OCCLUDE, NOISE, YAW = 0.9, 0.22, 0.08, 0.35, 10.0, 30
+_LIGHT, _TEMP, _TINT, _NOISE, _YAW = 1.0, 0.22, 0.08, 12.0, 30.0
+_OCCLUDE, _HAT = 0.45, 0.25
+"""Nuisance strengths (light gradient per face width, white-balance shifts, noise sigma, yaw in
+degrees) and the chances of an occluder or a cap. Tuned so a linear classifier on 32x32
+eye-aligned crops tells 9 identities apart about 85 % of the time, not 100 %."""
 _UNIT = 44.0
 """Canvas pixels per face-frame unit. A face is then 88 px wide on the canvas, about 1.5x to 2x
 the width it gets in a photo, which is the supersampling that anti-aliases the polygons."""
@@ -45,7 +49,7 @@ _HAIR_COLOURS = np.array(
     [[28, 22, 20], [58, 40, 30], [98, 66, 42], [140, 78, 44], [196, 160, 104], [150, 146, 142], [222, 218, 210]],
     float,
 )
-_HAIR_WEIGHTS = np.array([0.30, 0.26, 0.18, 0.07, 0.10, 0.06, 0.03])
+_HAIR_WEIGHTS = np.array([0.36, 0.30, 0.14, 0.05, 0.08, 0.05, 0.02])
 _EYE_COLOURS = np.array([[70, 45, 30], [110, 72, 40], [120, 110, 60], [70, 110, 80], [70, 110, 160], [110, 120, 130]], float)
 
 
@@ -181,6 +185,8 @@ class _Shot:
     noise: float
     blur: float
     shirt: RGB
+    hat: RGB | None
+    """Colour of a cap worn in this photo, or None for no cap."""
 
 
 def render_photo(profile: FaceProfile, rng: np.random.Generator) -> tuple[Image.Image, Box, Landmarks]:
@@ -224,7 +230,7 @@ def render_photo(profile: FaceProfile, rng: np.random.Generator) -> tuple[Image.
 def _sample_shot(rng: np.random.Generator) -> _Shot:
     size = (int(rng.integers(160, 281)), int(rng.integers(160, 281)))
     return _Shot(
-        yaw=math.radians(rng.uniform(-YAW, YAW)),
+        yaw=math.radians(rng.uniform(-_YAW, _YAW)),
         pitch=float(rng.uniform(-0.08, 0.08)),
         roll=math.radians(rng.uniform(-20, 20)),
         smile=float(rng.uniform(-0.3, 1.0)),
@@ -234,14 +240,15 @@ def _sample_shot(rng: np.random.Generator) -> _Shot:
         size=size,
         face_px=float(rng.uniform(0.30, 0.60) * min(size)),
         light_dir=float(rng.uniform(0, 2 * math.pi)),
-        light_strength=float(rng.uniform(0.0, LIGHT)),
+        light_strength=float(rng.uniform(0.0, _LIGHT)),
         brightness=float(rng.uniform(0.6, 1.3)),
-        temperature=float(rng.uniform(-TEMP, TEMP)),
-        tint=float(rng.uniform(-TINT, TINT)),
+        temperature=float(rng.uniform(-_TEMP, _TEMP)),
+        tint=float(rng.uniform(-_TINT, _TINT)),
         saturation=float(rng.uniform(0.6, 1.3)),
-        noise=float(rng.uniform(1.0, NOISE)),
+        noise=float(rng.uniform(1.0, _NOISE)),
         blur=float(rng.uniform(0.3, 1.1) if rng.random() < 0.4 else 0.0),
         shirt=_rgb(rng.uniform(20, 235, 3)),
+        hat=_rgb(rng.uniform(10, 245, 3)) if rng.random() < _HAT else None,
     )
 
 
@@ -271,8 +278,12 @@ class _Frame:
 
 
 def _px(pts: np.ndarray) -> list[float]:
-    """Face-frame points to the flat canvas-pixel list ImageDraw wants."""
-    return ((pts - [_CANVAS_X[0], _CANVAS_Y[0]]) * _UNIT - 0.5).ravel().tolist()
+    """Face-frame points to the flat coordinate list ImageDraw wants.
+
+    ImageDraw fills polygons in continuous coordinates (pixel i spans i to i + 1), the same
+    convention `Image.resize` and `Image.transform` use, so no half-pixel shift is needed here.
+    """
+    return ((pts - [_CANVAS_X[0], _CANVAS_Y[0]]) * _UNIT).ravel().tolist()
 
 
 def _ellipse(cx: float, cy: float, rx: float, ry: float, n: int = 28, t0: float = 0.0, t1: float = 2 * math.pi) -> np.ndarray:
@@ -320,6 +331,8 @@ def _draw_face(p: FaceProfile, shot: _Shot, rng: np.random.Generator) -> tuple[I
     _draw_facial_hair(p, fr, fill)
     for shape in hair_top:
         fill(shape, p.hair, solid=True)
+    if shot.hat is not None:
+        fill(fr.outline(_hat(p)), shot.hat, solid=True)
     eyes = _draw_eyes(p, shot, fr, draw)
     nose = _draw_nose(p, shot, fr, draw)
     corners = _draw_mouth(p, shot, fr, fill)
@@ -355,6 +368,13 @@ def _hair_shapes(p: FaceProfile, fr: _Frame) -> tuple[list[np.ndarray], list[np.
     cap = np.vstack([_ellipse(0, 0, 1.02 + 0.4 * v, a + v, 24, math.pi * 0.93, math.pi * 2.07), np.stack([xs, line], axis=1)])
     top.append(cap)
     return [fr.outline(s) for s in back], [fr.outline(s) for s in top]
+
+
+def _hat(p: FaceProfile) -> np.ndarray:
+    """A cap: a dome over the skull and a brim across the forehead."""
+    brim_y = p.eye_height - 0.45
+    dome = _ellipse(0, brim_y, 1.08 + 0.3 * p.hair_volume, brim_y + p.head_aspect + p.hair_volume + 0.1, 24, math.pi, 2 * math.pi)
+    return np.vstack([dome, [[1.1, brim_y + 0.12], [-1.1, brim_y + 0.12]]])
 
 
 def _shirt(p: FaceProfile) -> np.ndarray:
@@ -521,7 +541,7 @@ def _background(size: tuple[int, int], rng: np.random.Generator) -> Image.Image:
 
 def _occlude(photo: Image.Image, centre: np.ndarray, shot: _Shot, rng: np.random.Generator) -> None:
     """Sometimes put a flat blob (a hand, a microphone, a caption) over the edge of the face."""
-    if rng.random() >= OCCLUDE:
+    if rng.random() >= _OCCLUDE:
         return
     angle = rng.uniform(0, 2 * math.pi)
     at = centre + shot.face_px * rng.uniform(0.45, 0.8) * np.array([math.cos(angle), math.sin(angle)])
