@@ -103,12 +103,12 @@ def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(sta
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
     result = run_one(trainables.train_generator, data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
-    expected = {"val_accuracy", "val_matching_1to2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim"}
+    expected = {"val_verification_accuracy", "val_matching_1to2", "val_recall@2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim"}
     assert expected <= set(result.metrics)
     assert not any(key.startswith("test_") for key in result.metrics)
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
-    assert {"test_accuracy", "test_psnr", "test_ssim"} <= set(test)
+    assert {"test_verification_accuracy", "test_psnr", "test_ssim"} <= set(test)
 
 
 def test_a_registered_throwaway_family_trains_through_the_same_trainable(stages):

@@ -24,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_synth(commands)
     _add_prepare(commands)
     _add_train(commands)
+    _add_tune(commands)
+    _add_compare(commands)
+    _add_cluster(commands)
     _add_paper(commands)
     return parser
 
@@ -69,21 +72,73 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
 
 
 def _add_train(commands) -> None:
-    from v2f_bench.judge import CRITERIA, DISTANCES, JUDGE_KINDS
-
     p = commands.add_parser("train", help="train one configuration (voice classifier or a generator family) without a search")
     p.add_argument("target", help="'voice' or a generator family (vae, cgan, rcgan, or one you registered)")
     p.add_argument("--config", type=Path, help="YAML mapping of hyperparameters (missing ones take their defaults)")
-    p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
-    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where stages and trials are written (default {DEFAULT_RUN_DIR})")
     p.add_argument("--epochs", type=int, help="override max_epochs")
+    _add_stage_options(p)
+    p.set_defaults(run=_run_train)
+
+
+def _add_stage_options(p: argparse.ArgumentParser) -> None:
+    """Where the prepared data and stage outputs live, and how the voice and judge stages run."""
+    from v2f_bench.judge import CRITERIA, DISTANCES, JUDGE_KINDS
+
+    p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
+    p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where the voice and judge stages are kept (default {DEFAULT_RUN_DIR})")
     p.add_argument("--voice-config", type=Path, help="YAML hyperparameters of the voice classifier whose embeddings the generators use")
     p.add_argument("--judge", default="trained", choices=JUDGE_KINDS, help="face judge: trained here (default) or pretrained facenet weights")
     p.add_argument("--judge-weights", help="local file of the pretrained judge weights")
     p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
     p.add_argument("--distance", default="sq_l2", choices=DISTANCES, help="judge distance (default sq_l2, the authors' code)")
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
-    p.set_defaults(run=_run_train)
+
+
+def _add_budget_options(p: argparse.ArgumentParser) -> None:
+    from v2f_bench.search import SCHEDULERS, Budget
+
+    b = Budget()
+    p.add_argument("--trials", type=int, default=b.trials, help=f"trials per search (default {b.trials})")
+    p.add_argument("--max-epochs", type=int, default=b.max_epochs, help=f"epochs per trial at most (default {b.max_epochs})")
+    p.add_argument("--grace-period", type=int, default=b.grace_period, help=f"ASHA: epochs before a trial may be stopped (default {b.grace_period})")
+    p.add_argument("--scheduler", default=b.scheduler, choices=SCHEDULERS, help=f"trial scheduler (default {b.scheduler})")
+    p.add_argument("--concurrency", type=int, default=b.concurrency, help=f"trials at once (default {b.concurrency})")
+    p.add_argument("--cpus-per-trial", type=float, default=b.cpus_per_trial, help=f"CPUs per trial (default {b.cpus_per_trial:g})")
+    p.add_argument("--gpus-per-trial", type=float, default=b.gpus_per_trial, help="GPUs per trial, fractions allowed (default 0)")
+    p.add_argument("--time-budget", type=float, help="wall-clock seconds per search (default: no limit)")
+    p.add_argument("--max-failures", type=int, default=b.max_failures, help=f"retries of a crashed trial from its last checkpoint (default {b.max_failures})")
+    p.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: a private local instance")
+    p.add_argument("--storage", default="runs/searches", help="experiment root: a local path or a URI such as s3://bucket/path (default runs/searches)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the Optuna sampler and of the trials")
+
+
+def _add_tune(commands) -> None:
+    p = commands.add_parser("tune", help="search hyperparameters of 'voice', 'judge' or a generator family with Optuna on Ray Tune")
+    p.add_argument("target", help="'voice', 'judge' or a generator family")
+    p.add_argument("--space", type=Path, help="search-space YAML (default search_spaces/TARGET.yaml)")
+    p.add_argument("--name", help="experiment name (default TARGET)")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted search of that name")
+    _add_budget_options(p)
+    _add_stage_options(p)
+    p.set_defaults(run=_run_tune)
+
+
+def _add_compare(commands) -> None:
+    p = commands.add_parser("compare", help="search several generator families under the same declared budget, over several seeds")
+    p.add_argument("--families", default="vae,cgan,rcgan", help="comma-separated families (default vae,cgan,rcgan)")
+    p.add_argument("--seeds", type=int, default=2, help="independent searches per family (default 2)")
+    p.add_argument("--name", default="compare", help="experiment root name under --storage (default compare)")
+    _add_budget_options(p)
+    _add_stage_options(p)
+    p.set_defaults(run=_run_compare)
+
+
+def _add_cluster(commands) -> None:
+    p = commands.add_parser("cluster", help="Ray cluster launcher helpers")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    v = actions.add_parser("validate", help="check a cluster YAML against Ray's own schema, offline")
+    v.add_argument("file", type=Path)
+    p.set_defaults(run=_run_cluster)
 
 
 def _add_paper(commands) -> None:
@@ -164,7 +219,6 @@ def _run_paper(args: argparse.Namespace) -> None:
 def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.judge import JudgeConfig
     from v2f_bench.stages import format_trial, train_generator_once, train_voice_once
 
     prepared = load_prepared(args.prepared)
@@ -175,8 +229,74 @@ def _run_train(args: argparse.Namespace) -> None:
         print(format_trial(train_voice_once(prepared, args.run_dir, config)))
         return
     voice_config = load_config(args.voice_config) if args.voice_config else {}
-    judge = JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge)))
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, _judge_config(args))))
+
+
+def _judge_config(args: argparse.Namespace):
+    from v2f_bench.judge import JudgeConfig
+
+    return JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
+
+
+def _budget(args: argparse.Namespace):
+    from v2f_bench.search import Budget
+
+    budget = Budget(trials=args.trials, max_epochs=args.max_epochs, grace_period=args.grace_period, time_budget_s=args.time_budget,
+                    cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, concurrency=args.concurrency,
+                    scheduler=args.scheduler, max_failures=args.max_failures)
+    budget.validate()
+    return budget
+
+
+def _run_tune(args: argparse.Namespace) -> None:
+    from v2f_bench.configs import load_config
+    from v2f_bench.data.prepared import load_prepared
+    from v2f_bench.parallel import ray_session
+    from v2f_bench.search import best_result, default_space_file, resume_search, run_search
+    from v2f_bench.stages import search_setup
+
+    budget = _budget(args)
+    prepared = load_prepared(args.prepared)
+    voice_config = load_config(args.voice_config) if args.voice_config else {}
+    name = args.name or args.target
+    with ray_session(args.address or "local"):
+        setup = search_setup(args.target, args.space or default_space_file(args.target), prepared, args.run_dir, voice_config, _judge_config(args))
+        if args.resume:
+            results = resume_search(setup, args.storage, name)
+        else:
+            results = run_search(setup, budget, args.storage, name, args.seed)
+    best = best_result(results, setup.space)
+    print(f"{name}: {best['trials']} trials, {best['failed']} failed; best {best['metric']} = {best['value']:.4f}")
+    print("  config: " + ", ".join(f"{k}={v}" for k, v in sorted(best["config"].items())))
+    print(f"  trial directory: {best['path']}")
+
+
+def _run_compare(args: argparse.Namespace) -> None:
+    from v2f_bench.compare import run_comparison
+    from v2f_bench.configs import load_config
+    from v2f_bench.data.prepared import load_prepared
+    from v2f_bench.parallel import ray_session
+
+    budget = _budget(args)
+    prepared = load_prepared(args.prepared)
+    voice_config = load_config(args.voice_config) if args.voice_config else {}
+    families = [f.strip() for f in args.families.split(",") if f.strip()]
+    with ray_session(args.address or "local"):
+        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, _judge_config(args), args.storage, args.name, args.seed)
+    for row in summary["searches"]:
+        print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {row['best']:.4f} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")
+    print(f"budget record: {summary['record']}")
+
+
+def _run_cluster(args: argparse.Namespace) -> None:
+    from v2f_bench.cluster import validate_cluster_file
+
+    problems = validate_cluster_file(args.file)
+    if problems:
+        for problem in problems:
+            print(f"{args.file}: {problem}", file=sys.stderr)
+        raise UserError(f"{args.file}: {len(problems)} problem(s) found by Ray's schema validation")
+    print(f"{args.file}: valid Ray cluster config")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,7 +64,7 @@ class JudgeConfig:
 
 def to_network_input(images) -> torch.Tensor:
     """uint8 (N, H, W, 3) crops or float (N, 3, H, W) images in [0, 1] -> facenet's input, 2x - 1."""
-    x = torch.as_tensor(np.asarray(images)) if not isinstance(images, torch.Tensor) else images
+    x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.array(images))
     if x.dtype == torch.uint8:
         x = x.permute(0, 3, 1, 2).float() / 255.0
     return x.float() * 2.0 - 1.0
@@ -98,43 +98,70 @@ def load_pretrained(config: JudgeConfig):
     return net.eval()
 
 
+class JudgeTrainer:
+    """InceptionResnetV1 trained as an identity classifier, one epoch at a time (cross-entropy,
+    Adam, random horizontal flips), with its state for checkpoints."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, config: JudgeConfig, device: str = "cpu"):
+        from facenet_pytorch import InceptionResnetV1
+
+        torch.manual_seed(config.seed)
+        self.config, self.device, self.epochs_done = config, device, 0
+        self.net = InceptionResnetV1(classify=True, num_classes=int(np.max(labels)) + 1).to(device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.x = to_network_input(images)
+        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    def epoch(self) -> tuple[float, float]:
+        """Train one epoch; returns (mean loss, accuracy) on the training photos."""
+        self.net.classify = True
+        self.net.train()
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epochs_done)
+        order = torch.randperm(len(self.y), generator=generator)
+        total, correct, loss_sum = 0, 0, 0.0
+        for start in range(0, len(order), self.config.batch_size):
+            index = order[start : start + self.config.batch_size]
+            if len(index) < 2:
+                continue
+            x, y = self.x[index].clone(), self.y[index]
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            x[flip] = x[flip].flip(-1)
+            logits = self.net(x.to(self.device))
+            loss = F.cross_entropy(logits, y.to(self.device))
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += len(index)
+            correct += int((logits.argmax(1).cpu() == y).sum())
+            loss_sum += loss.item() * len(index)
+        self.epochs_done += 1
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+    def network(self):
+        """The network in embedding mode (L2-normalised 512-d output), ready for ``embed_faces``."""
+        self.net.classify = False
+        return self.net.eval()
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epochs_done = int(state["epochs_done"])
+
+
 def train_judge(images: np.ndarray, labels: np.ndarray, config: JudgeConfig, device: str = "cpu", report=None):
-    """Train InceptionResnetV1 as an identity classifier; returns the network in embedding mode.
+    """Train the judge for ``config.epochs``; returns the network in embedding mode.
 
     ``report(epoch, loss, accuracy)`` is called after each epoch when given (progress, logging).
     """
-    from facenet_pytorch import InceptionResnetV1
-
-    generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
-    n_classes = int(labels.max()) + 1
-    net = InceptionResnetV1(classify=True, num_classes=n_classes).to(device)
-    optimizer = torch.optim.Adam(net.parameters(), lr=config.lr)
-    x_all = to_network_input(images)
-    y_all = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    for epoch in range(config.epochs):
-        net.train()
-        order = torch.randperm(len(y_all), generator=generator)
-        total, correct, loss_sum = 0, 0, 0.0
-        for start in range(0, len(order), config.batch_size):
-            index = order[start : start + config.batch_size]
-            if len(index) < 2:
-                continue
-            x, y = x_all[index].to(device), y_all[index].to(device)
-            flip = torch.rand(len(index), generator=generator) < 0.5
-            x[flip.to(device)] = x[flip.to(device)].flip(-1)
-            logits = net(x)
-            loss = F.cross_entropy(logits, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            total += len(index)
-            correct += int((logits.argmax(1) == y).sum())
-            loss_sum += loss.item() * len(index)
+    trainer = JudgeTrainer(images, labels, config, device)
+    for epoch in range(1, config.epochs + 1):
+        loss, accuracy = trainer.epoch()
         if report is not None:
-            report(epoch + 1, loss_sum / max(total, 1), correct / max(total, 1))
-    net.classify = False
-    return net.eval()
+            report(epoch, loss, accuracy)
+    return trainer.network()
 
 
 @torch.no_grad()

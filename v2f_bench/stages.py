@@ -29,6 +29,9 @@ from v2f_bench.progress import progress
 from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load_voice_model, train_voice, voice_data
 
 STAGE_FILE = "stage.json"
+RAY_BOOKKEEPING = {"timestamp", "training_iteration", "time_this_iter_s", "time_total_s", "pid", "time_since_restore",
+                   "iterations_since_restore", "done"}
+"""Keys Ray adds to every result; not metrics of the trial."""
 
 
 def _cached(folder: Path, key: str) -> dict | None:
@@ -59,7 +62,9 @@ def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
             tune.with_parameters(trainable, data=data),
             param_space=config,
             tune_config=tune.TuneConfig(num_samples=1),
-            run_config=tune.RunConfig(name=name, storage_path=str(Path(storage).resolve()), verbose=0),
+            run_config=tune.RunConfig(
+                name=name, storage_path=str(Path(storage).resolve()), verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
+            ),
         )
         result = tuner.fit()[0]
     finally:
@@ -205,18 +210,55 @@ def train_generator_once(prepared: PreparedDataset, run_dir: Path, family: str, 
     result = run_one(train_generator, data, {**config, "family": family}, Path(run_dir) / "trials", f"train_{family}")
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
-    val = {k: v for k, v in result.metrics.items() if k.startswith("val_") or k in ("epoch",) or k.endswith("_loss")}
+    val = {k: v for k, v in result.metrics.items() if isinstance(v, int | float) and k not in RAY_BOOKKEEPING}
     return {"target": family, "config": result.config, "val": val, "test": test, "judge": judge_record["calibration"]["tau"],
             "voice": voice["test"], "path": result.path}
 
 
 def format_trial(outcome: dict) -> str:
-    """The metrics of one trained configuration as aligned text: validation (last epoch) and test."""
+    """One trained configuration's metrics as aligned text, grouped as the paper's tables, validation beside test."""
+    from v2f_bench.metrics import METRICS
+
     lines = [f"{outcome['target']}: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome["config"].items()))]
-    for part in ("val", "test"):
-        lines.append(f"  {part}:")
-        for key, value in sorted(outcome[part].items()):
-            lines.append(f"    {key:<28} {value:.4f}" if isinstance(value, float) else f"    {key:<28} {value}")
+    names = sorted({key.split("_", 1)[1] for part in ("val", "test") for key in outcome[part] if "_" in key and key.split("_", 1)[0] in ("val", "test")})
+    groups = {"Table I": "I", "Table II": "II", "identity (beyond the paper)": "identity"}
+    lines.append(f"  {'metric':<28}{'val':>12}{'test':>12}")
+    for title, table in groups.items():
+        members = [n for n in names if n in METRICS and METRICS[n].table == table]
+        if members:
+            lines.append(f"  {title}")
+        for name in members:
+            cells = [outcome[part].get(f"{part}_{name}") for part in ("val", "test")]
+            lines.append(f"    {name:<26}" + "".join(f"{c:>12.4f}" if isinstance(c, float) else f"{'-':>12}" for c in cells))
+    others = [n for n in names if n not in METRICS]
+    for name in others:
+        cells = [outcome[part].get(f"{part}_{name}") for part in ("val", "test")]
+        lines.append(f"    {name:<26}" + "".join(f"{c:>12.4f}" if isinstance(c, float) else f"{'-':>12}" for c in cells))
+    losses = {k: v for k, v in outcome["val"].items() if not k.startswith("val_")}
+    if losses:
+        lines.append("  last epoch: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(losses.items())))
     if "path" in outcome:
         lines.append(f"  trial directory: {outcome['path']}")
     return "\n".join(lines)
+
+
+def search_setup(target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig):
+    """The trainable, its shared data and the checked space of a search on ``target``."""
+    from v2f_bench.search import SearchSetup
+    from v2f_bench.search_space import accepted_parameters, load_space
+    from v2f_bench.trainables import judge_data, train_generator, train_judge_trial
+
+    space = load_space(space_file, accepted_parameters(target))
+    if space.target != target:
+        raise UserError(f"{space_file}: is a search space for {space.target!r}, not {target!r}")
+    key = prepared.manifest["cache_key"]
+    if target == "voice":
+        return SearchSetup(target, train_voice, voice_data(prepared), space, key)
+    if target == "judge":
+        return SearchSetup(target, train_judge_trial, judge_data(prepared), space, key)
+    voice = voice_stage(prepared, run_dir, voice_config)
+    judge_record = judge_stage(prepared, run_dir, judge)
+    extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
+             "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
+                             "test_verification": judge_record["test_verification"]}}
+    return SearchSetup(target, train_generator, generator_data(prepared, run_dir, voice, judge_record), space, key, extra)

@@ -347,10 +347,62 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
     gallery, gallery_labels = photo_emb[in_split], np.asarray(data["photo_label"])[in_split]
     row = {
-        f"{split}_accuracy": metrics.verification_accuracy(emb, target_emb, data["judge"]["tau"], data["judge"]["distance"]),
+        f"{split}_verification_accuracy": metrics.verification_accuracy(emb, target_emb, data["judge"]["tau"], data["judge"]["distance"]),
         f"{split}_matching_1to2": metrics.matching_1to2(emb, labels, gallery, gallery_labels),
         f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
     }
-    row.update({f"{split}_{k.replace('@', '_at_')}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
+    row.update({f"{split}_{k}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     return row
+
+
+# ----------------------------------------------------------------------------- judge
+
+
+JUDGE_TUNABLE = ("lr", "batch_size", "max_epochs", "distance", "criterion", "tau_step", "seed")
+"""What a judge search may set: ``JudgeConfig`` fields (``max_epochs`` is its ``epochs``)."""
+
+
+def judge_data(prepared) -> dict:
+    """The arrays the judge trainable needs: the judge-size crops with labels and splits."""
+    size = prepared.manifest["params"]["faces"]["judge_size"]
+    return {
+        "faces": np.asarray(prepared.faces(size)),
+        "labels": np.asarray(prepared.arrays["photo_label.npy"]),
+        "split": np.asarray(prepared.arrays["photo_split.npy"]),
+    }
+
+
+def train_judge_trial(config: dict, data: dict) -> None:
+    """Ray Tune trainable: the trained judge. Each epoch: calibrate tau on the validation photos and
+    report the validation verification accuracy and F1 there; the test-photo verification at the
+    final tau goes to ``test_metrics.json``."""
+    from v2f_bench.judge import JudgeConfig, JudgeTrainer, calibrate, embed_faces, pair_verification
+
+    unknown = sorted(set(config) - set(JUDGE_TUNABLE))
+    if unknown:
+        raise ValueError(f"unknown judge hyperparameters {unknown}; accepted: {list(JUDGE_TUNABLE)}")
+    settings = {k: v for k, v in config.items() if k != "max_epochs"}
+    judge_config = JudgeConfig(kind="trained", epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
+    seed_everything(judge_config.seed)
+    dev = str(device())
+    train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))
+    trainer = JudgeTrainer(data["faces"][train], data["labels"][train], judge_config, dev)
+    state = _restore()
+    if state is not None:
+        trainer.load_state_dict(state)
+    for epoch in range(trainer.epochs_done + 1, judge_config.epochs + 1):
+        loss, accuracy = trainer.epoch()
+        if not math.isfinite(loss):
+            raise TrialDiverged(f"judge loss became {loss}; the trial diverged (try a lower learning rate)")
+        net = trainer.network()
+        emb_val = embed_faces(net, data["faces"][val], device=dev)
+        calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
+        row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
+               "val_f1": calibration.f1, "tau": calibration.tau}
+        extra = None
+        if epoch == judge_config.epochs:
+            emb_test = embed_faces(net, data["faces"][test], device=dev)
+            verification = pair_verification(emb_test, data["labels"][test], calibration.tau, judge_config.distance)
+            extra = {TEST_METRICS_FILE: {f"test_{k}": v for k, v in verification.items()} | {"tau": calibration.tau}}
+        _report(row, trainer.state_dict(), extra)

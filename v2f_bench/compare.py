@@ -1,0 +1,87 @@
+"""Equal-budget comparison of generator families (Lucic et al. 2018; Dodge et al. 2019).
+
+Every family gets the same declared ``Budget`` (trials, maximum epochs, wall-clock limit,
+resources per trial, concurrency, scheduler), repeated over ``seeds`` independent searches whose
+sampler and trial seeds differ. All searches share the voice embeddings and the judge, so only
+the family differs. Everything lands under one experiment root::
+
+    <storage>/<name>/compare.json            families, seeds, budget, resources, stages, per-search outcome
+    <storage>/<name>/<family>-s<seed>/       one Ray Tune experiment per (family, seed), with v2f_search.json
+
+The report reads that root; ``compare.json`` is rewritten after every search, so an interrupted
+comparison still says what it finished.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+
+from v2f_bench.errors import UserError
+from v2f_bench.judge import JudgeConfig
+from v2f_bench.search import Budget, best_result, default_space_file, read_record, run_search, storage_root, write_json
+
+COMPARE_RECORD = "compare.json"
+
+
+def run_comparison(
+    families: list[str],
+    seeds: int,
+    budget: Budget,
+    prepared,
+    run_dir: Path,
+    voice_config: dict,
+    judge: JudgeConfig,
+    storage: str,
+    name: str,
+    base_seed: int = 0,
+) -> dict:
+    """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
+    from v2f_bench.stages import search_setup
+
+    if not families or seeds < 1:
+        raise UserError("--families needs at least one family and --seeds at least 1")
+    budget.validate()
+    root = f"{storage_root(storage).rstrip('/')}/{name}"
+    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge) for family in families}
+    record = {
+        "families": families,
+        "seeds": [base_seed + k for k in range(seeds)],
+        "budget": asdict(budget),
+        "resources": _resources(),
+        "prepared": prepared.manifest["cache_key"],
+        "stages": next(iter(setups.values())).extra,
+        "searches": [],
+    }
+    for k in range(seeds):
+        seed = base_seed + k
+        for family in families:
+            experiment = f"{family}-s{seed}"
+            results = run_search(setups[family], budget, root, experiment, seed)
+            best = best_result(results, setups[family].space)
+            wall = _wall_time(root, experiment)
+            record["searches"].append({"family": family, "seed": seed, "experiment": experiment, "metric": best["metric"],
+                                       "best": best["value"], "trials": best["trials"], "failed": best["failed"], "wall_time_s": wall})
+            _write(root, record)
+    record["record"] = f"{root}/{COMPARE_RECORD}"
+    return record
+
+
+def _resources() -> dict:
+    """The cluster the budget was spent on, for the record (CPUs and GPUs Ray saw, and this machine)."""
+    import ray
+
+    resources = ray.cluster_resources() if ray.is_initialized() else {}
+    return {"cluster_cpus": resources.get("CPU", 0), "cluster_gpus": resources.get("GPU", 0), "nodes": len(ray.nodes()) if ray.is_initialized() else 0,
+            "driver_host_cpus": os.cpu_count(), "python": platform.python_version()}
+
+
+def _wall_time(root: str, experiment: str) -> float:
+    record = read_record(f"{root}/{experiment}") or {}
+    return float(record.get("wall_time_s", 0.0))
+
+
+def _write(root: str, record: dict) -> None:
+    write_json(root, COMPARE_RECORD, record)

@@ -1,0 +1,227 @@
+"""Searches on Ray Tune with Optuna: building the Tuner for a target, running, resuming, and equal-budget comparison.
+
+A search is one Ray Tune experiment directory (``<storage>/<name>``, local or a storage URI)
+holding Ray's own result files and checkpoints, plus ``v2f_search.json``: the target, the space
+file's content, the budget and resources, the seed and the prepared dataset's cache key. The
+report reads nothing else.
+
+- The searcher is Optuna's TPE sampler (seeded) through Ray's ``OptunaSearch``, limited to
+  ``concurrency`` trials at a time; the scheduler is ASHA (early stopping on the space's metric,
+  ``time_attr`` = epochs) or FIFO.
+- Every trial receives the prepared arrays through the object store once per cluster
+  (``tune.with_parameters``), so workers need no copy of the raw or prepared data.
+- Crashed trials are retried from their last checkpoint up to ``max_failures`` times; a diverging
+  trial raises and so ends as an errored trial (Optuna records it as failed); the search goes on.
+- ``resume`` restores an interrupted experiment with ``Tuner.restore``: finished trials are kept
+  and not rerun, unfinished ones continue from their last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from v2f_bench.errors import UserError
+
+SEARCH_RECORD = "v2f_search.json"
+SCHEDULERS = ("asha", "fifo")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What every search of a comparison gets: trials, epochs per trial, and resources per trial."""
+
+    trials: int = 8
+    max_epochs: int = 4
+    grace_period: int = 1
+    time_budget_s: float | None = None
+    """Wall-clock limit of the whole search (Ray's ``time_budget_s``); None = no limit."""
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    concurrency: int = 2
+    scheduler: str = "asha"
+    max_failures: int = 2
+
+    def validate(self) -> None:
+        if self.trials < 1 or self.max_epochs < 1 or self.concurrency < 1:
+            raise UserError("--trials, --max-epochs and --concurrency must be at least 1")
+        if not 1 <= self.grace_period <= self.max_epochs:
+            raise UserError(f"--grace-period {self.grace_period} must lie between 1 and --max-epochs {self.max_epochs}")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise UserError("--cpus-per-trial must be positive and --gpus-per-trial non-negative")
+        if self.scheduler not in SCHEDULERS:
+            raise UserError(f"--scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}")
+        if self.time_budget_s is not None and self.time_budget_s <= 0:
+            raise UserError("--time-budget must be positive")
+
+
+@dataclass
+class SearchSetup:
+    """Everything a search needs besides the Ray cluster: the trainable, its shared data and the space."""
+
+    target: str
+    trainable: object
+    data: dict
+    space: object
+    """A ``search_space.SearchSpace``."""
+    prepared_key: str
+    extra: dict = field(default_factory=dict)
+    """Recorded beside the results (e.g. which voice classifier and judge the generators used)."""
+
+
+def default_space_file(target: str) -> Path:
+    """``search_spaces/<target>.yaml`` in the working directory, else the one shipped beside the package."""
+    local = Path("search_spaces") / f"{target}.yaml"
+    return local if local.is_file() else Path(__file__).resolve().parents[1] / "search_spaces" / f"{target}.yaml"
+
+
+def best_result(results, space) -> dict:
+    """The best trial by the space's metric, selected on validation metrics only; a one-line error when none finished."""
+    try:
+        best = results.get_best_result(metric=space.metric, mode=space.mode, scope="all", filter_nan_and_inf=True)
+    except RuntimeError:
+        best = None
+    if best is None or best.metrics is None or space.metric not in best.metrics:
+        errors = sum(1 for r in results if r.error is not None)
+        raise UserError(f"no trial of the search reported {space.metric} ({errors} of {len(results)} trials failed); see the trial directories")
+    return {"metric": space.metric, "value": best.metrics[space.metric], "config": best.config, "path": best.path,
+            "trials": len(results), "failed": sum(1 for r in results if r.error is not None)}
+
+
+def storage_root(storage: str | Path) -> str:
+    """Ray needs an absolute local path or a URI (s3://, gs://, ...)."""
+    text = str(storage)
+    return text if "://" in text else str(Path(text).resolve())
+
+
+def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
+    """The ``ray.tune.Tuner`` of one search."""
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    space = setup.space
+    fixed = {"max_epochs": budget.max_epochs, "seed": seed}
+    if setup.target not in ("voice", "judge"):
+        fixed["family"] = setup.target
+    searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, sampler=TPESampler(seed=seed))
+    searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
+    if budget.scheduler == "asha":
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period)
+    else:
+        scheduler = FIFOScheduler()
+    trainable = tune.with_resources(
+        tune.with_parameters(setup.trainable, data=setup.data), {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial}
+    )
+    return tune.Tuner(
+        trainable,
+        param_space=fixed,
+        tune_config=tune.TuneConfig(
+            search_alg=searcher,
+            scheduler=scheduler,
+            metric=space.metric,
+            mode=space.mode,
+            num_samples=budget.trials,
+            time_budget_s=budget.time_budget_s,
+            reuse_actors=False,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=storage_root(storage),
+            failure_config=tune.FailureConfig(max_failures=budget.max_failures),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            verbose=1,
+        ),
+    )
+
+
+def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
+    """Run one search to the end; write its record; return Ray's ``ResultGrid``."""
+    budget.validate()
+    record = _record(setup, budget, name, seed)
+    tuner = build_tuner(setup, budget, storage, name, seed)
+    started = time.time()
+    results = tuner.fit()
+    record["wall_time_s"] = time.time() - started
+    write_record(storage, name, record)
+    return results
+
+
+def resume_search(setup: SearchSetup, storage: str, name: str):
+    """Continue an interrupted search: finished trials stay, unfinished ones resume from their checkpoints."""
+    from ray import tune
+
+    path = f"{storage_root(storage).rstrip('/')}/{name}"
+    if not tune.Tuner.can_restore(path):
+        raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
+    record = read_record(path)
+    if record is not None and record.get("target") != setup.target:
+        raise UserError(f"{path}: that search is for {record.get('target')!r}, not {setup.target!r}")
+    trainable = tune.with_parameters(setup.trainable, data=setup.data)
+    if record is not None:
+        resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
+        trainable = tune.with_resources(trainable, resources)
+    tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
+    started = time.time()
+    results = tuner.fit()
+    if record is not None:
+        record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
+        write_record(storage, name, record)
+    return results
+
+
+def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
+    space = setup.space
+    return {
+        "target": setup.target,
+        "name": name,
+        "seed": seed,
+        "metric": space.metric,
+        "mode": space.mode,
+        "space_file": str(space.path),
+        "space": asdict(space),
+        "budget": asdict(budget),
+        "prepared": setup.prepared_key,
+        **setup.extra,
+    }
+
+
+def _filesystem(location: str):
+    """(pyarrow filesystem, path) of a local path or a storage URI."""
+    from pyarrow import fs
+
+    location = str(location)
+    if "://" in location:
+        return fs.FileSystem.from_uri(location)
+    return fs.LocalFileSystem(), str(Path(location).resolve())
+
+
+def write_json(folder: str, file_name: str, content: dict) -> None:
+    """Write ``content`` as ``folder/file_name``, creating the folder; ``folder`` may be a storage URI."""
+    filesystem, path = _filesystem(folder)
+    filesystem.create_dir(path, recursive=True)
+    with filesystem.open_output_stream(f"{path.rstrip('/')}/{file_name}") as stream:
+        stream.write(json.dumps(content, indent=1, default=str).encode())
+
+
+def read_json(folder: str, file_name: str) -> dict | None:
+    """``folder/file_name`` parsed, or None when it does not exist."""
+    filesystem, path = _filesystem(folder)
+    try:
+        with filesystem.open_input_stream(f"{path.rstrip('/')}/{file_name}") as stream:
+            return json.loads(stream.read().decode())
+    except (FileNotFoundError, OSError):
+        return None
+
+
+def write_record(storage: str, name: str, record: dict) -> None:
+    """Write ``v2f_search.json`` into the experiment directory (local path or URI)."""
+    write_json(f"{storage_root(storage).rstrip('/')}/{name}", SEARCH_RECORD, record)
+
+
+def read_record(experiment: str) -> dict | None:
+    return read_json(experiment, SEARCH_RECORD)

@@ -1,0 +1,293 @@
+"""Search-space files: one small YAML file per searchable thing (a voice model, a generator family, the judge).
+
+Format (read with ``yaml.safe_load``; tags such as ``!!python/object`` are refused)::
+
+    target: rcgan                        # voice, judge, or a registered generator family
+    metric: val_verification_accuracy    # the reported metric the search optimises
+    mode: max                            # max or min (default max)
+    parameters:                          # name -> spec, in order; names as the target declares them
+      g_lr: {type: loguniform, low: 1.0e-5, high: 1.0e-3}
+      beta1: {type: uniform, low: 0.0, high: 0.9}
+      g_steps: {type: int, low: 1, high: 3}             # optional step (default 1) and log (default false)
+      pixel_loss: {type: choice, values: [l1, bce]}
+      max_epochs: {type: fixed, value: 20}
+      label_smoothing: {type: uniform, low: 0.0, high: 0.3, when: {invert_labels: true}}
+
+A ``when: {other: value, ...}`` parameter is only sampled (or, for ``fixed``, only set) when every
+named parameter took the given value; each named parameter must be a ``choice`` or ``fixed`` defined
+earlier in the file. Write floats with a dot (``1.0e-5``): YAML reads ``1e-5`` as a string.
+
+``SearchSpace.define_by_run`` is the define-by-run function Ray's ``OptunaSearch(space=...)`` takes:
+it draws the parameters from an Optuna trial and returns the fixed ones as a dict of constants.
+Every mistake in a file is a one-line ``UserError`` naming the file and the key at fault.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from v2f_bench.errors import UserError
+
+TYPES = ("loguniform", "uniform", "int", "choice", "fixed")
+MODES = ("max", "min")
+TOP_KEYS = ("target", "metric", "mode", "parameters")
+SPEC_KEYS = {
+    "loguniform": ("low", "high"),
+    "uniform": ("low", "high"),
+    "int": ("low", "high", "step", "log"),
+    "choice": ("values",),
+    "fixed": ("value",),
+}
+"""The keys each parameter type takes besides ``type`` and ``when``."""
+
+SCALAR = (str, int, float, bool, type(None))
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One searchable hyperparameter; ``when`` maps earlier parameter names to the values it needs."""
+
+    name: str
+    type: str
+    low: float | int | None = None
+    high: float | int | None = None
+    step: int = 1
+    log: bool = False
+    values: tuple = ()
+    value: Any = None
+    when: dict[str, Any] = field(default_factory=dict)
+
+    def active(self, chosen: dict[str, Any]) -> bool:
+        """Whether every condition in ``when`` holds for the values chosen so far."""
+        return all(name in chosen and chosen[name] == value for name, value in self.when.items())
+
+    def suggest(self, trial) -> Any:
+        """Draw this parameter from an Optuna trial (``fixed`` ones are not drawn)."""
+        if self.type in ("loguniform", "uniform"):
+            return trial.suggest_float(self.name, self.low, self.high, log=self.type == "loguniform")
+        if self.type == "int":
+            return trial.suggest_int(self.name, self.low, self.high, step=self.step, log=self.log)
+        if self.type == "choice":
+            return trial.suggest_categorical(self.name, list(self.values))
+        return self.value
+
+    def midpoint(self) -> Any:
+        """A representative value: the (geometric, for log scales) middle, the first choice, or the fixed value."""
+        if self.type == "uniform":
+            return (self.low + self.high) / 2
+        if self.type == "loguniform":
+            return math.sqrt(self.low * self.high)
+        if self.type == "int":
+            middle = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+            return self.low + self.step * round((middle - self.low) / self.step)
+        if self.type == "choice":
+            return self.values[0]
+        return self.value
+
+    def admits(self, value: Any) -> bool:
+        """Whether ``value`` lies in this parameter's range (used to check samples)."""
+        if self.type in ("loguniform", "uniform"):
+            return isinstance(value, float) and self.low <= value <= self.high
+        if self.type == "int":
+            return isinstance(value, int) and self.low <= value <= self.high and (value - self.low) % self.step == 0
+        if self.type == "choice":
+            return value in self.values
+        return value == self.value
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A parsed search-space file."""
+
+    target: str
+    metric: str
+    mode: str
+    parameters: tuple[Parameter, ...]
+    path: Path | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.parameters]
+
+    def define_by_run(self, trial) -> dict | None:
+        """Sample the space from an Optuna trial; return the fixed values (``None`` when there are none).
+
+        This is the define-by-run callable Ray's ``OptunaSearch(space=...)`` accepts: Ray passes a
+        wrapped ``optuna.Trial`` and merges the returned constants into the trial's config.
+        """
+        chosen: dict[str, Any] = {}
+        constants: dict[str, Any] = {}
+        for param in self.parameters:
+            if not param.active(chosen):
+                continue
+            chosen[param.name] = param.suggest(trial)
+            if param.type == "fixed":
+                constants[param.name] = param.value
+        return constants or None
+
+    def defaults(self) -> dict[str, Any]:
+        """A single config of midpoints, first choices and fixed values (conditions applied), for smoke runs."""
+        chosen: dict[str, Any] = {}
+        for param in self.parameters:
+            if param.active(chosen):
+                chosen[param.name] = param.midpoint()
+        return chosen
+
+
+def accepted_parameters(target: str) -> set[str]:
+    """The hyperparameter names ``target`` accepts: voice, judge, or a registered generator family."""
+    from v2f_bench.models.registry import FAMILIES
+    from v2f_bench.trainables import GENERATOR_DEFAULTS, JUDGE_TUNABLE, VOICE_DEFAULTS
+
+    if target == "voice":
+        return set(VOICE_DEFAULTS)
+    if target == "judge":
+        return set(JUDGE_TUNABLE)
+    if target in FAMILIES:
+        return set(FAMILIES[target].defaults) | (set(GENERATOR_DEFAULTS) - {"family"})
+    known = ", ".join(["voice", "judge", *sorted(FAMILIES)])
+    raise UserError(f"unknown search target {target!r}; known targets: {known}")
+
+
+def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
+    """Parse and check a search-space file; ``accepted`` (if given) is the set of names the target takes."""
+    path = Path(path)
+    content = _read_mapping(path)
+    unknown = [key for key in content if key not in TOP_KEYS]
+    if unknown:
+        raise UserError(f"{path}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
+    target = _required_string(path, content, "target")
+    metric = _required_string(path, content, "metric")
+    mode = content.get("mode", "max")
+    if mode not in MODES:
+        raise UserError(f"{path}: mode: {mode!r} is not one of {', '.join(MODES)}")
+    specs = content.get("parameters")
+    if not isinstance(specs, dict) or not specs:
+        raise UserError(f"{path}: parameters: expected a non-empty mapping of hyperparameter names to specs")
+    parameters: list[Parameter] = []
+    for name, spec in specs.items():
+        parameters.append(_parse_parameter(path, name, spec, accepted, {p.name: p for p in parameters}))
+    return SearchSpace(target, metric, mode, tuple(parameters), path)
+
+
+def _read_mapping(path: Path) -> dict:
+    try:
+        content = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        problem = _yaml_problem(exc)
+        hint = "; Python object tags are refused" if "python/" in problem else ""
+        raise UserError(f"{path}: not plain YAML ({problem}){hint}") from None
+    if not isinstance(content, dict):
+        raise UserError(f"{path}: expected a mapping with target, metric, mode and parameters, got {type(content).__name__}")
+    return content
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}: {problem}" if mark is not None else problem
+
+
+def _required_string(path: Path, content: dict, key: str) -> str:
+    value = content.get(key)
+    if not isinstance(value, str) or not value:
+        raise UserError(f"{path}: {key}: expected a non-empty string, got {value!r}")
+    return value
+
+
+def _parse_parameter(path: Path, name: Any, spec: Any, accepted: set[str] | None, earlier: dict[str, Parameter]) -> Parameter:
+    where = f"{path}: parameters.{name}"
+    if not isinstance(name, str):
+        raise UserError(f"{where}: parameter names must be strings")
+    if accepted is not None and name not in accepted:
+        raise UserError(f"{where}: not a hyperparameter of this target; accepted: {', '.join(sorted(accepted))}")
+    if not isinstance(spec, dict):
+        raise UserError(f"{where}: expected a mapping such as {{type: uniform, low: 0.0, high: 1.0}}")
+    kind = spec.get("type")
+    if kind not in TYPES:
+        raise UserError(f"{where}.type: unknown type {kind!r}; use one of {', '.join(TYPES)}")
+    extra = [key for key in spec if key not in ("type", "when", *SPEC_KEYS[kind])]
+    if extra:
+        raise UserError(f"{where}.{extra[0]}: not a key of a {kind} parameter; it takes {', '.join(SPEC_KEYS[kind])} (and when)")
+    when = _parse_when(where, spec.get("when"), earlier)
+    return {"loguniform": _parse_float, "uniform": _parse_float, "int": _parse_int,
+            "choice": _parse_choice, "fixed": _parse_fixed}[kind](where, name, kind, spec, when)
+
+
+def _parse_when(where: str, when: Any, earlier: dict[str, Parameter]) -> dict[str, Any]:
+    if when is None:
+        return {}
+    if not isinstance(when, dict) or not when:
+        raise UserError(f"{where}.when: expected a mapping such as {{other_param: value}}")
+    for other, value in when.items():
+        parent = earlier.get(other)
+        if parent is None:
+            raise UserError(f"{where}.when: {other!r} is not a parameter defined earlier in the file")
+        if parent.type not in ("choice", "fixed"):
+            raise UserError(f"{where}.when: {other!r} is a {parent.type} parameter; conditions need a choice or fixed one")
+        possible = parent.values if parent.type == "choice" else (parent.value,)
+        if value not in possible:
+            raise UserError(f"{where}.when: {other!r} never takes {value!r}; it takes {list(possible)}")
+    return dict(when)
+
+
+def _number(where: str, spec: dict, key: str, kinds: tuple[type, ...]) -> Any:
+    if key not in spec:
+        raise UserError(f"{where}.{key}: missing; a {spec['type']} parameter needs low and high")
+    value = spec[key]
+    if isinstance(value, bool) or not isinstance(value, kinds) or (isinstance(value, float) and not math.isfinite(value)):
+        hint = " (YAML reads 1e-5 as a string: write 1.0e-5)" if isinstance(value, str) else ""
+        wanted = "an integer" if kinds == (int,) else "a finite number"
+        raise UserError(f"{where}.{key}: expected {wanted}, got {value!r}{hint}")
+    return value
+
+
+def _parse_float(where: str, name: str, kind: str, spec: dict, when: dict) -> Parameter:
+    low, high = (float(_number(where, spec, key, (int, float))) for key in ("low", "high"))
+    if kind == "loguniform" and low <= 0:
+        raise UserError(f"{where}.low: must be > 0 for a loguniform parameter, got {low!r}")
+    if low > high:
+        raise UserError(f"{where}.low: {low!r} is greater than high {high!r}")
+    return Parameter(name, kind, low=low, high=high, when=when)
+
+
+def _parse_int(where: str, name: str, kind: str, spec: dict, when: dict) -> Parameter:
+    low, high = (_number(where, spec, key, (int,)) for key in ("low", "high"))
+    step = _number(where, spec, "step", (int,)) if "step" in spec else 1
+    log = spec.get("log", False)
+    if low > high:
+        raise UserError(f"{where}.low: {low!r} is greater than high {high!r}")
+    if step < 1 or (high - low) % step:
+        raise UserError(f"{where}.step: must be a positive integer that divides high - low ({high - low}), got {step!r}")
+    if not isinstance(log, bool):
+        raise UserError(f"{where}.log: expected true or false, got {log!r}")
+    if log and (low < 1 or step != 1):
+        raise UserError(f"{where}.log: a log-scaled int needs low >= 1 and no step, got low {low!r}, step {step!r}")
+    return Parameter(name, kind, low=low, high=high, step=step, log=log, when=when)
+
+
+def _parse_choice(where: str, name: str, kind: str, spec: dict, when: dict) -> Parameter:
+    values = spec.get("values")
+    if not isinstance(values, list) or not values:
+        raise UserError(f"{where}.values: expected a non-empty list, got {values!r}")
+    bad = [v for v in values if not isinstance(v, SCALAR)]
+    if bad:
+        raise UserError(f"{where}.values: choices must be numbers, strings, booleans or null, got {bad[0]!r}")
+    if len(set(map(repr, values))) != len(values):
+        raise UserError(f"{where}.values: lists a value twice")
+    return Parameter(name, kind, values=tuple(values), when=when)
+
+
+def _parse_fixed(where: str, name: str, kind: str, spec: dict, when: dict) -> Parameter:
+    if "value" not in spec:
+        raise UserError(f"{where}.value: missing; a fixed parameter needs a value")
+    if not isinstance(spec["value"], SCALAR):
+        raise UserError(f"{where}.value: must be a number, string, boolean or null, got {spec['value']!r}")
+    return Parameter(name, kind, value=spec["value"], when=when)
