@@ -78,8 +78,11 @@ def split_config(config: dict, defaults: dict) -> tuple[dict, dict]:
 
 
 def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None = None) -> None:
+    """Report one epoch with a checkpoint; ``node_id`` records where the trial ran (multi-node runs)."""
+    import ray
     from ray import tune
 
+    metrics_row = {**metrics_row, "node_id": ray.get_runtime_context().get_node_id()}
     with tempfile.TemporaryDirectory() as tmp:
         torch.save(state, Path(tmp) / STATE_FILE)
         for name, content in (extra_files or {}).items():

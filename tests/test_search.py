@@ -1,0 +1,144 @@
+"""Searches on Ray Tune with Optuna: a tiny real search, resume after the driver is killed, two nodes, compare."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from v2f_bench.cli import main
+from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
+from v2f_bench.data.sources import resolve_sources
+from v2f_bench.judge import JudgeConfig
+from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
+from v2f_bench.stages import search_setup
+
+pytestmark = pytest.mark.slow
+CLI = str(Path(sys.executable).with_name("v2f-bench"))
+
+
+@pytest.fixture(scope="module")
+def prepared_dir(small_raw, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("search") / "prepared"
+    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
+    return out
+
+
+def trial_results(experiment: Path) -> dict[str, list[dict]]:
+    """Each trial directory's reported rows, read from Ray's result.json files."""
+    rows = {}
+    for path in glob.glob(str(experiment / "*" / "result.json")):
+        lines = Path(path).read_text().splitlines()
+        rows[Path(path).parent.name] = [json.loads(line) for line in lines if line.strip()]
+    return rows
+
+
+def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(prepared_dir, tmp_path, capsys):
+    code = main(["tune", "voice", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "3", "--max-epochs", "2",
+                 "--storage", str(tmp_path / "searches"), "--seed", "3"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "voice: 3 trials, 0 failed; best val_clip_accuracy" in out
+    experiment = tmp_path / "searches" / "voice"
+    rows = trial_results(experiment)
+    assert len(rows) == 3 and all(1 <= len(r) <= 2 for r in rows.values())
+    record = json.loads((experiment / SEARCH_RECORD).read_text())
+    assert record["budget"]["trials"] == 3 and record["budget"]["scheduler"] == "asha" and record["metric"] == "val_clip_accuracy"
+    assert record["prepared"] == load_prepared(prepared_dir).manifest["cache_key"]
+    configs = [json.loads((experiment / trial / "params.json").read_text()) for trial in rows]
+    assert len({c["lr"] for c in configs}) == 3 and all(c["seed"] == 3 and c["max_epochs"] == 2 for c in configs)
+
+
+def _finished_trials(experiment: Path) -> set[str]:
+    """Trial ids Ray's own experiment snapshot records as TERMINATED."""
+    finished = set()
+    for state_file in glob.glob(str(experiment / "experiment_state-*.json")):
+        state = json.loads(Path(state_file).read_text())
+        for trial_json, _runtime in state.get("trial_data", []):
+            trial = json.loads(trial_json)
+            if trial.get("status") == "TERMINATED":
+                finished.add(trial["trial_id"])
+    return finished
+
+
+def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_trials(prepared_dir, tmp_path):
+    storage = tmp_path / "searches"
+    experiment = storage / "voice"
+    command = [CLI, "tune", "voice", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "4", "--max-epochs", "2",
+               "--concurrency", "1", "--scheduler", "fifo", "--storage", str(storage)]
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(_finished_trials(experiment)) < 1:
+        time.sleep(0.5)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    finished = _finished_trials(experiment)
+    assert finished, "no trial finished before the time limit"
+    before = {name: rows for name, rows in trial_results(experiment).items() if rows and rows[-1]["trial_id"] in finished}
+    resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    after = trial_results(experiment)
+    for name, rows in before.items():
+        assert after[name] == rows, f"finished trial {name} was rerun"
+    assert len(after) == 4 and all(rows[-1]["epoch"] == 2 for rows in after.values())
+
+
+def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path):
+    import ray
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, logging_level="ERROR")
+    try:
+        setup = search_setup("voice", default_space_file("voice"), load_prepared(prepared_dir), tmp_path, {}, JudgeConfig())
+        budget = Budget(trials=4, max_epochs=2, concurrency=2, cpus_per_trial=1, scheduler="fifo")
+        results = run_search(setup, budget, str(tmp_path / "searches"), "two_nodes", seed=0)
+        nodes = {r.metrics["node_id"] for r in results}
+        assert nodes == {node["NodeID"] for node in ray.nodes() if node["Alive"]}
+        assert len(nodes) == 2
+        assert best_result(results, setup.space)["failed"] == 0
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+def test_compare_gives_each_family_the_same_budget_and_writes_the_record(prepared_dir, tmp_path, capsys):
+    code = main(["compare", "--families", "vae,rcgan", "--seeds", "1", "--trials", "2", "--max-epochs", "1", "--prepared", str(prepared_dir),
+                 "--run-dir", str(tmp_path), "--storage", str(tmp_path / "searches"), "--judge-epochs", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "vae      seed 0" in out and "rcgan    seed 0" in out
+    record = json.loads((tmp_path / "searches" / "compare" / "compare.json").read_text())
+    assert record["families"] == ["vae", "rcgan"] and record["budget"]["trials"] == 2 and record["budget"]["max_epochs"] == 1
+    assert [s["experiment"] for s in record["searches"]] == ["vae-s0", "rcgan-s0"]
+    assert record["resources"]["cluster_cpus"] >= 1 and "tau" in record["stages"]["judge_stage"]
+    for experiment in ("vae-s0", "rcgan-s0"):
+        search = json.loads((tmp_path / "searches" / "compare" / experiment / SEARCH_RECORD).read_text())
+        assert search["budget"] == record["budget"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        pytest.param(["tune", "unicorn"], "unknown search target", id="unknown-target"),
+        pytest.param(["tune", "voice", "--grace-period", "9", "--max-epochs", "2"], "--grace-period", id="grace-beyond-epochs"),
+        pytest.param(["tune", "voice", "--trials", "0"], "--trials", id="no-trials"),
+        pytest.param(["tune", "voice", "--space", "search_spaces/vae.yaml"], "not a hyperparameter of this target", id="space-of-another-target"),
+        pytest.param(["tune", "voice", "--resume", "--name", "never-ran"], "no interrupted search", id="resume-nothing"),
+    ],
+)
+def test_search_mistakes_get_one_line(prepared_dir, tmp_path, capsys, argv, message):
+    argv = [a if a != "search_spaces/vae.yaml" else str(default_space_file("vae")) for a in argv]
+    code = main([*argv, "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--storage", str(tmp_path / "searches")])
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and not any("Traceback" in line for line in err)
