@@ -79,3 +79,14 @@ def test_a_bad_argument_is_reported_by_argparse_with_status_2(capsys):
         main(["prepare", "--out", "x", "--protocol", "random"])
     assert exit_info.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_cluster_validate_accepts_the_shipped_config_and_lists_problems_of_a_broken_one(tmp_path, capsys):
+    shipped = Path(__file__).resolve().parents[1] / "cluster.yaml"
+    assert main(["cluster", "validate", str(shipped)]) == 0
+    assert "valid Ray cluster config" in capsys.readouterr().out
+    broken = tmp_path / "cluster.yaml"
+    broken.write_text(shipped.read_text().replace("max_workers: 4", "max_workers: four", 1))
+    assert main(["cluster", "validate", str(broken)]) == 2
+    err = capsys.readouterr().err
+    assert "max_workers" in err and "problem(s) found by Ray's schema validation" in err and "Traceback" not in err

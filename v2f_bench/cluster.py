@@ -21,8 +21,8 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
 
+from v2f_bench.configs import read_yaml_mapping
 from v2f_bench.errors import UserError
 
 MAX_MESSAGE = 200
@@ -36,7 +36,7 @@ def validate_cluster_file(path: Path) -> list[str]:
     ``UserError`` instead: there is nothing to validate.
     """
     path = Path(path)
-    config = _read(path)
+    config = read_yaml_mapping(path, "a Ray cluster config (a mapping with cluster_name, provider, ...)")
     problems = schema_problems(config)
     if problems:
         return problems
@@ -50,18 +50,6 @@ def schema_problems(config: dict) -> list[str]:
     validator = jsonschema.Draft7Validator(_ray_schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: [str(p) for p in e.absolute_path])
     return [_one_line(f"{_key(error.absolute_path)}: {error.message}") for error in errors]
-
-
-def _read(path: Path) -> dict:
-    try:
-        config = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not plain YAML ({str(exc).splitlines()[0]})") from None
-    if not isinstance(config, dict):
-        raise UserError(f"{path}: expected a Ray cluster config (a mapping with cluster_name, provider, ...)")
-    return config
 
 
 def _ray_schema() -> dict:

@@ -9,20 +9,36 @@ import yaml
 from v2f_bench.errors import UserError
 
 
-def load_config(path: Path) -> dict:
-    """A flat mapping of hyperparameter names to scalars; one-line errors for anything else."""
+def read_yaml_mapping(path: Path, expected: str, empty_ok: bool = False) -> dict:
+    """A YAML file holding a mapping, read with ``yaml.safe_load``; one-line errors naming the file.
+
+    ``expected`` describes the mapping for the error message (e.g. "a Ray cluster config").
+    """
     path = Path(path)
     try:
         content = yaml.safe_load(path.read_text())
     except OSError as exc:
         raise UserError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        problem = str(exc).splitlines()[0]
-        raise UserError(f"{path}: not a plain YAML mapping ({problem}); write `name: value` lines") from None
-    if content is None:
+        problem = _yaml_problem(exc)
+        hint = "; Python object tags are refused" if "python/" in problem else ""
+        raise UserError(f"{path}: not plain YAML ({problem}){hint}") from None
+    if content is None and empty_ok:
         return {}
     if not isinstance(content, dict):
-        raise UserError(f"{path}: expected a mapping of hyperparameter names to values, got a {type(content).__name__}")
+        raise UserError(f"{path}: expected {expected}, got {type(content).__name__}")
+    return content
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    mark = getattr(exc, "problem_mark", None)
+    return f"line {mark.line + 1}: {problem}" if mark is not None else problem
+
+
+def load_config(path: Path) -> dict:
+    """A flat mapping of hyperparameter names to scalars; one-line errors for anything else."""
+    content = read_yaml_mapping(path, "a mapping of hyperparameter names to values", empty_ok=True)
     for key, value in content.items():
         if not isinstance(key, str) or not (value is None or isinstance(value, str | int | float | bool)):
             raise UserError(f"{path}: key {key!r} must map to a single number, string or boolean")

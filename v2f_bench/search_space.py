@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
+from v2f_bench.configs import read_yaml_mapping
 from v2f_bench.errors import UserError
 
 TYPES = ("loguniform", "uniform", "int", "choice", "fixed")
@@ -157,7 +157,7 @@ def accepted_parameters(target: str) -> set[str]:
 def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
     """Parse and check a search-space file; ``accepted`` (if given) is the set of names the target takes."""
     path = Path(path)
-    content = _read_mapping(path)
+    content = read_yaml_mapping(path, "a mapping with target, metric, mode and parameters")
     unknown = [key for key in content if key not in TOP_KEYS]
     if unknown:
         raise UserError(f"{path}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
@@ -173,26 +173,6 @@ def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
     for name, spec in specs.items():
         parameters.append(_parse_parameter(path, name, spec, accepted, {p.name: p for p in parameters}))
     return SearchSpace(target, metric, mode, tuple(parameters), path)
-
-
-def _read_mapping(path: Path) -> dict:
-    try:
-        content = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        problem = _yaml_problem(exc)
-        hint = "; Python object tags are refused" if "python/" in problem else ""
-        raise UserError(f"{path}: not plain YAML ({problem}){hint}") from None
-    if not isinstance(content, dict):
-        raise UserError(f"{path}: expected a mapping with target, metric, mode and parameters, got {type(content).__name__}")
-    return content
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-    mark = getattr(exc, "problem_mark", None)
-    return f"line {mark.line + 1}: {problem}" if mark is not None else problem
 
 
 def _required_string(path: Path, content: dict, key: str) -> str:
