@@ -63,7 +63,7 @@ def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
             param_space=config,
             tune_config=tune.TuneConfig(num_samples=1),
             run_config=tune.RunConfig(
-                name=name, storage_path=str(Path(storage).resolve()), verbose=0, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
+                name=name, storage_path=str(Path(storage).resolve()), verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
             ),
         )
         result = tuner.fit()[0]
