@@ -267,10 +267,11 @@ def test_unknown_identity_is_an_error(gallery):
 @pytest.mark.parametrize(
     "distance, tau, expected",
     [
-        pytest.param("sq_l2", 0.5, 0.5, id="sq_l2-tau-0.5"),
-        pytest.param("sq_l2", 1.0, 0.75, id="sq_l2-tau-1-inclusive"),
-        pytest.param("l2", 1.0, 0.75, id="l2-tau-1"),
+        pytest.param("sq_l2", 0.75, 0.5, id="sq_l2-tau-0.75"),
+        pytest.param("sq_l2", 1.5, 0.75, id="sq_l2-tau-1.5"),
+        pytest.param("l2", 0.85, 0.5, id="l2-tau-0.85"),
         pytest.param("l2", 0.5, 0.25, id="l2-tau-0.5"),
+        pytest.param("sq_l2", 0.0, 0.0, id="d-equal-to-tau-is-not-a-match"),
     ],
 )
 def test_verification_accuracy_with_known_distances(distance, tau, expected):

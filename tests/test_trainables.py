@@ -150,3 +150,26 @@ def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, mo
     resumed_rows, _ = run(restore_from=states[0])
     assert [r["epoch"] for r in resumed_rows] == [2]
     assert resumed_rows[0] == pytest.approx(rows[1])
+
+
+def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_goes_on(stages, tmp_path):
+    from v2f_bench.search import Budget, SearchSetup, best_result, run_search
+    from v2f_bench.search_space import load_space
+
+    prepared, root, voice, judge = stages
+    space_file = tmp_path / "tiny.yaml"
+    space_file.write_text(
+        "target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
+        "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
+    )
+    space = load_space(space_file, {"explode_at", "lr"})
+    setup = SearchSetup("tiny-linear", trainables.train_generator, generator_data(prepared, root, voice, judge), space, "key")
+    budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=2)
+    results = run_search(setup, budget, str(tmp_path / "searches"), "diverging", seed=1)
+    failed = [r for r in results if r.error is not None]
+    finished = [r for r in results if r.error is None]
+    assert failed and finished, "the planted NaN must fail some trials and leave the others"
+    for result in failed:
+        assert "non-finite" in str(result.error) and "not retried" in str(result.error)
+        assert (Path(result.path) / trainables.DIVERGED_FILE).is_file()
+    assert best_result(results, space)["failed"] == len(failed)

@@ -194,6 +194,15 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(format_summary(prepare(paths, args.out, _prepare_config(args), address=args.address)))
 
 
+def _synth_record(path: Path) -> dict:
+    """What ``synth.json`` says, or nothing when it is absent or unreadable."""
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return content if isinstance(content, dict) else {}
+
+
 def _run_paper(args: argparse.Namespace) -> None:
     """Synthesise the default data (kept when it already matches), then prepare it (cached)."""
     from dataclasses import asdict
@@ -204,8 +213,7 @@ def _run_paper(args: argparse.Namespace) -> None:
 
     data = args.out / "data"
     config = _synth_config(args)
-    record = data / "synth.json"
-    if not (record.is_file() and json.loads(record.read_text()).get("config") == asdict(config)):
+    if _synth_record(data / "synth.json").get("config") != asdict(config):
         if data.exists():
             raise UserError(f"{data}: holds other data than this run's synthetic set; remove it or choose another --out")
         summary = write_synth(data, config)
@@ -260,7 +268,8 @@ def _run_tune(args: argparse.Namespace) -> None:
     voice_config = load_config(args.voice_config) if args.voice_config else {}
     name = args.name or args.target
     with ray_session(args.address or "local"):
-        setup = search_setup(args.target, args.space or default_space_file(args.target), prepared, args.run_dir, voice_config, _judge_config(args))
+        space = args.space or default_space_file(args.target)
+        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, _judge_config(args), args.storage)
         if args.resume:
             results = resume_search(setup, args.storage, name)
         else:
@@ -284,7 +293,8 @@ def _run_compare(args: argparse.Namespace) -> None:
     with ray_session(args.address or "local"):
         summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, _judge_config(args), args.storage, args.name, args.seed)
     for row in summary["searches"]:
-        print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {row['best']:.4f} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")
+        best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
+        print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")
     print(f"budget record: {summary['record']}")
 
 

@@ -9,7 +9,8 @@ the family differs. Everything lands under one experiment root::
     <storage>/<name>/<family>-s<seed>/       one Ray Tune experiment per (family, seed), with v2f_search.json
 
 The report reads that root; ``compare.json`` is rewritten after every search, so an interrupted
-comparison still says what it finished.
+comparison still says what it finished. A family whose trials all fail is recorded as such
+(``best`` None, with the reason) and the comparison goes on with the others.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def run_comparison(
         raise UserError("--families needs at least one family and --seeds at least 1")
     budget.validate()
     root = f"{storage_root(storage).rstrip('/')}/{name}"
-    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge) for family in families}
+    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage) for family in families}
     record = {
         "families": families,
         "seeds": [base_seed + k for k in range(seeds)],
@@ -60,10 +61,14 @@ def run_comparison(
         for family in families:
             experiment = f"{family}-s{seed}"
             results = run_search(setups[family], budget, root, experiment, seed)
-            best = best_result(results, setups[family].space)
-            wall = _wall_time(root, experiment)
-            record["searches"].append({"family": family, "seed": seed, "experiment": experiment, "metric": best["metric"],
-                                       "best": best["value"], "trials": best["trials"], "failed": best["failed"], "wall_time_s": wall})
+            row = {"family": family, "seed": seed, "experiment": experiment, "metric": setups[family].space.metric}
+            try:
+                best = best_result(results, setups[family].space)
+                row.update(best=best["value"], trials=best["trials"], failed=best["failed"], error=None)
+            except UserError as exc:
+                row.update(best=None, trials=len(results), failed=sum(1 for r in results if r.error is not None), error=str(exc))
+            row["wall_time_s"] = _wall_time(root, experiment)
+            record["searches"].append(row)
             _write(root, record)
     record["record"] = f"{root}/{COMPARE_RECORD}"
     return record

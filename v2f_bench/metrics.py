@@ -262,12 +262,13 @@ def verification_accuracy(gen_emb, target_emb, tau: float, distance: Distance = 
     """Table I accuracy: the fraction of generated faces judged to be their own identity.
 
     Row i pairs a generated face with the target face of the voice's identity;
-    accuracy = mean_i [ d(gen_i, target_i) <= tau ], in [0, 1]. `distance` is "sq_l2" (the
+    accuracy = mean_i [ d(gen_i, target_i) < tau ], in [0, 1]: strictly below tau, the same rule
+    ``threshold_curve`` calibrates tau for (and the authors' code used). `distance` is "sq_l2" (the
     authors' code, default) or "l2" (the paper's text); tau must be calibrated for the same one.
     Higher is better.
     """
     d = pair_distance(gen_emb, target_emb, kind=distance)
-    return float((d <= tau).to(torch.float64).mean())
+    return float((d < tau).to(torch.float64).mean())
 
 
 def _label_array(labels, name: str) -> np.ndarray:
@@ -481,7 +482,7 @@ METRICS: dict[str, Metric] = _registry(
     Metric("pamse", pamse, False, "II", "0-255 pixel scale squared, per image then mean"),
     Metric("ssim", ssim, True, "II", "[-1, 1], per image then mean"),
     Metric("verification_accuracy", verification_accuracy, True, "I",
-           "fraction in [0, 1] of generated faces with d(gen, target) <= tau"),
+           "fraction in [0, 1] of generated faces with d(gen, target) < tau"),
     Metric("matching_1to2", matching_1to2, True, "identity",
            "fraction in [0, 1], chance 0.5, cosine to identity means, all impostors"),
     Metric("top1", partial(recall_at_k, k=1), True, "identity",

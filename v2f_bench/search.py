@@ -133,16 +133,27 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             name=name,
             storage_path=storage_root(storage),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
             verbose=1,
         ),
     )
 
 
 def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
-    """Run one search to the end; write its record; return Ray's ``ResultGrid``."""
+    """Run one search to the end and return Ray's ``ResultGrid``.
+
+    The record is written before the first trial (so an interrupted search keeps its budget and
+    target for ``--resume`` and the report) and again with the wall time at the end. A name that
+    already holds a search is refused: mixing two searches' trials in one directory would corrupt both.
+    """
+    from ray import tune
+
     budget.validate()
+    path = f"{storage_root(storage).rstrip('/')}/{name}"
+    if read_record(path) is not None or tune.Tuner.can_restore(path):
+        raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
     record = _record(setup, budget, name, seed)
+    write_record(storage, name, record)
     tuner = build_tuner(setup, budget, storage, name, seed)
     started = time.time()
     results = tuner.fit()
@@ -159,18 +170,17 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
     if not tune.Tuner.can_restore(path):
         raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
     record = read_record(path)
-    if record is not None and record.get("target") != setup.target:
+    if record is None:
+        raise UserError(f"{path}: no {SEARCH_RECORD} beside the Ray results, so its budget is unknown; start a new search")
+    if record.get("target") != setup.target:
         raise UserError(f"{path}: that search is for {record.get('target')!r}, not {setup.target!r}")
-    trainable = tune.with_parameters(setup.trainable, data=setup.data)
-    if record is not None:
-        resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
-        trainable = tune.with_resources(trainable, resources)
+    resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
+    trainable = tune.with_resources(tune.with_parameters(setup.trainable, data=setup.data), resources)
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
     started = time.time()
     results = tuner.fit()
-    if record is not None:
-        record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
-        write_record(storage, name, record)
+    record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
+    write_record(storage, name, record)
     return results
 
 

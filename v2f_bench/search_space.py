@@ -8,9 +8,9 @@ Format (read with ``yaml.safe_load``; tags such as ``!!python/object`` are refus
     parameters:                          # name -> spec, in order; names as the target declares them
       g_lr: {type: loguniform, low: 1.0e-5, high: 1.0e-3}
       beta1: {type: uniform, low: 0.0, high: 0.9}
-      g_steps: {type: int, low: 1, high: 3}             # optional step (default 1) and log (default false)
+      batch_size: {type: int, low: 16, high: 64, step: 16}  # optional step (default 1) and log (default false)
       pixel_loss: {type: choice, values: [l1, bce]}
-      max_epochs: {type: fixed, value: 20}
+      g_steps: {type: fixed, value: 2}
       label_smoothing: {type: uniform, low: 0.0, high: 0.3, when: {invert_labels: true}}
 
 A ``when: {other: value, ...}`` parameter is only sampled (or, for ``fixed``, only set) when every
@@ -139,8 +139,18 @@ class SearchSpace:
         return chosen
 
 
+RESERVED = frozenset({"max_epochs", "seed", "family"})
+"""Set by the search itself (the declared budget, the search seed, the target), never by a space file,
+so that every search of a comparison gets the same budget."""
+
+
 def accepted_parameters(target: str) -> set[str]:
-    """The hyperparameter names ``target`` accepts: voice, judge, or a registered generator family."""
+    """The hyperparameter names a space file for ``target`` may set: voice, judge, or a registered
+    generator family, less the ``RESERVED`` ones."""
+    return _target_parameters(target) - RESERVED
+
+
+def _target_parameters(target: str) -> set[str]:
     from v2f_bench.models.registry import FAMILIES
     from v2f_bench.trainables import GENERATOR_DEFAULTS, JUDGE_TUNABLE, VOICE_DEFAULTS
 

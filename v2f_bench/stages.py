@@ -36,11 +36,11 @@ RAY_BOOKKEEPING = {"timestamp", "training_iteration", "time_this_iter_s", "time_
 
 def _cached(folder: Path, key: str) -> dict | None:
     record = folder / STAGE_FILE
-    if record.is_file():
+    try:
         content = json.loads(record.read_text())
-        if content.get("key") == key:
-            return content
-    return None
+    except (OSError, ValueError):
+        return None
+    return content if isinstance(content, dict) and content.get("key") == key else None
 
 
 def _finish(folder: Path, key: str, content: dict) -> dict:
@@ -49,10 +49,16 @@ def _finish(folder: Path, key: str, content: dict) -> dict:
     return content
 
 
-def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
-    """Run ``config`` as a single Ray Tune trial and return its ``Result``; a failed trial is a one-line error."""
+def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str):
+    """Run ``config`` as a single Ray Tune trial and return its ``Result``; a failed trial is a one-line error.
+
+    ``storage`` is a local path or a storage URI; on a multi-node cluster it must be shared
+    (e.g. ``s3://...``), since the trial may run on another node.
+    """
     import ray
     from ray import tune
+
+    from v2f_bench.search import storage_root
 
     started = not ray.is_initialized()
     if started:
@@ -63,7 +69,7 @@ def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
             param_space=config,
             tune_config=tune.TuneConfig(num_samples=1),
             run_config=tune.RunConfig(
-                name=name, storage_path=str(Path(storage).resolve()), verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
+                name=name, storage_path=storage_root(storage), verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
             ),
         )
         result = tuner.fit()[0]
@@ -75,8 +81,12 @@ def run_one(trainable, data: dict, config: dict, storage: Path, name: str):
     return result
 
 
-def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None) -> dict:
-    """Train the voice classifier once and export embeddings; returns the stage record."""
+def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None, storage: str | None = None) -> dict:
+    """Train the voice classifier once and export embeddings; returns the stage record.
+
+    The trial's Ray results go to ``<storage>/stages`` when a (shared) storage is given, else
+    into the stage folder; the chosen checkpoint is copied into the stage folder either way.
+    """
     config = {**VOICE_DEFAULTS, **(config or {})}
     folder = Path(run_dir) / "voice"
     key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
@@ -85,11 +95,11 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
         return cached
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    result = run_one(train_voice, voice_data(prepared), config, folder, "voice_trial")
-    with result.checkpoint.as_directory() as checkpoint:
-        model = load_voice_model(Path(checkpoint))
-        test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
-        shutil.copytree(checkpoint, folder / "best_checkpoint")
+    trial_storage = f"{str(storage).rstrip('/')}/stages" if storage else folder
+    result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
+    checkpoint = Path(result.checkpoint.to_directory(str(folder / "best_checkpoint")))
+    model = load_voice_model(checkpoint)
+    test = json.loads((checkpoint / TEST_METRICS_FILE).read_text())
     windows, clips = export_embeddings(model, prepared)
     np.save(folder / "window_embeddings.npy", windows)
     np.save(folder / "clip_embeddings.npy", clips)
@@ -161,14 +171,24 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
     from v2f_bench.models.registry import FAMILIES
 
+    windows = np.load(run_dir / "voice" / "window_embeddings.npy")
+    window_label = np.asarray(prepared.arrays["window_label.npy"])
+    window_split = np.asarray(prepared.arrays["window_split.npy"])
+    clip_split = np.array([c["split"] for c in clips])
+    if (clip_split == "mixed").any():
+        # paper-code splits windows, not clips: evaluate one generated face per window instead of per clip
+        eval_emb, eval_label, eval_split = windows, window_label, window_split
+    else:
+        eval_emb = np.load(run_dir / "voice" / "clip_embeddings.npy")
+        eval_label, eval_split = np.array([label_of[c["voice_id"]] for c in clips]), clip_split
     return {
         "families": dict(FAMILIES),
-        "voice_emb": np.load(run_dir / "voice" / "window_embeddings.npy"),
-        "window_label": np.asarray(prepared.arrays["window_label.npy"]),
-        "window_split": np.asarray(prepared.arrays["window_split.npy"]),
-        "clip_emb": np.load(run_dir / "voice" / "clip_embeddings.npy"),
-        "clip_label": np.array([label_of[c["voice_id"]] for c in clips]),
-        "clip_split": np.array([c["split"] for c in clips]),
+        "voice_emb": windows,
+        "window_label": window_label,
+        "window_split": window_split,
+        "clip_emb": eval_emb,
+        "clip_label": eval_label,
+        "clip_split": eval_split,
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
@@ -192,7 +212,9 @@ def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> 
     return {"target": "voice", "config": record["config"], "val": record["val"], "test": record["test"]}
 
 
-def train_generator_once(prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig) -> dict:
+def train_generator_once(
+    prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None
+) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
     from v2f_bench.models.registry import get_family
     from v2f_bench.trainables import GENERATOR_DEFAULTS, train_generator
@@ -204,10 +226,11 @@ def train_generator_once(prepared: PreparedDataset, run_dir: Path, family: str, 
     unknown = sorted(set(config) - set(accepted) - set(GENERATOR_DEFAULTS))
     if unknown:
         raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
-    voice = voice_stage(prepared, run_dir, voice_config)
+    voice = voice_stage(prepared, run_dir, voice_config, storage)
     judge_record = judge_stage(prepared, run_dir, judge)
     data = generator_data(prepared, run_dir, voice, judge_record)
-    result = run_one(train_generator, data, {**config, "family": family}, Path(run_dir) / "trials", f"train_{family}")
+    trials = f"{str(storage).rstrip('/')}/trials" if storage else Path(run_dir) / "trials"
+    result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
     val = {k: v for k, v in result.metrics.items() if isinstance(v, int | float) and k not in RAY_BOOKKEEPING}
@@ -242,8 +265,10 @@ def format_trial(outcome: dict) -> str:
     return "\n".join(lines)
 
 
-def search_setup(target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig):
-    """The trainable, its shared data and the checked space of a search on ``target``."""
+def search_setup(
+    target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None
+):
+    """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``)."""
     from v2f_bench.search import SearchSetup
     from v2f_bench.search_space import accepted_parameters, load_space
     from v2f_bench.trainables import judge_data, train_generator, train_judge_trial
@@ -256,7 +281,7 @@ def search_setup(target: str, space_file: Path, prepared: PreparedDataset, run_d
         return SearchSetup(target, train_voice, voice_data(prepared), space, key)
     if target == "judge":
         return SearchSetup(target, train_judge_trial, judge_data(prepared), space, key)
-    voice = voice_stage(prepared, run_dir, voice_config)
+    voice = voice_stage(prepared, run_dir, voice_config, storage)
     judge_record = judge_stage(prepared, run_dir, judge)
     extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
              "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],

@@ -10,12 +10,15 @@ A diverging trial (a NaN or infinite loss) raises ``TrialDiverged``, so Ray reco
 trial and Optuna as failed; reporting NaN instead would leave the Optuna trial running forever
 (REFERENCE.md section 4).
 
-Test-split metrics are computed once, for the final model, and written to ``test_metrics.json``
-inside the last checkpoint, never reported as tunable metrics: nothing can select on test data.
+Test-split metrics of the model in each checkpoint are written to ``test_metrics.json`` inside that
+checkpoint, never reported as metrics: nothing can select on test data, and whichever checkpoint a
+report selects on validation metrics (the best epoch, or the last of a trial ASHA stopped) carries
+its own test values. The voice classifier's final checkpoint holds its best epoch's weights.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import random
@@ -100,6 +103,42 @@ def _restore() -> dict | None:
         return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
 
 
+DIVERGED_FILE = "diverged.txt"
+
+
+def fails_once_on_divergence(trainable):
+    """Make a diverged trial stay failed when Ray retries it.
+
+    Ray's ``FailureConfig`` retries every errored trial from its last checkpoint, which is right
+    for a crashed worker but only repeats a divergence (same checkpoint, same seed). The first
+    divergence leaves ``diverged.txt`` in the trial directory; a retry finds it and fails at once
+    with the original reason.
+    """
+
+    @functools.wraps(trainable)
+    def wrapped(config: dict, data: dict) -> None:
+        marker = _divergence_marker()
+        if marker is not None and marker.is_file():
+            raise TrialDiverged(f"{marker.read_text()} (not retried: a retry would diverge the same way)")
+        try:
+            trainable(config, data)
+        except TrialDiverged as exc:
+            if marker is not None:
+                marker.write_text(str(exc))
+            raise
+
+    return wrapped
+
+
+def _divergence_marker() -> Path | None:
+    from ray import tune
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        trial_dir = tune.get_context().get_trial_dir()
+    return Path(trial_dir) / DIVERGED_FILE if trial_dir else None
+
+
 def shared_tensor(array: np.ndarray) -> torch.Tensor:
     """A tensor view of an object-store array, without a copy.
 
@@ -132,6 +171,7 @@ def voice_data(prepared) -> dict:
     }
 
 
+@fails_once_on_divergence
 def train_voice(config: dict, data: dict) -> None:
     """Ray Tune trainable: the voice classifier. Reports train/val accuracy each epoch."""
     from v2f_bench.models.voice_cnn import VoiceCNN
@@ -165,13 +205,13 @@ def train_voice(config: dict, data: dict) -> None:
         progress.update(epoch=epoch, best_val_loss=min(val_loss, progress["best_val_loss"]), stale=0 if improved else progress["stale"] + 1)
         if improved:
             progress["best_model"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-        finished = progress["stale"] > settings["patience"] or epoch == settings["max_epochs"]
-        extra = None
+        finished = progress["stale"] >= settings["patience"] or epoch == settings["max_epochs"]
         if finished:
             model.load_state_dict(progress["best_model"])
-            test = np.flatnonzero(data["split"] == "test")
-            _, test_acc, test_clip_acc = voice_evaluate(model, x, y, shared_tensor(data["clip"]), test, dev)
-            extra = {TEST_METRICS_FILE: {"test_accuracy": test_acc, "test_clip_accuracy": test_clip_acc, "epoch_of_model": epoch - progress["stale"]}}
+        test = np.flatnonzero(data["split"] == "test")
+        _, test_acc, test_clip_acc = voice_evaluate(model, x, y, shared_tensor(data["clip"]), test, dev)
+        model_epoch = epoch - progress["stale"] if finished else epoch
+        extra = {TEST_METRICS_FILE: {"test_accuracy": test_acc, "test_clip_accuracy": test_clip_acc, "epoch_of_model": model_epoch}}
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), **progress,
                  "variant": settings["variant"], "n_classes": data["n_classes"]}
         _report(row, state, extra)
@@ -231,6 +271,7 @@ def load_voice_model(checkpoint_dir: Path):
 # ----------------------------------------------------------------------------- generators
 
 
+@fails_once_on_divergence
 def train_generator(config: dict, data: dict) -> None:
     """Ray Tune trainable for any registered generator family.
 
@@ -267,9 +308,7 @@ def train_generator(config: dict, data: dict) -> None:
         losses = _generator_epoch(family, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator, dev)
         row = {"epoch": epoch, **losses, **evaluate_generator(family, judge, data, faces, targets, "val", dev)}
         _finite_or_raise(row, f"{settings['family']} epoch {epoch}")
-        extra = None
-        if epoch == settings["max_epochs"]:
-            extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
+        extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
         _report(row, {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}, extra)
 
 
@@ -376,6 +415,7 @@ def judge_data(prepared) -> dict:
     }
 
 
+@fails_once_on_divergence
 def train_judge_trial(config: dict, data: dict) -> None:
     """Ray Tune trainable: the trained judge. Each epoch: calibrate tau on the validation photos and
     report the validation verification accuracy and F1 there; the test-photo verification at the

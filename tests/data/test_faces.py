@@ -352,3 +352,17 @@ def _gradient() -> np.ndarray:
 def test_faceless_photo_is_rejected_by_mtcnn(make):
     with pytest.raises(FaceError, match=r"^no face found \(MTCNN\)$"):
         face_crops(_png(make()), None, None, FaceParams())
+
+
+def test_a_photo_with_landmarks_but_no_box_is_cropped_around_them_when_alignment_is_off():
+    from PIL import Image as PILImage
+
+    image = PILImage.new("RGB", (200, 200), (30, 30, 30))
+    image.paste((200, 60, 60), (80, 80, 120, 120))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    marks = ((90.0, 90.0), (110.0, 90.0), (100.0, 100.0), (92.0, 110.0), (108.0, 110.0))
+    crops, found_by = face_crops(buffer.getvalue(), None, marks, FaceParams(align=False))
+    assert found_by == "landmarks" and crops[0].shape == (64, 64, 3)
+    centre = crops[0][24:40, 24:40].reshape(-1, 3).mean(0)
+    assert centre[0] > centre[1] + 100, "the red square sits in the middle of the crop"

@@ -94,7 +94,7 @@ def test_the_same_inputs_and_parameters_reuse_the_result(prepared, small_raw):
     "change",
     [
         pytest.param({"seed": 1}, id="split-seed"),
-        pytest.param({"protocol": "unseen"}, id="protocol"),
+        pytest.param({"protocol": "paper-code"}, id="protocol"),
         pytest.param({"backend": "torch"}, id="feature-backend"),
     ],
 )

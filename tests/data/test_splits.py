@@ -36,8 +36,13 @@ def _pool(n_identities: int = 6, clips_each: int = 10, windows_each: int = 8, ph
 POOL = _pool()
 
 
-def _split(protocol: str, seed: int = 0, pool=POOL, fractions=DEFAULT_FRACTIONS):
+UNSEEN_FRACTIONS = (0.34, 0.33, 0.33)
+"""With 6 identities: 2 train, 2 val, 2 test (unseen needs two identities in val and in test)."""
+
+
+def _split(protocol: str, seed: int = 0, pool=POOL, fractions=None):
     clip_identities, window_clips, photo_identities = pool
+    fractions = fractions or (UNSEEN_FRACTIONS if protocol == "unseen" else DEFAULT_FRACTIONS)
     return assign_splits(protocol, clip_identities, window_clips, photo_identities, fractions, seed)
 
 
@@ -175,8 +180,7 @@ def test_unseen_is_identity_disjoint():
     clip_identities, window_clips, photo_identities = POOL
     clips, windows, photos, identity_split = _split("unseen")
     assert sorted(identity_split) == sorted(set(clip_identities))
-    assert set(identity_split.values()) == set(SPLIT_NAMES)  # 6 identities: 4 train, 1 val, 1 test
-    assert Counter(identity_split.values()) == Counter(train=4, val=1, test=1)
+    assert Counter(identity_split.values()) == Counter(train=2, val=2, test=2)
     splits_of = defaultdict(set)
     for identity, label in [*zip(clip_identities, clips), *zip(photo_identities, photos)]:
         splits_of[identity].add(label)
@@ -193,11 +197,16 @@ def test_unseen_items_follow_their_identity():
 
 def test_unseen_covers_identities_with_only_clips_or_only_photos():
     clips, _, photos, identity_split = assign_splits(
-        "unseen", ["a", "a", "b"], [0, 1, 1, 2], ["c", "c", "d", "a"], DEFAULT_FRACTIONS, seed=0
+        "unseen", ["a", "a", "b", "c"], [0, 1, 1, 2, 3], ["d", "e", "f", "a"], UNSEEN_FRACTIONS, seed=0
     )
-    assert sorted(identity_split) == ["a", "b", "c", "d"]
-    assert clips == [identity_split["a"], identity_split["a"], identity_split["b"]]
-    assert photos == [identity_split[i] for i in ("c", "c", "d", "a")]
+    assert sorted(identity_split) == ["a", "b", "c", "d", "e", "f"]
+    assert clips == [identity_split[i] for i in ("a", "a", "b", "c")]
+    assert photos == [identity_split[i] for i in ("d", "e", "f", "a")]
+
+
+def test_unseen_needs_two_identities_in_val_and_in_test():
+    with pytest.raises(UserError, match="1 val and 1 test identities; each needs at least 2"):
+        _split("unseen", fractions=DEFAULT_FRACTIONS)
 
 
 # --- arguments ------------------------------------------------------------------------------
@@ -213,8 +222,6 @@ def test_unknown_protocol_is_a_user_error():
     [
         pytest.param("0.8,0.1,0.1", (0.8, 0.1, 0.1), id="default"),
         pytest.param("0.6, 0.2, 0.2", (0.6, 0.2, 0.2), id="spaces-after-commas"),
-        pytest.param("1,0,0", (1.0, 0.0, 0.0), id="train-only"),
-        pytest.param("0.7,0.3,0", (0.7, 0.3, 0.0), id="no-test"),
         pytest.param("0.3333333,0.3333333,0.3333334", (0.3333333, 0.3333333, 0.3333334), id="rounded-thirds"),
     ],
 )
@@ -236,11 +243,13 @@ def test_parse_fractions_accepts(text, expected):
         pytest.param("0.8,0.1,0.05", id="sum-below-one"),
         pytest.param("1.2,-0.1,-0.1", id="negative"),
         pytest.param("0,0.5,0.5", id="no-train"),
+        pytest.param("0.9,0,0.1", id="no-val-to-stop-early-or-calibrate-on"),
+        pytest.param("0.7,0.3,0", id="no-test"),
         pytest.param("nan,0.5,0.5", id="nan-train"),
         pytest.param("0.5,nan,0.5", id="nan-val"),
         pytest.param("inf,0,0", id="infinite"),
     ],
 )
 def test_parse_fractions_rejects(text):
-    with pytest.raises(UserError, match=r"--split-fractions .*(give three numbers|need three non-negative numbers)"):
+    with pytest.raises(UserError, match=r"--split-fractions .*(give three numbers|need three positive numbers)"):
         parse_fractions(text)

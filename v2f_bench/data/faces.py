@@ -64,7 +64,7 @@ def decode_image(data: bytes):
     try:
         image = Image.open(io.BytesIO(data))
         image.load()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FaceError(f"unreadable image ({_first_line(exc)})") from None
     if min(image.size) < MIN_PHOTO_SIDE:
         raise FaceError(f"image too small ({image.size[0]}x{image.size[1]} px, need at least {MIN_PHOTO_SIDE})")
@@ -88,8 +88,9 @@ def face_crops(data: bytes, box: Box | None, landmarks: Landmarks | None, params
             raise FaceError("no box or landmarks for this photo and detection is off")
         box, landmarks = detect_face(image)
         source = "mtcnn"
-    if box is not None:
-        _check_box(box, image.size)
+    if box is None:
+        box = box_around(landmarks)
+    _check_box(box, image.size)
     crops = []
     for size in params.sizes:
         if params.align and landmarks is not None:
@@ -98,6 +99,15 @@ def face_crops(data: bytes, box: Box | None, landmarks: Landmarks | None, params
             crop = _boxed(image, box, size)
         crops.append(min_max_uint8(np.asarray(crop, dtype=np.float32)))
     return crops, source
+
+
+def box_around(landmarks: Landmarks) -> Box:
+    """A square box for a photo that has landmarks but no box: centred on the five points, of side
+    twice their larger extent (the points span the inner face; the box should hold the head)."""
+    xs, ys = [p[0] for p in landmarks], [p[1] for p in landmarks]
+    side = 2.0 * max(max(xs) - min(xs), max(ys) - min(ys), 1.0)
+    cx, cy = (max(xs) + min(xs)) / 2.0, (max(ys) + min(ys)) / 2.0
+    return (cx - side / 2.0, cy - side / 2.0, side, side)
 
 
 def min_max_uint8(pixels: np.ndarray) -> np.ndarray:

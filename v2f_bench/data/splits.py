@@ -29,14 +29,18 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
 def parse_fractions(text: str) -> tuple[float, float, float]:
-    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1); they must be three non-negative numbers summing to 1."""
+    """``"0.8,0.1,0.1"`` -> (0.8, 0.1, 0.1): three positive numbers summing to 1.
+
+    Every split must be non-empty: validation photos calibrate tau and validation windows stop
+    the voice classifier early; test holds the numbers that are reported.
+    """
     try:
         values = tuple(float(v) for v in text.split(","))
     except ValueError:
         raise UserError(f"--split-fractions {text!r}: give three numbers for train,val,test such as 0.8,0.1,0.1") from None
     # NaN compares false with everything, so it must be rejected explicitly
-    if len(values) != 3 or not np.all(np.isfinite(values)) or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6 or values[0] <= 0:
-        raise UserError(f"--split-fractions {text!r}: need three non-negative numbers train,val,test summing to 1 with train > 0")
+    if len(values) != 3 or not np.all(np.isfinite(values)) or min(values) <= 0 or abs(sum(values) - 1.0) > 1e-6:
+        raise UserError(f"--split-fractions {text!r}: need three positive numbers train,val,test summing to 1")
     return values  # type: ignore[return-value]
 
 
@@ -94,6 +98,7 @@ def assign_splits(
     identity_split: dict[str, str] = {}
     if protocol == "unseen":
         identity_split = split_identities(sorted(set(clip_identities) | set(photo_identities)), fractions, rng)
+        _require_two_per_split(identity_split)
         clips = [identity_split[i] for i in clip_identities]
         photos = [identity_split[i] for i in photo_identities]
         windows = [clips[c] for c in window_clips]
@@ -106,6 +111,16 @@ def assign_splits(
     windows = partition(len(window_clips), fractions, rng)
     clips = _clip_labels_from_windows(len(clip_identities), window_clips, windows)
     return clips, windows, photos, identity_split
+
+
+def _require_two_per_split(identity_split: dict[str, str]) -> None:
+    """Identity-disjoint evaluation compares identities inside val and test, so each needs two."""
+    counts = {name: sum(1 for s in identity_split.values() if s == name) for name in ("val", "test")}
+    if min(counts.values()) < 2:
+        raise UserError(
+            f"--protocol unseen: {len(identity_split)} identities give {counts['val']} val and {counts['test']} test identities; "
+            "each needs at least 2 (raise the val and test --split-fractions, e.g. 0.6,0.2,0.2, or use more identities)"
+        )
 
 
 def _clip_labels_from_windows(n_clips: int, window_clips: Sequence[int], windows: Sequence[str]) -> list[str]:
