@@ -48,6 +48,16 @@ class TinyLinear(GeneratorFamily):
         return torch.sigmoid(self.networks["net"](voice)).view(-1, 3, self.image_size, self.image_size)
 
 
+def saved(state: dict) -> dict:
+    """What a checkpoint gives back: the state written with torch.save and read with weights_only=True."""
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=True)
+
+
 @pytest.fixture(scope="module")
 def ray_session():
     import ray
@@ -141,7 +151,7 @@ def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, mo
 
     def run(restore_from=None):
         rows, states = [], []
-        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(state)))
+        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(saved(state))))
         monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
         trainables.train_generator(config, data)
         return rows, states
@@ -173,3 +183,21 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
         assert "non-finite" in str(result.error) and "not retried" in str(result.error)
         assert (Path(result.path) / trainables.DIVERGED_FILE).is_file()
     assert best_result(results, space)["failed"] == len(failed)
+
+
+def test_a_resumed_voice_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
+    prepared, _, _, _ = stages
+    data = trainables.voice_data(prepared)
+    config = {"max_epochs": 2, "patience": 5}
+
+    def run(restore_from=None):
+        rows, states = [], []
+        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(saved(state))))
+        monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
+        trainables.train_voice(config, data)
+        return rows, states
+
+    rows, states = run()
+    resumed_rows, _ = run(restore_from=states[0])
+    assert [r["epoch"] for r in resumed_rows] == [2]
+    assert resumed_rows[0] == pytest.approx(rows[1])

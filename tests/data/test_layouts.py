@@ -14,7 +14,7 @@ from v2f_bench.data.layouts import (
     AUDIO_EXTENSIONS,
     IMAGE_EXTENSIONS,
     PRESETS,
-    meta_rows_without_clips,
+    meta_ids_without_clips,
     parse_identity_spec,
     read_iden_split,
     read_vggface2_identity_meta,
@@ -578,7 +578,7 @@ def test_without_wanted_the_candidates_are_the_voices_with_clips_on_disk():
     chosen, skipped = select_identities(voices, faces, None)
     assert [i.voice_id for i in chosen] == ["id00001"]
     assert [s.item for s in skipped] == ["id00002", "id00003"], "meta rows with nothing on disk are not listed"
-    assert meta_rows_without_clips(voices) == 2, "they are counted instead"
+    assert len(meta_ids_without_clips(voices)) == 2, "they are counted instead"
 
 
 @pytest.mark.parametrize(

@@ -57,6 +57,7 @@ def test_every_clip_and_photo_lands_in_the_arrays(prepared):
     assert ds.faces(64).dtype == np.uint8 and ds.faces(64).reshape(N_PHOTOS, -1).max(axis=1).min() == 255
     assert sorted(set(ds.arrays["window_label.npy"].tolist())) == list(range(N_IDS))
     assert ds.manifest["skipped"] == []
+    assert len(ds.manifest["meta_identities_not_on_disk"]) == SMALL["absent_meta_rows"], "listed, not counted as skipped"
 
 
 def test_the_manifest_traces_each_item_to_its_source_file_and_hash(prepared, small_raw):

@@ -184,15 +184,15 @@ def read_vox2_meta(path: str | Path) -> tuple[dict[str, Identity], list[Skipped]
     return _read_voice_meta(Path(path), _VOX2)
 
 
-def meta_rows_without_clips(voices: VoiceCorpus) -> int:
-    """How many meta-file rows have no clips in ``voices``.
+def meta_ids_without_clips(voices: VoiceCorpus) -> list[str]:
+    """The voice ids of meta-file rows that have no clips in ``voices``, sorted.
 
     :func:`select_identities` does not list these rows as skipped when it picks identities by
     itself (the real VoxCeleb2 meta file has 6,114 rows, most of them absent from a partial
-    download); report this count instead. When the corpus was scanned with ``only``, rows
-    outside ``only`` count too, since their folders were not looked at.
+    download); preparation lists them separately. When the corpus was scanned with ``only``,
+    rows outside ``only`` are included too, since their folders were not looked at.
     """
-    return sum(1 for voice_id in voices.identities if not voices.clips.get(voice_id))
+    return sorted(voice_id for voice_id in voices.identities if not voices.clips.get(voice_id))
 
 
 def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity], list[Skipped]]:
@@ -665,7 +665,7 @@ def select_identities(
 
     With ``wanted=None`` (the paper's rule) the candidates are the voice ids with clips on disk,
     under the same minimums. Meta rows with nothing on disk are not listed as skipped; count
-    them with :func:`meta_rows_without_clips`.
+    them with :func:`meta_ids_without_clips`.
 
     In both modes, ``max_identities`` keeps that many of the passing identities, those with the
     most clips first (ties broken by voice id); the others are skipped with their clip count.

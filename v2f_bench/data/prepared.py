@@ -119,7 +119,7 @@ def _select(paths: sources.SourcePaths, config: PrepareConfig):
     identities, skipped = layouts.select_identities(
         voices, faces, wanted, min_clips=config.min_clips, min_photos=config.min_photos, max_identities=config.max_identities
     )
-    not_on_disk = layouts.meta_rows_without_clips(voices) if wanted is None else 0
+    not_on_disk = layouts.meta_ids_without_clips(voices) if wanted is None else []
     if not identities:
         raise UserError(f"no usable identity in {paths.voice_root} and {paths.face_root}: " + _skip_digest(skipped + voices.skipped + faces.skipped))
     clips = [clip for identity in identities for clip in voices.clips[identity.voice_id]]
@@ -305,6 +305,7 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
         "clips": clip_rows,
         "photos": photo_rows,
         "skipped": [asdict(s) for s in skipped],
+        "meta_identities_not_on_disk": not_on_disk,
         "summary": _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk),
     }
     _write_atomically(out, arrays, manifest)
@@ -351,7 +352,7 @@ def _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk)
         "windows_per_split": {s: window_split.get(s, 0) for s in SPLIT_NAMES},
         "photos_per_split": {s: photo_split.get(s, 0) for s in SPLIT_NAMES},
         "skipped": dict(Counter(s.kind for s in skipped)),
-        "meta_identities_not_on_disk": not_on_disk,
+        "meta_identities_not_on_disk": len(not_on_disk),
     }
 
 
@@ -434,6 +435,6 @@ def format_summary(result: PrepareResult, limit: int = 20) -> str:
     if len(skipped) > limit:
         lines.append(f"  ... {len(skipped) - limit} more, all listed in {result.out / MANIFEST}")
     if s.get("meta_identities_not_on_disk"):
-        lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk; not counted as skipped)")
+        lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk: listed in the manifest, not counted as skipped)")
     lines.append(f"manifest: {result.out / MANIFEST}")
     return "\n".join(lines)
