@@ -17,6 +17,7 @@ of a clip in one batched STFT with torchaudio's mel filter bank). They agree wit
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import tempfile
 import warnings
@@ -107,8 +108,9 @@ def _load(librosa, source, sample_rate: int) -> np.ndarray:
 
 
 def _first_line(exc: Exception) -> str:
+    """The first line of an exception's message, without the in-memory file object soundfile names."""
     text = str(exc).strip().splitlines()
-    return text[0] if text else "no detail"
+    return re.sub(r"Error opening <[^>]*>: ", "", text[0]) if text else "no detail"
 
 
 def frame_windows(y: np.ndarray, params: FeatureParams) -> np.ndarray:
