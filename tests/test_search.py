@@ -81,13 +81,19 @@ def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_tr
     driver.wait()
     finished = _finished_trials(experiment)
     assert finished, "no trial finished before the time limit"
-    before = {name: rows for name, rows in trial_results(experiment).items() if rows and rows[-1]["trial_id"] in finished}
+    existing = trial_results(experiment)
+    before = {name: rows for name, rows in existing.items() if rows and rows[-1]["trial_id"] in finished}
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = trial_results(experiment)
     for name, rows in before.items():
         assert after[name] == rows, f"finished trial {name} was rerun"
-    assert len(after) == 4 and all(rows[-1]["epoch"] == 2 for rows in after.values())
+    assert set(existing) <= set(after), "a trial that existed at the kill was lost"
+    assert all(rows[-1]["epoch"] == 2 for rows in after.values()), "every trial, finished or resumed, ran to its last epoch"
+    # Usually all 4 trials exist now. Ray snapshots the searcher and the trials separately, so a kill
+    # between the two can leave one suggested-but-unrecorded sample that the restored search counts
+    # as spent; it never loses or reruns a trial the snapshot holds.
+    assert 3 <= len(after) <= 4
 
 
 def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path):

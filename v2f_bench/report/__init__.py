@@ -1,0 +1,1 @@
+"""Reports: tables, equal-budget curves, figures and pages built from experiment directories."""
