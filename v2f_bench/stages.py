@@ -30,7 +30,7 @@ from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load
 
 STAGE_FILE = "stage.json"
 RAY_BOOKKEEPING = {"timestamp", "training_iteration", "time_this_iter_s", "time_total_s", "pid", "time_since_restore",
-                   "iterations_since_restore", "done"}
+                   "iterations_since_restore", "done", "should_checkpoint"}
 """Keys Ray adds to every result; not metrics of the trial."""
 
 
