@@ -143,23 +143,31 @@ def test_unknown_hyperparameters_are_refused_before_any_training(stages):
         train_generator_once(prepared, root, "rcgan", {"pixel_wieght": 2.0}, {}, JudgeConfig(epochs=1, batch_size=8))
 
 
-def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
+def assert_resume_continues_exactly(trainable, config: dict, data: dict, monkeypatch) -> None:
     """Checkpoint after epoch 1, restore, run epoch 2: the same epoch-2 metrics as an uninterrupted run."""
-    prepared, root, voice, judge = stages
-    data = generator_data(prepared, root, voice, judge)
-    config = {"family": "vae", "max_epochs": 2, "batch_size": 16}
 
     def run(restore_from=None):
         rows, states = [], []
         monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(saved(state))))
         monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
-        trainables.train_generator(config, data)
+        trainable(config, data)
         return rows, states
 
     rows, states = run()
     resumed_rows, _ = run(restore_from=states[0])
     assert [r["epoch"] for r in resumed_rows] == [2]
     assert resumed_rows[0] == pytest.approx(rows[1])
+
+
+def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    assert_resume_continues_exactly(trainables.train_generator, {"family": "vae", "max_epochs": 2, "batch_size": 16}, data, monkeypatch)
+
+
+def test_a_resumed_voice_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
+    prepared, _, _, _ = stages
+    assert_resume_continues_exactly(trainables.train_voice, {"max_epochs": 2, "patience": 5}, trainables.voice_data(prepared), monkeypatch)
 
 
 def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_goes_on(stages, tmp_path):
@@ -184,20 +192,3 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
         assert (Path(result.path) / trainables.DIVERGED_FILE).is_file()
     assert best_result(results, space)["failed"] == len(failed)
 
-
-def test_a_resumed_voice_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
-    prepared, _, _, _ = stages
-    data = trainables.voice_data(prepared)
-    config = {"max_epochs": 2, "patience": 5}
-
-    def run(restore_from=None):
-        rows, states = [], []
-        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(saved(state))))
-        monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
-        trainables.train_voice(config, data)
-        return rows, states
-
-    rows, states = run()
-    resumed_rows, _ = run(restore_from=states[0])
-    assert [r["epoch"] for r in resumed_rows] == [2]
-    assert resumed_rows[0] == pytest.approx(rows[1])
