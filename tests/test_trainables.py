@@ -118,7 +118,10 @@ def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(sta
     assert not any(key.startswith("test_") for key in result.metrics)
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
+        generated = np.load(Path(checkpoint) / trainables.SAMPLE_GENERATED)
+        targets = np.load(Path(checkpoint) / trainables.SAMPLE_TARGETS)
     assert {"test_verification_accuracy", "test_psnr", "test_ssim"} <= set(test)
+    assert generated.shape == targets.shape == (len(prepared.manifest["identities"]), 64, 64, 3) and generated.dtype == np.uint8
 
 
 def test_a_registered_throwaway_family_trains_through_the_same_trainable(stages):
@@ -148,7 +151,7 @@ def assert_resume_continues_exactly(trainable, config: dict, data: dict, monkeyp
 
     def run(restore_from=None):
         rows, states = [], []
-        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None: (rows.append(row), states.append(saved(state))))
+        monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None, arrays=None: (rows.append(row), states.append(saved(state))))
         monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
         trainable(config, data)
         return rows, states

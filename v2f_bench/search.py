@@ -26,6 +26,7 @@ from pathlib import Path
 from v2f_bench.errors import UserError
 
 SEARCH_RECORD = "v2f_search.json"
+STAGES_FOLDER = "stages"
 SCHEDULERS = ("asha", "fifo")
 
 
@@ -69,6 +70,9 @@ class SearchSetup:
     prepared_key: str
     extra: dict = field(default_factory=dict)
     """Recorded beside the results (e.g. which voice classifier and judge the generators used)."""
+    artifacts: dict = field(default_factory=dict)
+    """Written into ``<experiment>/stages/``: arrays as ``.npy``, dicts as JSON (embeddings and the judge's
+    calibration curve, so that the report needs nothing but the experiment directory)."""
 
 
 def default_space_file(target: str) -> Path:
@@ -154,6 +158,7 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
         raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
     record = _record(setup, budget, name, seed)
     write_record(storage, name, record)
+    write_artifacts(f"{path}/{STAGES_FOLDER}", setup.artifacts)
     tuner = build_tuner(setup, budget, storage, name, seed)
     started = time.time()
     results = tuner.fit()
@@ -226,6 +231,24 @@ def read_json(folder: str, file_name: str) -> dict | None:
             return json.loads(stream.read().decode())
     except (FileNotFoundError, OSError):
         return None
+
+
+def write_artifacts(folder: str, artifacts: dict) -> None:
+    """Arrays as ``<name>`` (.npy, no pickle) and dicts as JSON into ``folder`` (local path or URI)."""
+    import io
+
+    import numpy as np
+
+    filesystem, path = _filesystem(folder)
+    filesystem.create_dir(path, recursive=True)
+    for name, value in artifacts.items():
+        if isinstance(value, dict):
+            write_json(folder, name, value)
+            continue
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(value), allow_pickle=False)
+        with filesystem.open_output_stream(f"{path.rstrip('/')}/{name}") as stream:
+            stream.write(buffer.getvalue())
 
 
 def write_record(storage: str, name: str, record: dict) -> None:

@@ -286,4 +286,19 @@ def search_setup(
     extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
              "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
-    return SearchSetup(target, train_generator, generator_data(prepared, run_dir, voice, judge_record), space, key, extra)
+    data = generator_data(prepared, run_dir, voice, judge_record)
+    return SearchSetup(target, train_generator, data, space, key, extra, stage_artifacts(prepared, data, judge_record))
+
+
+def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -> dict:
+    """What the report draws from the stages (t-SNE of voice and face embeddings, the tau curve),
+    copied beside each generator search."""
+    return {
+        "voice_clip_embeddings.npy": data["clip_emb"],
+        "voice_clip_labels.npy": data["clip_label"],
+        "face_embeddings.npy": data["judge"]["photo_emb"],
+        "face_labels.npy": data["photo_label"],
+        "judge.json": {"calibration": judge_record["calibration"], "test_verification": judge_record["test_verification"],
+                       "config": judge_record["config"]},
+        "identities.json": {"identities": prepared.manifest["identities"]},
+    }

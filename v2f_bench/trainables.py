@@ -85,8 +85,11 @@ def split_config(config: dict, defaults: dict) -> tuple[dict, dict]:
     return generic, rest
 
 
-def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None = None) -> None:
-    """Report one epoch with a checkpoint; ``node_id`` records where the trial ran (multi-node runs)."""
+def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None = None, arrays: dict[str, np.ndarray] | None = None) -> None:
+    """Report one epoch with a checkpoint; ``node_id`` records where the trial ran (multi-node runs).
+
+    ``extra_files`` are written as JSON and ``arrays`` as ``.npy`` (no pickle) beside the state.
+    """
     import ray
     from ray import tune
 
@@ -95,6 +98,8 @@ def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None 
         torch.save(state, Path(tmp) / STATE_FILE)
         for name, content in (extra_files or {}).items():
             (Path(tmp) / name).write_text(json.dumps(content, indent=1))
+        for name, array in (arrays or {}).items():
+            np.save(Path(tmp) / name, array, allow_pickle=False)
         tune.report(metrics_row, checkpoint=tune.Checkpoint.from_directory(tmp))
 
 
@@ -314,7 +319,31 @@ def train_generator(config: dict, data: dict) -> None:
         row = {"epoch": epoch, **losses, **evaluate_generator(family, judge, data, faces, targets, "val", dev)}
         _finite_or_raise(row, f"{settings['family']} epoch {epoch}")
         extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
-        _report(row, {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}, extra)
+        state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}
+        _report(row, state, extra, sample_faces(family, data, faces, targets, dev))
+
+
+SAMPLE_GENERATED = "samples_generated.npy"
+SAMPLE_TARGETS = "samples_target.npy"
+SAMPLE_LABELS = "samples_label.npy"
+
+
+@torch.no_grad()
+def sample_faces(family, data: dict, faces, targets, dev) -> dict[str, np.ndarray]:
+    """Faces for the paper's Fig. 10: from the first test clip of every identity, the generated face
+    and the identity's target face, as uint8 (K, 64, 64, 3), saved in every checkpoint."""
+    split, labels = np.asarray(data["clip_split"]), np.asarray(data["clip_label"])
+    first = [np.flatnonzero((split == "test") & (labels == c))[:1] for c in np.unique(labels)]
+    index = np.concatenate(first).astype(int)
+    if len(index) == 0:
+        return {}
+    generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
+    return {SAMPLE_GENERATED: _to_uint8(generated), SAMPLE_TARGETS: _to_uint8(faces[targets[labels[index]]]), SAMPLE_LABELS: labels[index]}
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(K, 3, H, W) in [0, 1] -> (K, H, W, 3) uint8."""
+    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
 
 def choose_targets(photo_label, photo_split, rule: str, seed: int) -> np.ndarray:
