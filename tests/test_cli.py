@@ -27,13 +27,32 @@ def test_synth_then_prepare_through_the_installed_console_script(tmp_path):
     assert json.loads((tmp_path / "ds" / "manifest.json").read_text())["summary"]["identities"] == 4
 
 
-def test_paper_runs_the_main_job_and_reuses_its_work_when_run_again(tmp_path, capsys):
-    assert main(["paper", "--small", "--out", str(tmp_path / "run")]) == 0
-    first = capsys.readouterr().out
-    assert "synth: 4 identities" in first and "prepared 4 identities" in first
-    assert main(["paper", "--small", "--out", str(tmp_path / "run")]) == 0
-    second = capsys.readouterr().out
-    assert "synth: reusing" in second and "reused 4 identities" in second
+def check_rendered_page(page: Path, screenshot: Path) -> None:
+    """The report page opened from disk in headless Chromium shows its tables and images (skipped without Chromium)."""
+    from v2f_bench.report.browser import check_page, find_chromium
+    from v2f_bench.errors import UserError
+
+    try:
+        find_chromium()
+    except UserError as missing:
+        pytest.skip(str(missing))
+    rendered = check_page(page, screenshot, min_tables=3, min_images=4)
+    assert rendered["tables"] >= 3 and rendered["images"] >= 4
+
+
+@pytest.mark.slow
+def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys):
+    argv = ["paper", "--profile", "small", "--out", str(tmp_path / "run"), "--report-dir", str(tmp_path / "reports")]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "synth: 4 identities" in out and "prepared 4 identities" in out and "report:" in out
+    for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json"):
+        assert (tmp_path / "reports" / name).is_file(), name
+    check_rendered_page(tmp_path / "reports" / "index.html", tmp_path / "screenshot.png")
+    timings = json.loads((tmp_path / "reports" / "run.json").read_text())["timings_s"]
+    assert set(timings) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
+    assert main(argv) == 0
+    assert "synth: reusing" in capsys.readouterr().out
 
 
 def test_prepare_with_explicit_dataset_paths_and_a_preset(small_raw, tmp_path, capsys):

@@ -7,7 +7,6 @@ status 2; an interruption ends with status 130. Neither prints a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -27,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tune(commands)
     _add_compare(commands)
     _add_cluster(commands)
+    _add_report(commands)
     _add_paper(commands)
     return parser
 
@@ -142,19 +142,31 @@ def _add_cluster(commands) -> None:
 
 
 def _add_paper(commands) -> None:
-    p = commands.add_parser("paper", help="the main job on the embedded default data (today: synth + prepare)")
-    p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory (default {DEFAULT_RUN_DIR})")
+    from v2f_bench.pipeline import PROFILES
+
+    p = commands.add_parser("paper", help="the whole study on the embedded default: synth, prepare, searches, comparison, report")
+    p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster)")
+    p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory for data, stages and searches (default {DEFAULT_RUN_DIR})")
+    p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--small", action="store_true", help="the tiny synthetic dataset")
+    p.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: a private local instance")
+    p.add_argument("--storage", help="experiment root for the searches (local path or s3://...); default RUN_DIR/searches")
     p.set_defaults(run=_run_paper)
+
+
+def _add_report(commands) -> None:
+    p = commands.add_parser("report", help="tables, equal-budget curves, figures and an HTML page from experiment directories")
+    p.add_argument("runs", nargs="+", help="experiment directories or comparison roots (local paths or storage URIs)")
+    p.add_argument("--out", type=Path, required=True, help="report directory")
+    p.add_argument("--allow-mixed", action="store_true", help="combine experiments built from different prepared datasets")
+    p.set_defaults(run=_run_report)
 
 
 def _synth_config(args: argparse.Namespace):
     from v2f_bench.data.synth import SMALL, SynthConfig
 
     values = dict(SMALL) if args.small else {}
-    overrides = {"identities": getattr(args, "identities", None), "clips_per_identity": getattr(args, "clips", None),
-                 "photos_per_identity": getattr(args, "photos", None)}
+    overrides = {"identities": args.identities, "clips_per_identity": args.clips, "photos_per_identity": args.photos}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return SynthConfig(seed=args.seed, **values)
 
@@ -194,34 +206,21 @@ def _run_prepare(args: argparse.Namespace) -> None:
     print(format_summary(prepare(paths, args.out, _prepare_config(args), address=args.address)))
 
 
-def _synth_record(path: Path) -> dict:
-    """What ``synth.json`` says, or nothing when it is absent or unreadable."""
-    try:
-        content = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return content if isinstance(content, dict) else {}
-
-
 def _run_paper(args: argparse.Namespace) -> None:
-    """Synthesise the default data (kept when it already matches), then prepare it (cached)."""
-    from dataclasses import asdict
+    from v2f_bench.pipeline import run_paper
 
-    from v2f_bench.data.prepared import PrepareConfig, format_summary, prepare
-    from v2f_bench.data.sources import resolve_sources
-    from v2f_bench.data.synth import write_synth
+    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage)
+    timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in summary["timings_s"].items())
+    print(f"report: {summary['page']} ({summary['trials']} trials; {timings})")
 
-    data = args.out / "data"
-    config = _synth_config(args)
-    if _synth_record(data / "synth.json").get("config") != asdict(config):
-        if data.exists():
-            raise UserError(f"{data}: holds other data than this run's synthetic set; remove it or choose another --out")
-        summary = write_synth(data, config)
-        print(f"synth: {summary['identities']} identities, {summary['clips']} clips, {summary['photos']} photos in {data}")
-    else:
-        print(f"synth: reusing {data}")
-    result = prepare(resolve_sources(data, None, None), args.out / "prepared", PrepareConfig(seed=args.seed))
-    print(format_summary(result))
+
+def _run_report(args: argparse.Namespace) -> None:
+    from v2f_bench.report.build import build_report
+
+    summary = build_report(args.runs, args.out, allow_mixed=args.allow_mixed)
+    for problem in summary["problems"]:
+        print(f"note: {problem}")
+    print(f"report: {summary['page']} ({summary['trials']} trials)")
 
 
 def _run_train(args: argparse.Namespace) -> None:

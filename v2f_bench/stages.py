@@ -97,13 +97,24 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     folder.mkdir(parents=True)
     trial_storage = f"{str(storage).rstrip('/')}/stages" if storage else folder
     result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
-    checkpoint = Path(result.checkpoint.to_directory(str(folder / "best_checkpoint")))
-    model = load_voice_model(checkpoint)
-    test = json.loads((checkpoint / TEST_METRICS_FILE).read_text())
+    return adopt_voice_trial(prepared, run_dir, config, result.checkpoint, result.metrics)
+
+
+def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, checkpoint, metrics: dict) -> dict:
+    """Make a finished voice trial (of a search or of ``voice_stage``) the voice stage: copy its
+    checkpoint, export its best epoch's embeddings, and record it under ``config``'s key."""
+    config = {**VOICE_DEFAULTS, **{k: v for k, v in config.items() if k in VOICE_DEFAULTS}}
+    folder = Path(run_dir) / "voice"
+    key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "best_checkpoint", ignore_errors=True)
+    local = Path(checkpoint.to_directory(str(folder / "best_checkpoint")))
+    model = load_voice_model(local)
+    test = json.loads((local / TEST_METRICS_FILE).read_text())
     windows, clips = export_embeddings(model, prepared)
     np.save(folder / "window_embeddings.npy", windows)
     np.save(folder / "clip_embeddings.npy", clips)
-    val = {k: result.metrics[k] for k in ("val_accuracy", "val_clip_accuracy", "epoch")}
+    val = {k: metrics[k] for k in ("val_accuracy", "val_clip_accuracy", "epoch") if k in metrics}
     return _finish(folder, key, {"config": config, "val": val, "test": test})
 
 

@@ -1,0 +1,114 @@
+"""``v2f-bench paper``: the whole study on the embedded default, from synthetic data to the report.
+
+synth -> prepare -> voice classifier search -> (best voice trial becomes the voice stage) -> judge
+training and tau calibration -> equal-budget comparison of vae, cgan and rcgan over several seeds
+-> report. A profile sets the sizes:
+
+- ``default``: finishes in about 15 minutes on a 2-core laptop (one epoch per generator trial, so
+  the numbers show the families early in training, not converged);
+- ``small``: the tiny synthetic set, for tests and smoke runs (a minute or two);
+- ``full``: the paper's settings (20 generator epochs as the authors' code, 16 trials per family,
+  5 seeds, a GPU per trial): meant for a GPU cluster (``--address auto --storage s3://...``).
+
+Every stage is cached or rerun as its own command would be; searches start afresh each run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from v2f_bench.errors import UserError
+
+
+@dataclass(frozen=True)
+class Profile:
+    synth: dict = field(default_factory=dict)
+    voice_trials: int = 2
+    voice_epochs: int = 8
+    judge_epochs: int = 8
+    families: tuple[str, ...] = ("vae", "cgan", "rcgan")
+    seeds: int = 2
+    trials: int = 2
+    max_epochs: int = 1
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+
+
+PROFILES = {
+    "default": Profile(),
+    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=1),
+    "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
+}
+
+
+def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None) -> dict:
+    """Run the whole study; returns the report summary with the time each stage took."""
+    from v2f_bench.compare import run_comparison
+    from v2f_bench.data.prepared import PrepareConfig, format_summary, load_prepared, prepare
+    from v2f_bench.data.sources import resolve_sources
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.parallel import ray_session
+    from v2f_bench.report.build import build_report
+    from v2f_bench.search import Budget, best_result, default_space_file, run_search
+    from v2f_bench.stages import adopt_voice_trial, judge_stage, search_setup
+
+    if profile_name not in PROFILES:
+        raise UserError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
+    profile = PROFILES[profile_name]
+    run_dir = Path(run_dir)
+    timings: dict[str, float] = {}
+    started = time.time()
+    data = ensure_synth(run_dir / "data", profile, seed)
+    timings["synth"] = time.time() - started
+    result = prepare(resolve_sources(data, None, None), run_dir / "prepared", PrepareConfig(seed=seed))
+    print(format_summary(result))
+    prepared = load_prepared(run_dir / "prepared")
+    timings["prepare"] = time.time() - started - sum(timings.values())
+    searches = storage or str(run_dir / "searches")
+    if storage is None:
+        shutil.rmtree(run_dir / "searches", ignore_errors=True)
+    judge = JudgeConfig(epochs=profile.judge_epochs, seed=seed)
+    resources = dict(cpus_per_trial=profile.cpus_per_trial, gpus_per_trial=profile.gpus_per_trial, concurrency=profile.concurrency)
+    with ray_session(address or "local"):
+        voice_setup = search_setup("voice", default_space_file("voice"), prepared, run_dir, {}, judge)
+        voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
+        voice_results = run_search(voice_setup, voice_budget, searches, "voice", seed)
+        best = best_result(voice_results, voice_setup.space)
+        chosen = next(r for r in voice_results if r.path == best["path"])
+        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen.checkpoint, chosen.metrics)
+        timings["voice search"] = time.time() - started - sum(timings.values())
+        judge_stage(prepared, run_dir, judge)
+        timings["judge"] = time.time() - started - sum(timings.values())
+        budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, **resources)
+        run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed)
+        timings["compare"] = time.time() - started - sum(timings.values())
+    summary = build_report([f"{searches}/compare", f"{searches}/voice"], report_dir)
+    timings["report"] = time.time() - started - sum(timings.values())
+    timings["total"] = time.time() - started
+    record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "timings_s": timings, "voice_stage": voice}
+    (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
+    return {**summary, "timings_s": timings}
+
+
+def ensure_synth(folder: Path, profile: Profile, seed: int) -> Path:
+    """The profile's synthetic dataset in ``folder``: kept when ``synth.json`` matches, written otherwise."""
+    from v2f_bench.data.synth import SMALL, SynthConfig, write_synth
+
+    config = SynthConfig(seed=seed, **(SMALL if profile.synth.get("small") else {}))
+    try:
+        current = json.loads((folder / "synth.json").read_text()).get("config")
+    except (OSError, ValueError, AttributeError):
+        current = None
+    if current == asdict(config):
+        print(f"synth: reusing {folder}")
+        return folder
+    if folder.exists():
+        raise UserError(f"{folder}: holds other data than this profile's synthetic set; remove it or choose another --out")
+    summary = write_synth(folder, config)
+    print(f"synth: {summary['identities']} identities, {summary['clips']} clips, {summary['photos']} photos in {folder}")
+    return folder
