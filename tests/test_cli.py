@@ -109,3 +109,17 @@ def test_cluster_validate_accepts_the_shipped_config_and_lists_problems_of_a_bro
     assert main(["cluster", "validate", str(broken)]) == 2
     err = capsys.readouterr().err
     assert "max_workers" in err and "problem(s) found by Ray's schema validation" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        pytest.param(lambda tmp: tmp / "missing", "no such directory", id="missing-path"),
+        pytest.param(lambda tmp: (tmp / "empty").mkdir() or tmp / "empty", "nothing usable", id="empty-directory"),
+    ],
+)
+def test_report_on_nothing_usable_is_one_line_and_exit_2(tmp_path, capsys, setup, message):
+    run = setup(tmp_path)
+    assert main(["report", str(run), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
