@@ -31,7 +31,7 @@ class Profile:
     voice_epochs: int = 8
     judge_epochs: int = 8
     families: tuple[str, ...] = ("vae", "cgan", "rcgan")
-    seeds: int = 2
+    seeds: int = 3
     trials: int = 2
     max_epochs: int = 1
     concurrency: int = 2
