@@ -460,7 +460,7 @@ def _decimals(frame: pd.DataFrame, metric: str) -> int:
     """Decimals for our values of one column: two significant digits of the smallest interval half-width,
     else four significant digits of the typical value; between 0 and 4."""
     half = frame[metric + ":half"].to_numpy(dtype=float)
-    half = half[np.isfinite(half) & (half > 0)]
+    half = half[np.isfinite(half) & (half > 1e-9)]  # a zero spread (e.g. identical seeds) says nothing about precision
     if half.size:
         return int(min(4, max(0, 1 - math.floor(math.log10(half.min())))))
     means = np.abs(frame[metric].to_numpy(dtype=float))
