@@ -367,7 +367,7 @@ def test_trial_status(ray_status, epochs, error, last, expected):
 
 RAY_ERROR = """Failure # 1 (occurred at 2026-11-25_13-06-27)
 \x1b[36mray::ImplicitFunc.train()\x1b[39m (pid=6678, ip=192.0.2.2, repr=train_voice)
-  File "/work/main/v2f_bench/trainables.py", line 129, in wrapped
+  File "/home/user/v2f_bench/v2f_bench/trainables.py", line 129, in wrapped
     trainable(config, data)
            ^^^^^^^^^^^^^^^^
 ValueError: unknown VoiceCNN variant 'bogus'; choose one of paper-text, paper-code
