@@ -55,15 +55,12 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
     ``storage`` is a local path or a storage URI; on a multi-node cluster it must be shared
     (e.g. ``s3://...``), since the trial may run on another node.
     """
-    import ray
     from ray import tune
 
+    from v2f_bench.parallel import ray_session
     from v2f_bench.search import storage_root
 
-    started = not ray.is_initialized()
-    if started:
-        ray.init(include_dashboard=False, logging_level="ERROR")
-    try:
+    with ray_session("local"):
         tuner = tune.Tuner(
             tune.with_parameters(trainable, data=data),
             param_space=config,
@@ -73,9 +70,6 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
             ),
         )
         result = tuner.fit()[0]
-    finally:
-        if started:
-            ray.shutdown()
     if result.error is not None:
         raise UserError(f"the {name} trial failed: {str(result.error).strip().splitlines()[-1]} (details in {result.path})")
     return result

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from v2f_bench.errors import first_line
+
 FEATURE_BACKENDS = ("librosa", "torch")
 
 TORCH_TOLERANCE_DB = 0.05
@@ -109,8 +111,7 @@ def _load(librosa, source, sample_rate: int) -> np.ndarray:
 
 def _first_line(exc: Exception) -> str:
     """The first line of an exception's message, without the in-memory file object soundfile names."""
-    text = str(exc).strip().splitlines()
-    return re.sub(r"Error opening <[^>]*>: ", "", text[0]) if text else "no detail"
+    return re.sub(r"Error opening <[^>]*>: ", "", first_line(exc, "no detail"))
 
 
 def frame_windows(y: np.ndarray, params: FeatureParams) -> np.ndarray:

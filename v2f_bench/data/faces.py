@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from v2f_bench.data.records import Box, Landmarks
+from v2f_bench.errors import first_line
 
 LEFT_EYE_TEMPLATE = (0.34, 0.42)
 RIGHT_EYE_TEMPLATE = (0.66, 0.42)
@@ -65,15 +66,10 @@ def decode_image(data: bytes):
         image = Image.open(io.BytesIO(data))
         image.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise FaceError(f"unreadable image ({_first_line(exc)})") from None
+        raise FaceError(f"unreadable image ({first_line(exc, type(exc).__name__)})") from None
     if min(image.size) < MIN_PHOTO_SIDE:
         raise FaceError(f"image too small ({image.size[0]}x{image.size[1]} px, need at least {MIN_PHOTO_SIDE})")
     return image.convert("RGB")
-
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 def face_crops(data: bytes, box: Box | None, landmarks: Landmarks | None, params: FaceParams) -> tuple[list[np.ndarray], str]:
