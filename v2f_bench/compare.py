@@ -20,11 +20,11 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
+from v2f_bench.artifacts import COMPARE_RECORD
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import Budget, best_result, default_space_file, read_record, run_search, storage_root, write_json
 
-COMPARE_RECORD = "compare.json"
 
 
 def run_comparison(

@@ -23,10 +23,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER
 from v2f_bench.errors import UserError
 
-SEARCH_RECORD = "v2f_search.json"
-STAGES_FOLDER = "stages"
 SCHEDULERS = ("asha", "fifo")
 
 

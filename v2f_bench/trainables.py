@@ -31,9 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from v2f_bench import metrics
+from v2f_bench.artifacts import DIVERGED_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STATE_FILE, TEST_METRICS_FILE
 
-STATE_FILE = "state.pt"
-TEST_METRICS_FILE = "test_metrics.json"
 
 VOICE_DEFAULTS = {
     "variant": "paper-text",
@@ -111,9 +110,6 @@ def _restore() -> dict | None:
         return None
     with checkpoint.as_directory() as folder:
         return torch.load(Path(folder) / STATE_FILE, map_location="cpu", weights_only=True)
-
-
-DIVERGED_FILE = "diverged.txt"
 
 
 def fails_once_on_divergence(trainable):
@@ -321,11 +317,6 @@ def train_generator(config: dict, data: dict) -> None:
         extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
         state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}
         _report(row, state, extra, sample_faces(family, data, faces, targets, dev))
-
-
-SAMPLE_GENERATED = "samples_generated.npy"
-SAMPLE_TARGETS = "samples_target.npy"
-SAMPLE_LABELS = "samples_label.npy"
 
 
 @torch.no_grad()

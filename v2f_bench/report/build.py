@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from v2f_bench.artifacts import SAMPLE_GENERATED, SAMPLE_TARGETS, STAGES_FOLDER
 from v2f_bench.errors import UserError
 from v2f_bench.report import budget, figures, tables
 from v2f_bench.report.collect import collect
@@ -109,7 +110,7 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
 
 def _stage_folder(generators: pd.DataFrame) -> Path | None:
     for experiment in generators["experiment_path"].unique():
-        folder = Path(experiment) / "stages"
+        folder = Path(experiment) / STAGES_FOLDER
         if (folder / "judge.json").is_file():
             return folder
     return None
@@ -134,8 +135,6 @@ def _stage_section(stages: Path, out: Path) -> Section:
 
 
 def _faces_grid(generators: pd.DataFrame, out: Path) -> Path | None:
-    from v2f_bench.trainables import SAMPLE_GENERATED, SAMPLE_TARGETS
-
     best = tables.best_per_search(generators).sort_values(["target", "seed"]).drop_duplicates("target")
     generated, real = {}, None
     for _, row in best.iterrows():

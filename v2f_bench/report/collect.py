@@ -49,16 +49,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from v2f_bench.artifacts import COMPARE_RECORD, DIVERGED_FILE, SEARCH_RECORD, TEST_METRICS_FILE
 from v2f_bench.errors import UserError
 
-SEARCH_RECORD = "v2f_search.json"
-"""As ``search.SEARCH_RECORD``."""
-COMPARE_RECORD = "compare.json"
-"""As ``compare.COMPARE_RECORD`` (not imported: compare.py pulls in torch and the models)."""
-TEST_METRICS_FILE = "test_metrics.json"
-"""As ``trainables.TEST_METRICS_FILE``."""
-DIVERGED_FILE = "diverged.txt"
-"""As ``trainables.DIVERGED_FILE``."""
 ERROR_FILE = "error.txt"
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
