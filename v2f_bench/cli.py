@@ -162,9 +162,19 @@ def _add_report(commands) -> None:
     p.set_defaults(run=_run_report)
 
 
+def _at_least(flag: str, value, minimum) -> None:
+    """A one-line error naming the flag when a given count is below its minimum (None: not given)."""
+    if value is not None and value < minimum:
+        raise UserError(f"{flag} {value}: must be at least {minimum}")
+
+
 def _synth_config(args: argparse.Namespace):
     from v2f_bench.data.synth import SMALL, SynthConfig
 
+    _at_least("--seed", args.seed, 0)
+    _at_least("--clips", args.clips, 1)
+    _at_least("--photos", args.photos, 1)
+    _at_least("--workers", args.workers, 1)
     values = dict(SMALL) if args.small else {}
     overrides = {"identities": args.identities, "clips_per_identity": args.clips, "photos_per_identity": args.photos}
     values.update({k: v for k, v in overrides.items() if v is not None})
@@ -184,6 +194,9 @@ def _prepare_config(args: argparse.Namespace):
     from v2f_bench.data.prepared import PrepareConfig
     from v2f_bench.data.splits import parse_fractions
 
+    _at_least("--seed", args.seed, 0)
+    faces = FaceParams(judge_size=args.judge_size, align=not args.no_align, detect_missing=not args.no_detect)
+    faces.validate()
     return PrepareConfig(
         identities=args.identities,
         min_clips=args.min_clips,
@@ -194,7 +207,7 @@ def _prepare_config(args: argparse.Namespace):
         seed=args.seed,
         backend=args.backend,
         features=FeatureParams(),
-        faces=FaceParams(judge_size=args.judge_size, align=not args.no_align, detect_missing=not args.no_detect),
+        faces=faces,
     )
 
 
@@ -202,8 +215,9 @@ def _run_prepare(args: argparse.Namespace) -> None:
     from v2f_bench.data.prepared import format_summary, prepare
     from v2f_bench.data.sources import resolve_sources
 
+    config = _prepare_config(args)
     paths = resolve_sources(args.root, args.voices, args.faces)
-    print(format_summary(prepare(paths, args.out, _prepare_config(args), address=args.address)))
+    print(format_summary(prepare(paths, args.out, config, address=args.address)))
 
 
 def _run_paper(args: argparse.Namespace) -> None:
@@ -228,21 +242,94 @@ def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.stages import format_trial, train_generator_once, train_voice_once
 
-    prepared = load_prepared(args.prepared)
+    # every check that takes a second runs before the stages, which replace earlier stage folders
+    _at_least("--epochs", args.epochs, 1)
+    _check_train_target(args.target)
     config = load_config(args.config) if args.config else {}
     if args.epochs is not None:
         config["max_epochs"] = args.epochs
+    _check_hyperparameters(str(args.config or "--epochs"), config, args.target)
     if args.target == "voice":
+        prepared = load_prepared(args.prepared)
         print(format_trial(train_voice_once(prepared, args.run_dir, config)))
         return
-    voice_config = load_config(args.voice_config) if args.voice_config else {}
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, _judge_config(args))))
+    voice_config = _voice_config(args)
+    judge = _judge_config(args)
+    prepared = load_prepared(args.prepared)
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge)))
+
+
+def _check_train_target(target: str) -> None:
+    from v2f_bench.models.registry import FAMILIES
+
+    if target != "voice" and target not in FAMILIES:
+        raise UserError(f"unknown target {target!r}: train 'voice' or a generator family ({', '.join(sorted(FAMILIES))})")
+
+
+def _check_hyperparameters(source: str, config: dict, target: str) -> None:
+    """Names and value types of a ``--config`` (or ``--voice-config``) for ``target``, before any training."""
+    from v2f_bench.configs import check_values
+    from v2f_bench.models.registry import FAMILIES
+    from v2f_bench.models.voice_cnn import VARIANTS
+    from v2f_bench.trainables import GENERATOR_DEFAULTS, PAIRING_CHOICES, TARGET_CHOICES, VOICE_DEFAULTS
+
+    if target == "voice":
+        accepted = dict(VOICE_DEFAULTS)
+        family_hypers = {}
+    else:
+        family_hypers = FAMILIES[target].defaults
+        accepted = {k: v for k, v in GENERATOR_DEFAULTS.items() if k != "family"}
+    unknown = sorted(set(config) - set(accepted) - set(family_hypers))
+    if unknown:
+        raise UserError(f"{source}: {unknown[0]!r} is not a {target} hyperparameter; accepted: {', '.join(sorted({*accepted, *family_hypers}))}")
+    check_values(source, {k: v for k, v in config.items() if k in accepted}, accepted,
+                 {"variant": VARIANTS, "target": TARGET_CHOICES, "pairing": PAIRING_CHOICES})
+    for key, hyper in family_hypers.items():
+        if key in config:
+            try:
+                hyper.check(key, config[key])
+            except ValueError as exc:
+                raise UserError(f"{source}: {exc}") from None
+
+
+def _voice_config(args: argparse.Namespace) -> dict:
+    from v2f_bench.configs import load_config
+
+    if not args.voice_config:
+        return {}
+    config = load_config(args.voice_config)
+    _check_hyperparameters(str(args.voice_config), config, "voice")
+    return config
 
 
 def _judge_config(args: argparse.Namespace):
-    from v2f_bench.judge import JudgeConfig
+    """The judge settings, checked (and the pretrained weight file found) before any stage runs."""
+    from v2f_bench.judge import JudgeConfig, load_pretrained, pretrained_path
 
-    return JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
+    _at_least("--judge-epochs", args.judge_epochs, 1)
+    config = JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
+    config.validate()
+    if config.kind != "trained" and not pretrained_path(config).is_file():
+        load_pretrained(config)  # raises the one-line error that says where the file belongs
+    return config
+
+
+def _check_experiment(storage: str, name: str, target: str, resume: bool) -> None:
+    """Before Ray starts: a new search must not land on an earlier one, and a resumed one must exist."""
+    from ray import tune
+
+    from v2f_bench.search import read_record, storage_root
+
+    path = f"{storage_root(storage).rstrip('/')}/{name}"
+    restorable = tune.Tuner.can_restore(path)
+    record = read_record(path)
+    if resume:
+        if not restorable:
+            raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
+        if record is not None and record.get("target") != target:
+            raise UserError(f"{path}: that search is for {record.get('target')!r}, not {target!r}")
+    elif restorable or record is not None:
+        raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
 
 
 def _budget(args: argparse.Namespace):
@@ -256,19 +343,23 @@ def _budget(args: argparse.Namespace):
 
 
 def _run_tune(args: argparse.Namespace) -> None:
-    from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
     from v2f_bench.search import best_result, default_space_file, resume_search, run_search
+    from v2f_bench.search_space import load_target_space
     from v2f_bench.stages import search_setup
 
     budget = _budget(args)
+    _at_least("--seed", args.seed, 0)
+    space = args.space or default_space_file(args.target)
+    load_target_space(args.target, space)
+    voice_config = _voice_config(args)
+    judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
-    voice_config = load_config(args.voice_config) if args.voice_config else {}
     name = args.name or args.target
+    _check_experiment(args.storage, name, args.target, args.resume)
     with ray_session(args.address or "local"):
-        space = args.space or default_space_file(args.target)
-        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, _judge_config(args), args.storage)
+        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage)
         if args.resume:
             results = resume_search(setup, args.storage, name)
         else:
@@ -280,17 +371,18 @@ def _run_tune(args: argparse.Namespace) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> None:
-    from v2f_bench.compare import run_comparison
-    from v2f_bench.configs import load_config
+    from v2f_bench.compare import check_comparison, run_comparison
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
 
     budget = _budget(args)
-    prepared = load_prepared(args.prepared)
-    voice_config = load_config(args.voice_config) if args.voice_config else {}
     families = [f.strip() for f in args.families.split(",") if f.strip()]
+    check_comparison(families, args.seeds, args.storage, args.name, args.seed)
+    voice_config = _voice_config(args)
+    judge = _judge_config(args)
+    prepared = load_prepared(args.prepared)
     with ray_session(args.address or "local"):
-        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, _judge_config(args), args.storage, args.name, args.seed)
+        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed)
     for row in summary["searches"]:
         best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
         print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")

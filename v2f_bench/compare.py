@@ -23,7 +23,35 @@ from pathlib import Path
 from v2f_bench.artifacts import COMPARE_RECORD
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
-from v2f_bench.search import Budget, best_result, default_space_file, read_record, run_search, storage_root, write_json
+from v2f_bench.search import Budget, best_result, default_space_file, read_json, read_record, run_search, storage_root, write_json
+
+
+def check_comparison(families: list[str], seeds: int, storage: str, name: str, base_seed: int = 0) -> None:
+    """Everything about a comparison that can be checked in a second, before Ray starts or any stage
+    trains: the families are known generator families, each has a valid default search space, the
+    counts make sense, and the experiment root holds no earlier comparison (which it would mix with)."""
+    from v2f_bench.models.registry import FAMILIES
+    from v2f_bench.search_space import load_target_space
+
+    if not families:
+        raise UserError("--families: give at least one generator family, comma-separated (e.g. vae,cgan,rcgan)")
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise UserError(f"--seeds {seeds!r}: must be at least 1")
+    if base_seed < 0:
+        raise UserError(f"--seed {base_seed}: must be a non-negative integer")
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise UserError(f"--families: {unknown[0]!r} is not a generator family; known: {', '.join(sorted(FAMILIES))}")
+    repeated = sorted({f for f in families if families.count(f) > 1})
+    if repeated:
+        raise UserError(f"--families: {repeated[0]!r} is listed twice")
+    for family in families:
+        load_target_space(family, default_space_file(family))
+    root = f"{storage_root(storage).rstrip('/')}/{name}"
+    taken = read_json(root, COMPARE_RECORD) is not None or any(
+        read_record(f"{root}/{family}-s{base_seed + k}") is not None for family in families for k in range(seeds))
+    if taken:
+        raise UserError(f"{root}: holds an earlier comparison; choose another --name (or --storage) so its results stay as they are")
 
 
 
@@ -42,8 +70,7 @@ def run_comparison(
     """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
     from v2f_bench.stages import search_setup
 
-    if not families or seeds < 1:
-        raise UserError("--families needs at least one family and --seeds at least 1")
+    check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
     root = f"{storage_root(storage).rstrip('/')}/{name}"
     setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage) for family in families}

@@ -61,6 +61,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         raise UserError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
     run_dir = Path(run_dir)
+    _check_paths(run_dir, Path(report_dir), seed)
     timings: dict[str, float] = {}
     started = time.time()
     data = ensure_synth(run_dir / "data", profile, seed)
@@ -93,6 +94,16 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "timings_s": timings, "voice_stage": voice}
     (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return {**summary, "timings_s": timings}
+
+
+def _check_paths(run_dir: Path, report_dir: Path, seed: int) -> None:
+    """What can be checked in a second, before the study deletes ``RUN_DIR/searches`` and starts work."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise UserError(f"--seed {seed!r}: must be a non-negative integer")
+    for path, flag in ((run_dir, "--out"), (report_dir, "--report-dir")):
+        existing = next((p for p in (path, *path.parents) if p.exists()), None)
+        if existing is not None and not existing.is_dir():
+            raise UserError(f"{flag} {path}: {existing} exists and is not a directory; choose a directory")
 
 
 def ensure_synth(folder: Path, profile: Profile, seed: int) -> Path:

@@ -185,6 +185,16 @@ def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
     return SearchSpace(target, metric, mode, tuple(parameters), path)
 
 
+def load_target_space(target: str, path: Path) -> SearchSpace:
+    """The space file of a search on ``target``, checked as the search will check it (known target,
+    accepted names, the file's own ``target`` the same): called before Ray starts, so that a wrong
+    file fails in a second, not after the voice and judge stages."""
+    space = load_space(path, accepted_parameters(target))
+    if space.target != target:
+        raise UserError(f"{path}: is a search space for {space.target!r}, not {target!r}; pass --space with a {target} space")
+    return space
+
+
 def _required_string(path: Path, content: dict, key: str) -> str:
     value = content.get(key)
     if not isinstance(value, str) or not value:

@@ -20,13 +20,17 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from v2f_bench.data.records import Box, Landmarks
-from v2f_bench.errors import first_line
+from v2f_bench.errors import UserError, first_line
 
 LEFT_EYE_TEMPLATE = (0.34, 0.42)
 RIGHT_EYE_TEMPLATE = (0.66, 0.42)
 """Where the eyes land in an aligned crop, as fractions of its side (x, y); the face then fills about 0.8 of the width."""
 
 MIN_PHOTO_SIDE = 16
+
+MIN_JUDGE_SIZE = 75
+"""Smallest judge crop facenet-pytorch's InceptionResnetV1 accepts: its stride-2 stem shrinks a
+smaller input below the 3x3 kernel of a later layer."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,14 @@ class FaceParams:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def validate(self) -> None:
+        """One-line ``UserError`` for sizes no crop or network can use (checked before any photo is read)."""
+        if isinstance(self.judge_size, bool) or not isinstance(self.judge_size, int) or self.judge_size < MIN_JUDGE_SIZE:
+            raise UserError(f"--judge-size {self.judge_size!r}: must be an integer of at least {MIN_JUDGE_SIZE} "
+                            "(the judge network's smallest input); use 96 (the paper's) or 160 (pretrained facenet weights)")
+        if isinstance(self.generator_size, bool) or not isinstance(self.generator_size, int) or self.generator_size < 1:
+            raise UserError(f"generator crop size {self.generator_size!r}: must be a positive integer")
 
 
 class FaceError(Exception):
