@@ -23,6 +23,7 @@ from v2f_bench.data.audio import (
     FeatureParams,
     TorchFeatures,
     clip_features,
+    clips_features,
     decode,
     features_librosa,
     frame_windows,
@@ -72,8 +73,9 @@ def computed() -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
     out = {}
     torch_path = TorchFeatures(PARAMS)
     for name, make in SIGNALS.items():
-        windows = frame_windows(make(), PARAMS)
-        out[name] = (windows, features_librosa(windows, PARAMS), torch_path(windows))
+        y = make()
+        windows = frame_windows(y, PARAMS)
+        out[name] = (windows, features_librosa(windows, PARAMS), torch_path([y])[0])
     return out
 
 
@@ -152,6 +154,67 @@ def test_torch_backend_matches_librosa_within_tolerance(computed, signal):
     delta_error = np.abs(reference[..., 1] - batched[..., 1]).max()
     assert log_mel_error <= TORCH_TOLERANCE_DB
     assert delta_error <= TORCH_TOLERANCE_DB
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        pytest.param(FeatureParams(overlap=0.75), id="overlap-0.75-shares-frames"),
+        pytest.param(FeatureParams(overlap=0.0), id="no-overlap-leaves-unused-clip-frames"),
+        pytest.param(FeatureParams(overlap=0.33), id="hop-13722-not-a-multiple-of-512-shares-nothing"),
+        pytest.param(FeatureParams(hop_length=500, n_fft=1024), id="hop-length-500-shares-nothing"),
+        pytest.param(FeatureParams(window=4096, n_fft=4096), id="no-frame-inside-a-window"),
+    ],
+)
+def test_torch_backend_matches_librosa_for_other_parameters(params):
+    """Whether and how frames are shared between windows depends on the parameters; every case matches librosa."""
+    y = _tone_in_noise(2.5)
+    reference = features_librosa(frame_windows(y, params), params)
+    batched = TorchFeatures(params)([y])[0]
+    assert batched.shape == reference.shape == (len(frame_windows(y, params)), *params.shape)
+    assert np.abs(reference - batched).max() <= TORCH_TOLERANCE_DB
+
+
+def test_frames_are_shared_only_where_a_window_hop_is_whole_frame_hops():
+    assert list(TorchFeatures(PARAMS).shared) == list(range(2, 39))
+    assert TorchFeatures(PARAMS).own == [0, 1, 39, 40]
+    assert list(TorchFeatures(FeatureParams(overlap=0.33)).shared) == []
+
+
+@pytest.fixture(scope="module")
+def clips_of_many_lengths() -> list[np.ndarray]:
+    """Clips from exactly one window to several, most with a partial tail."""
+    y = _voice(SR, seconds=4.0)
+    return [y[:n] for n in (20480, 30719, 30720, 44100, 66150, 88200)]
+
+
+def test_torch_batch_of_clips_gives_each_clip_what_it_gets_alone(clips_of_many_lengths):
+    together = clips_features(clips_of_many_lengths, PARAMS, "torch")
+    assert len(together) == len(clips_of_many_lengths)
+    for y, features in zip(clips_of_many_lengths, together):
+        alone = clips_features([y], PARAMS, "torch")[0]
+        assert features.shape == alone.shape == (len(frame_windows(y, PARAMS)), 60, 41, 2)
+        np.testing.assert_array_equal(features, alone)
+
+
+def test_shared_frames_give_what_a_per_window_stft_gives(clips_of_many_lengths, monkeypatch):
+    """Each window computed on its own (no frame shared, 41 FFTs per window, one block per window) against the shared frames."""
+    y = clips_of_many_lengths[-1]
+    shared = TorchFeatures(PARAMS)([y])[0]
+    per_window = TorchFeatures(PARAMS)
+    per_window.shared, per_window.own = range(0), list(range(PARAMS.frames))
+    monkeypatch.setattr(audio, "TORCH_BLOCK", PARAMS.frames)
+    np.testing.assert_allclose(per_window([y])[0], shared, rtol=0, atol=1e-4)
+
+
+def test_librosa_backend_of_a_batch_is_each_clip_alone(clips_of_many_lengths):
+    together = clips_features(clips_of_many_lengths[:2], PARAMS, "librosa")
+    for y, features in zip(clips_of_many_lengths, together):
+        np.testing.assert_array_equal(features, features_librosa(frame_windows(y, PARAMS), PARAMS))
+
+
+def test_no_clips_give_no_features():
+    assert clips_features([], PARAMS, "torch") == [] == clips_features([], PARAMS, "librosa")
 
 
 @pytest.mark.parametrize("signal", [pytest.param(name, id=name) for name in SIGNALS])

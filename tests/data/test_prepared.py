@@ -11,8 +11,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
-from v2f_bench.data.prepared import MANIFEST, PrepareConfig, format_summary, load_prepared, prepare
+from v2f_bench.data import layouts
+from v2f_bench.data.audio import FeatureParams, clip_features
+from v2f_bench.data.prepared import CLIPS_PER_CALL, MANIFEST, PrepareConfig, format_summary, load_prepared, prepare, voice_features
+from v2f_bench.data.records import Clip
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.data.synth import SMALL, SynthConfig, synth_identities
 from v2f_bench.errors import UserError
@@ -261,6 +265,40 @@ def test_ray_fan_out_writes_the_same_dataset_as_a_local_run(prepared, small_raw,
     local = json.loads((prepared / MANIFEST).read_text())
     assert manifest["outputs"] == local["outputs"]
     assert manifest["cache_key"] == local["cache_key"]
+
+
+def clips_with_bad_ones(root: Path, tmp_path: Path) -> list[Clip]:
+    """The tiny dataset's clips with an unreadable and an undecodable clip among them, in the first batch of clips."""
+    clips = [clip for group in layouts.scan_voxceleb2(root / "voxceleb2").clips.values() for clip in group]
+    noise = tmp_path / "noise.wav"
+    noise.write_bytes(np.random.default_rng(0).bytes(4096))
+    clips.insert(1, Clip("id00000", tmp_path / "missing.wav", "v", "missing.wav"))
+    clips.insert(3, Clip("id00000", noise, "v", "noise.wav"))
+    return clips
+
+
+@pytest.mark.parametrize("backend", ["librosa", "torch"])
+def test_voice_features_of_clips_in_batches_are_each_clip_alone(small_raw, tmp_path, backend):
+    clips = clips_with_bad_ones(small_raw, tmp_path)
+    assert len(clips) > CLIPS_PER_CALL, "several batches, the last one partial"
+    features = voice_features(clips, FeatureParams(), backend, None)
+    assert len(features) == len(clips)
+    assert features[1].startswith("cannot read file") and features[3].startswith("cannot decode audio")
+    with threadpool_limits(limits=1):  # as in preparation: BLAS's summation order depends on its thread count
+        for i, clip in enumerate(clips):
+            if i not in (1, 3):
+                np.testing.assert_array_equal(features[i], clip_features(clip.path.read_bytes(), clip.path.suffix, FeatureParams(), backend))
+
+
+@pytest.mark.slow
+def test_ray_fan_out_of_torch_features_is_byte_identical_to_a_local_run(small_raw, tmp_path, ray_local):
+    clips = clips_with_bad_ones(small_raw, tmp_path)
+    local = voice_features(clips, FeatureParams(), "torch", None)
+    on_ray = voice_features(clips, FeatureParams(), "torch", "auto")
+    assert [f for f in local if isinstance(f, str)] == [f for f in on_ray if isinstance(f, str)]
+    for a, b in zip(local, on_ray):
+        if not isinstance(a, str):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
 
 
 def test_a_prepared_dataset_refuses_to_load_when_damaged(raw_copy, tmp_path):
