@@ -13,13 +13,26 @@ Image inputs: float tensors of shape (N, 3, H, W) (a single (3, H, W) image is a
 values in [0, 1]; a generator with a tanh output must be mapped to [0, 1] by the caller.
 Embedding inputs: float tensors (N, D); identity metrics use cosine similarity, so they do not
 require L2-normalised rows (the paper's verification distance does assume them).
+
+Image metric precision and speed: a batch is evaluated in chunks of whole images (sized to
+stay in cache) with no per-image Python loop. The pixel-wise metrics (MAE, MSE, SNR, PSNR) are
+computed in float64 and agree with scikit-image to rounding (1e-12). On CPU the two filtered
+metrics (SSIM, PAMSE) run their Gaussian filters and maps in float32 and accumulate each
+image's mean in float64; float64 convolutions made the batch 5x slower than a per-image
+scikit-image loop. They stay within `SSIM_TOLERANCE` (1e-5 absolute) of scikit-image's float64
+SSIM and `PAMSE_RELATIVE_TOLERANCE` (1e-5 relative) of a float64 PAMSE. Measured: SSIM within
+1e-7 on random, smooth, structured and face-like images, 1.4e-6 at worst on a flat half-black
+half-white image with 1e-3 noise; PAMSE within 1e-8, 1e-6 for a +-e checkerboard error that
+the filter almost cancels. On other devices the filters run in float64 (cuDNN may use TF32 for
+float32 convolutions).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Literal
 
 import numpy as np
@@ -38,6 +51,20 @@ PAMSE_SIGMA = 0.8
 PAMSE_RADIUS = 3
 """7x7 window: 2 * ceil(3 * 0.8) + 1, as in Xue et al.'s reference code."""
 
+TABLE_II = ("mae", "mse", "snr", "psnr", "pamse", "ssim")
+"""The image metrics, in the order `image_quality` returns them."""
+
+SSIM_TOLERANCE = 1e-5
+"""Bound on |SSIM - scikit-image's float64 SSIM| from the float32 maps (measured <= 1.4e-6)."""
+PAMSE_RELATIVE_TOLERANCE = 1e-5
+"""Bound on the relative PAMSE difference from float64 filtering (measured <= 1e-6)."""
+
+_CPU_CHUNK_ELEMENTS = 2**19
+"""Most values per map in one chunk on CPU (42 images of 3x64x64): a chunk's intermediates stay
+in cache, several times faster than one pass over a batch of hundreds of images."""
+_DEVICE_CHUNK_ELEMENTS = 2**24
+"""On an accelerator chunks only bound memory."""
+
 _RANGE_TOLERANCE = 1e-4
 _EPS = 1e-12
 
@@ -52,9 +79,15 @@ def _as_tensor(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
+def _image_tensor(x) -> torch.Tensor:
+    """A float32 or float64 tensor, not copied when it already is one (other dtypes: float64)."""
+    x = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
+    return x if x.dtype in (torch.float32, torch.float64) else x.to(torch.float64)
+
+
 def _image_pair(generated, target) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate and convert two image batches to float64 (N, C, H, W) tensors in [0, 1]."""
-    g, t = _as_tensor(generated), _as_tensor(target)
+    """Validate two image batches: (N, C, H, W) float tensors in [0, 1] on one device."""
+    g, t = _image_tensor(generated), _image_tensor(target)
     if g.ndim == 3:
         g, t = g.unsqueeze(0), t.unsqueeze(0)
     if g.ndim != 4 or g.shape != t.shape:
@@ -64,7 +97,7 @@ def _image_pair(generated, target) -> tuple[torch.Tensor, torch.Tensor]:
         )
     t = t.to(g.device)
     for name, x in (("generated", g), ("target", t)):
-        low, high = float(x.min()), float(x.max())
+        low, high = (float(v) for v in x.aminmax())
         if low < -_RANGE_TOLERANCE or high > 1 + _RANGE_TOLERANCE:
             raise ValueError(
                 f"{name} images must lie in [0, 1], found values in [{low:.4g}, {high:.4g}]"
@@ -73,8 +106,8 @@ def _image_pair(generated, target) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _per_image_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean over every axis but the first: one value per image."""
-    return x.flatten(1).mean(dim=1)
+    """Mean over every axis but the first, accumulated in float64: one value per image."""
+    return x.flatten(1).mean(dim=1, dtype=torch.float64)
 
 
 def _batch_mean(values: torch.Tensor) -> float:
@@ -84,20 +117,16 @@ def _batch_mean(values: torch.Tensor) -> float:
 # --------------------------------------------------------------------------- image metrics
 
 
-def _mse_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    return _per_image_mean((g - t) ** 2)
-
-
 def _psnr_from_mse(mse_i: torch.Tensor) -> torch.Tensor:
     floor = 10.0 ** (-PSNR_CAP_DB / 10.0)
     return -10.0 * torch.log10(mse_i.clamp(min=floor))
 
 
-def _snr_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    signal = (t**2).flatten(1).sum(dim=1)
-    noise = ((g - t) ** 2).flatten(1).sum(dim=1)
-    snr_db = 10.0 * (torch.log10(signal) - torch.log10(noise))
-    snr_db = torch.where(noise > 0, snr_db, torch.full_like(snr_db, PSNR_CAP_DB))
+def _snr_from_mse(t: torch.Tensor, mse_i: torch.Tensor) -> torch.Tensor:
+    """10 log10(mean t^2 / MSE_i) per image (the ratio of sums), capped; 100 dB when MSE_i = 0."""
+    signal = _per_image_mean(t * t)
+    snr_db = 10.0 * (torch.log10(signal) - torch.log10(mse_i))
+    snr_db = torch.where(mse_i > 0, snr_db, torch.full_like(snr_db, PSNR_CAP_DB))
     return snr_db.clamp(-PSNR_CAP_DB, PSNR_CAP_DB)
 
 
@@ -108,16 +137,27 @@ def _gaussian_1d(radius: int, sigma: float, dtype, device) -> torch.Tensor:
     return taps / taps.sum()
 
 
-def _gaussian_filter_valid(x: torch.Tensor, radius: int, sigma: float) -> torch.Tensor:
-    """Separable normalised Gaussian filter per channel, 'valid' output (no padding).
+@lru_cache(maxsize=64)
+def _depthwise_taps(radius: int, sigma: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """`_gaussian_1d` normalised in float64 and rounded to `dtype` once, shape (1, 1, 2 radius + 1)."""
+    return _gaussian_1d(radius, sigma, torch.float64, device).to(dtype).view(1, 1, -1)
 
-    (N, C, H, W) -> (N, C, H - 2 radius, W - 2 radius).
+
+def _gaussian_filter_valid(x: torch.Tensor, radius: int, sigma: float) -> torch.Tensor:
+    """Separable normalised Gaussian filter over the last two axes, 'valid' output (no padding).
+
+    (..., H, W) -> (..., H - 2 radius, W - 2 radius). Every plane becomes one channel of a
+    single depthwise convolution per axis ((k, 1) then (1, k) kernels, groups = planes): the
+    form oneDNN runs fastest in float32 on CPU (measured several times faster than float64,
+    than images as the batch axis with groups = C, and than banded matrix products).
     """
-    channels = x.shape[1]
-    taps = _gaussian_1d(radius, sigma, x.dtype, x.device)
-    rows = taps.view(1, 1, -1, 1).expand(channels, 1, -1, 1)
-    cols = taps.view(1, 1, 1, -1).expand(channels, 1, 1, -1)
-    return F.conv2d(F.conv2d(x, rows, groups=channels), cols, groups=channels)
+    *lead, height, width = x.shape
+    planes = x.reshape(1, -1, height, width)
+    n = planes.shape[1]
+    taps = _depthwise_taps(radius, sigma, x.dtype, x.device)
+    rows = F.conv2d(planes, taps.view(1, 1, -1, 1).expand(n, 1, -1, 1), groups=n)
+    both = F.conv2d(rows, taps.view(1, 1, 1, -1).expand(n, 1, 1, -1), groups=n)
+    return both.view(*lead, height - 2 * radius, width - 2 * radius)
 
 
 def _require_size(x: torch.Tensor, radius: int, metric: str) -> None:
@@ -126,62 +166,123 @@ def _require_size(x: torch.Tensor, radius: int, metric: str) -> None:
         raise ValueError(f"{metric} needs images of at least {side}x{side}, got {tuple(x.shape)}")
 
 
-def _pamse_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    _require_size(g, PAMSE_RADIUS, "pamse")
-    error_255 = 255.0 * (g - t)
-    smoothed = _gaussian_filter_valid(error_255, PAMSE_RADIUS, PAMSE_SIGMA)
-    return _per_image_mean(smoothed**2)
+def _filter_dtype(device: torch.device) -> torch.dtype:
+    """float32 on CPU (fast, full precision); float64 elsewhere, where cuDNN may use TF32 for float32."""
+    return torch.float32 if device.type == "cpu" else torch.float64
+
+
+def _pamse_per_image(error: torch.Tensor) -> torch.Tensor:
+    """mean (G * 255 error)^2 per image, computed as 255^2 mean (G * error)^2."""
+    error = error.to(_filter_dtype(error.device))
+    smoothed = _gaussian_filter_valid(error, PAMSE_RADIUS, PAMSE_SIGMA)
+    return 255.0**2 * _per_image_mean(smoothed.square_())
+
+
+def _centred_maps(g: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The four maps SSIM filters, stacked (4, n, C, H, W) in the filter dtype, and the shift s.
+
+    With x = g - s and y = t - s, s the per-channel mean of both images: x, y, x^2 + y^2, x y.
+    Shifting leaves variances and covariance unchanged and keeps E[x^2] - mu^2 from losing
+    float32 digits to cancellation on flat bright regions; s is added back to the means.
+    """
+    dtype = _filter_dtype(g.device)
+    shift = 0.5 * (g.mean(dim=(-2, -1), keepdim=True) + t.mean(dim=(-2, -1), keepdim=True))
+    maps = torch.empty((4, *g.shape), dtype=dtype, device=g.device)
+    x, y, squares, product = maps.unbind()
+    torch.sub(g, shift, out=x)
+    torch.sub(t, shift, out=y)
+    torch.mul(x, x, out=squares).addcmul_(y, y)
+    torch.mul(x, y, out=product)
+    return maps, shift.to(dtype)
 
 
 def _ssim_per_image(g: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    _require_size(g, SSIM_RADIUS, "ssim")
-    c1, c2 = (SSIM_K1 * 1.0) ** 2, (SSIM_K2 * 1.0) ** 2
-    stack = torch.cat([g, t, g * g, t * t, g * t], dim=1)
-    filtered = _gaussian_filter_valid(stack, SSIM_RADIUS, SSIM_SIGMA)
-    mu_g, mu_t, gg, tt, gt = filtered.chunk(5, dim=1)
-    var_g, var_t, cov = gg - mu_g**2, tt - mu_t**2, gt - mu_g * mu_t
-    numerator = (2 * mu_g * mu_t + c1) * (2 * cov + c2)
-    denominator = (mu_g**2 + mu_t**2 + c1) * (var_g + var_t + c2)
-    return _per_image_mean(numerator / denominator)
+    """Mean SSIM map per image; on CPU the map is computed in float32, its mean in float64.
+
+    Four filtered maps suffice (`_centred_maps`): the denominator needs only
+    var_g + var_t = G*(x^2 + y^2) - mu_x^2 - mu_y^2, and cov = G*(x y) - mu_x mu_y. The luminance
+    denominator is taken as 2 mu_g mu_t + C1 + (mu_g - mu_t)^2, which equals
+    mu_g^2 + mu_t^2 + C1. For g = t numerator and denominator round identically: exactly 1.
+    """
+    c1, c2 = SSIM_K1**2, SSIM_K2**2
+    maps, shift = _centred_maps(g, t)
+    mu_g, mu_t, squares, product = _gaussian_filter_valid(maps, SSIM_RADIUS, SSIM_SIGMA).unbind()
+    mean_gap = (mu_g - mu_t).square_()
+    var_sum = squares.sub_(mu_g.square().add_(mu_t.square()))
+    cov2 = product.sub_(mu_g * mu_t).mul_(2)
+    luminance = (mu_g.add_(shift) * mu_t.add_(shift)).mul_(2).add_(c1)
+    denominator = (luminance + mean_gap).mul_(var_sum.add_(c2))
+    return _per_image_mean(luminance.mul_(cov2.add_(c2)).div_(denominator))
+
+
+def _chunk_values(g: torch.Tensor, t: torch.Tensor, names: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Per-image float64 values, shape (n,), of the named Table II metrics for one chunk."""
+    t64 = t.to(torch.float64)
+    error = g.to(torch.float64) - t64
+    mse_i = _per_image_mean(error * error)
+    compute = {
+        "mae": lambda: _per_image_mean(error.abs()),
+        "mse": lambda: mse_i,
+        "snr": lambda: _snr_from_mse(t64, mse_i),
+        "psnr": lambda: _psnr_from_mse(mse_i),
+        "pamse": lambda: _pamse_per_image(error),
+        "ssim": lambda: _ssim_per_image(g, t),
+    }
+    return {name: compute[name]() for name in names}
+
+
+def _chunks(g: torch.Tensor, t: torch.Tensor):
+    """(generated, target) chunks of whole images, equal in size, of at most `_CPU_CHUNK_ELEMENTS`
+    values each on CPU (or one image when an image is larger)."""
+    budget = _CPU_CHUNK_ELEMENTS if g.device.type == "cpu" else _DEVICE_CHUNK_ELEMENTS
+    count = min(len(g), math.ceil(g.numel() / budget))
+    return zip(g.tensor_split(count), t.tensor_split(count))
+
+
+def _image_metrics(generated, target, names: Sequence[str]) -> dict[str, float]:
+    """Validate, evaluate the named metrics chunk by chunk, and average per image values."""
+    g, t = _image_pair(generated, target)
+    if "pamse" in names:
+        _require_size(g, PAMSE_RADIUS, "pamse")
+    if "ssim" in names:
+        _require_size(g, SSIM_RADIUS, "ssim")
+    parts = [_chunk_values(gc, tc, names) for gc, tc in _chunks(g, t)]
+    return {name: _batch_mean(torch.cat([part[name] for part in parts])) for name in names}
 
 
 def mae(generated, target) -> float:
-    """Mean absolute error on the [0, 1] scale.
+    """Mean absolute error on the [0, 1] scale, in float64.
 
     MAE_i = mean_{c,x,y} |g - t|; result = mean_i MAE_i (per image then mean). Lower is better.
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_per_image_mean((g - t).abs()))
+    return _image_metrics(generated, target, ("mae",))["mae"]
 
 
 def mse(generated, target) -> float:
-    """Mean squared error on the [0, 1] scale.
+    """Mean squared error on the [0, 1] scale, in float64.
 
     MSE_i = mean_{c,x,y} (g - t)^2; result = mean_i MSE_i (per image then mean). Lower is better.
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_mse_per_image(g, t))
+    return _image_metrics(generated, target, ("mse",))["mse"]
 
 
 def snr(generated, target) -> float:
-    """Signal-to-noise ratio in dB, the target being the signal (scale-free).
+    """Signal-to-noise ratio in dB, the target being the signal (scale-free), in float64.
 
     SNR_i = 10 log10( sum t^2 / sum (g - t)^2 ); result = mean_i SNR_i (per image then mean).
     Clamped to [-100, 100] dB; a perfect reconstruction gives 100 dB. Higher is better.
     For a target whose mean square is m, PSNR_i - SNR_i = -10 log10(m) (10.42 dB in the paper).
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_snr_per_image(g, t))
+    return _image_metrics(generated, target, ("snr",))["snr"]
 
 
 def psnr(generated, target) -> float:
-    """Peak signal-to-noise ratio in dB on the [0, 1] scale (peak 1).
+    """Peak signal-to-noise ratio in dB on the [0, 1] scale (peak 1), in float64.
 
     PSNR_i = 10 log10( 1 / MSE_i ); result = mean_i PSNR_i (the mean of per-image PSNRs, not
     the PSNR of the mean MSE). MSE_i = 0 is capped at 100 dB. Higher is better.
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_psnr_from_mse(_mse_per_image(g, t)))
+    return _image_metrics(generated, target, ("psnr",))["psnr"]
 
 
 def pamse(generated, target) -> float:
@@ -190,10 +291,10 @@ def pamse(generated, target) -> float:
     E = 255 (g - t); PAMSE_i = mean_{c,x,y} (G * E)^2 where G is a normalised 7x7 Gaussian
     (sigma 0.8) applied to each channel separately with 'valid' padding (as conv2(..., 'valid')
     in the reference code), so the mean runs over the (H - 6) x (W - 6) interior.
-    Result = mean_i PAMSE_i (per image then mean). Lower is better.
+    Result = mean_i PAMSE_i (per image then mean). Lower is better. On CPU the filter runs in
+    float32 (the means in float64): within `PAMSE_RELATIVE_TOLERANCE` (1e-5) of float64.
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_pamse_per_image(g, t))
+    return _image_metrics(generated, target, ("pamse",))["pamse"]
 
 
 def ssim(generated, target) -> float:
@@ -204,28 +305,20 @@ def ssim(generated, target) -> float:
     C1 = 0.01^2, C2 = 0.03^2. The map is averaged over the interior (a 5-pixel border is
     dropped, as skimage crops (win - 1) / 2) and over channels, giving SSIM_i; result =
     mean_i SSIM_i. Matches skimage.metrics.structural_similarity(channel_axis=-1,
-    data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False).
-    Higher is better.
+    data_range=1.0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False) within
+    `SSIM_TOLERANCE` (1e-5 absolute): on CPU the map is computed in float32, its means in
+    float64. Identical images give exactly 1. Higher is better.
     """
-    g, t = _image_pair(generated, target)
-    return _batch_mean(_ssim_per_image(g, t))
+    return _image_metrics(generated, target, ("ssim",))["ssim"]
 
 
 def image_quality(generated, target) -> dict[str, float]:
     """All six Table II metrics in one pass: {"mae", "mse", "snr", "psnr", "pamse", "ssim"}.
 
-    Same definitions, scales and per-image-then-mean averaging as the single functions.
+    Same definitions, scales, precision and per-image-then-mean averaging as the single
+    functions (and bit-identical values: the same code runs on the same chunks).
     """
-    g, t = _image_pair(generated, target)
-    mse_i = _mse_per_image(g, t)
-    return {
-        "mae": _batch_mean(_per_image_mean((g - t).abs())),
-        "mse": _batch_mean(mse_i),
-        "snr": _batch_mean(_snr_per_image(g, t)),
-        "psnr": _batch_mean(_psnr_from_mse(mse_i)),
-        "pamse": _batch_mean(_pamse_per_image(g, t)),
-        "ssim": _batch_mean(_ssim_per_image(g, t)),
-    }
+    return _image_metrics(generated, target, TABLE_II)
 
 
 # --------------------------------------------------------------------------- identity metrics
