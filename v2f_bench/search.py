@@ -14,6 +14,9 @@ report reads nothing else.
   trial raises and so ends as an errored trial (Optuna records it as failed); the search goes on.
 - ``resume`` restores an interrupted experiment with ``Tuner.restore``: finished trials are kept
   and not rerun, unfinished ones continue from their last checkpoint.
+- Trial workers are reused across trials (``reuse_actors``): a fresh worker process costs seconds
+  (Python, torch, the object-store fetch), which dominated trials of a few seconds
+  (benchmarks/search.py measures the per-trial overhead).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER
-from v2f_bench.errors import UserError
+from v2f_bench.errors import UserError, first_line
 
 SCHEDULERS = ("asha", "fifo")
 
@@ -130,7 +133,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             mode=space.mode,
             num_samples=budget.trials,
             time_budget_s=budget.time_budget_s,
-            reuse_actors=False,
+            reuse_actors=True,
         ),
         run_config=tune.RunConfig(
             name=name,
@@ -156,14 +159,42 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
     if read_record(path) is not None or tune.Tuner.can_restore(path):
         raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
     record = _record(setup, budget, name, seed)
-    write_record(storage, name, record)
-    write_artifacts(f"{path}/{STAGES_FOLDER}", setup.artifacts)
-    tuner = build_tuner(setup, budget, storage, name, seed)
+    fresh = _missing(path)
+    try:
+        write_record(storage, name, record)
+        write_artifacts(f"{path}/{STAGES_FOLDER}", setup.artifacts)
+        tuner = build_tuner(setup, budget, storage, name, seed)
+    except OSError as exc:
+        _discard_start(path, fresh)
+        raise UserError(f"--storage {storage}: cannot write the search into {path} ({first_line(exc, type(exc).__name__)}); "
+                        "choose a writable location or free some space") from None
     started = time.time()
     results = tuner.fit()
     record["wall_time_s"] = time.time() - started
     write_record(storage, name, record)
     return results
+
+
+def _missing(path: str) -> bool:
+    from pyarrow import fs
+
+    filesystem, folder = _filesystem(path)
+    try:
+        return filesystem.get_file_info(folder).type == fs.FileType.NotFound
+    except OSError:
+        return False
+
+
+def _discard_start(path: str, remove_folder: bool) -> None:
+    """Remove what a search that could not start wrote (its record, its stage artifacts, the folder when it made it),
+    so that no record is left as if a search had run there and the name stays free. Best effort: the cause is reported anyway."""
+    filesystem, folder = _filesystem(path)
+    removals = [(filesystem.delete_file, SEARCH_RECORD), (filesystem.delete_dir, STAGES_FOLDER)]
+    for remove, name in removals + ([(filesystem.delete_dir, "")] if remove_folder else []):
+        try:
+            remove(f"{folder.rstrip('/')}/{name}".rstrip("/"))
+        except OSError:
+            pass
 
 
 def resume_search(setup: SearchSetup, storage: str, name: str):

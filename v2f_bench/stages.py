@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from v2f_bench.data.prepared import PreparedDataset
-from v2f_bench.errors import UserError
+from v2f_bench.errors import UserError, first_line
 from v2f_bench.hashing import sha256_json
 from v2f_bench.judge import JudgeConfig, calibrate, embed_faces, load_pretrained, pair_verification, train_judge
 from v2f_bench.progress import progress
@@ -61,14 +61,18 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
     from v2f_bench.search import storage_root
 
     with ray_session("local"):
-        tuner = tune.Tuner(
-            tune.with_parameters(trainable, data=data),
-            param_space=config,
-            tune_config=tune.TuneConfig(num_samples=1),
-            run_config=tune.RunConfig(
-                name=name, storage_path=storage_root(storage), verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
-            ),
-        )
+        try:
+            tuner = tune.Tuner(
+                tune.with_parameters(trainable, data=data),
+                param_space=config,
+                tune_config=tune.TuneConfig(num_samples=1),
+                run_config=tune.RunConfig(
+                    name=name, storage_path=storage_root(storage), verbose=1, checkpoint_config=tune.CheckpointConfig(num_to_keep=1)
+                ),
+            )
+        except OSError as exc:  # Ray creates and test-writes the experiment folder here
+            raise UserError(f"{storage}: cannot write the {name} trial's results there ({first_line(exc, type(exc).__name__)}); "
+                            "choose a writable --storage / --run-dir or free some space") from None
         result = tuner.fit()[0]
     if result.error is not None:
         raise UserError(f"the {name} trial failed: {str(result.error).strip().splitlines()[-1]} (details in {result.path})")

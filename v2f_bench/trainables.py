@@ -24,6 +24,7 @@ import math
 import random
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,30 +120,60 @@ def fails_once_on_divergence(trainable):
     for a crashed worker but only repeats a divergence (same checkpoint, same seed). The first
     divergence leaves ``diverged.txt`` in the trial directory; a retry finds it and fails at once
     with the original reason.
+
+    The marker goes straight to the trial's directory in the experiment's storage (a local path or
+    a URI), which every attempt on every node sees. The session's ``get_trial_dir()`` is a node-local
+    staging folder that is not the same between attempts: Ray 2.60 gives a function trainable
+    ``driver_artifacts/<trial>`` on a fresh actor but ``working_dirs/<trial>`` on an actor reused from
+    another trial (``reuse_actors``), so a marker left there by an attempt on a reused actor was missed
+    by its retry on a fresh one, and the diverged trial was rerun from its checkpoint.
     """
 
     @functools.wraps(trainable)
     def wrapped(config: dict, data: dict) -> None:
         marker = _divergence_marker()
-        if marker is not None and marker.is_file():
-            raise TrialDiverged(f"{marker.read_text()} (not retried: a retry would diverge the same way)")
+        if marker is not None:
+            reason = _read_marker(*marker)
+            if reason is not None:
+                raise TrialDiverged(f"{reason} (not retried: a retry would diverge the same way)")
         try:
             trainable(config, data)
         except TrialDiverged as exc:
             if marker is not None:
-                marker.write_text(str(exc))
+                _write_marker(*marker, str(exc))
             raise
 
     return wrapped
 
 
-def _divergence_marker() -> Path | None:
+def _divergence_marker():
+    """(pyarrow filesystem, path) of the trial's ``diverged.txt`` in the experiment's storage; None outside Ray Tune."""
     from ray import tune
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trial_dir = tune.get_context().get_trial_dir()
-    return Path(trial_dir) / DIVERGED_FILE if trial_dir else None
+        storage = tune.get_context().get_storage()
+    if storage is None:
+        return None
+    return storage.storage_filesystem, f"{storage.trial_fs_path.rstrip('/')}/{DIVERGED_FILE}"
+
+
+def _write_marker(filesystem, path: str, reason: str) -> None:
+    """Best effort: a marker that cannot be written must not hide the divergence itself."""
+    try:
+        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with filesystem.open_output_stream(path) as stream:
+            stream.write(reason.encode())
+    except OSError:
+        pass
+
+
+def _read_marker(filesystem, path: str) -> str | None:
+    try:
+        with filesystem.open_input_stream(path) as stream:
+            return stream.read().decode("utf-8", errors="replace")
+    except (FileNotFoundError, OSError):
+        return None
 
 
 def shared_tensor(array: np.ndarray) -> torch.Tensor:
@@ -180,6 +211,15 @@ def voice_data(prepared) -> dict:
 @fails_once_on_divergence
 def train_voice(config: dict, data: dict) -> None:
     """Ray Tune trainable: the voice classifier. Reports train/val accuracy each epoch."""
+    for row, state, extra in voice_epochs(config, data, _restore()):
+        _report(row, state, extra)
+
+
+def voice_epochs(config: dict, data: dict, state: dict | None = None) -> Iterator[tuple[dict, dict, dict]]:
+    """The voice classifier's training, resumed from a checkpoint ``state`` when given: yields
+    (metrics row, checkpoint state, extra checkpoint files) after each epoch and stops early when
+    validation loss has not improved for ``patience`` epochs. ``train_voice`` reports each yield to
+    Ray Tune; loops outside Tune (benchmarks/search.py) iterate it directly."""
     from v2f_bench.models.voice_cnn import VoiceCNN
 
     settings, rest = split_config(config, VOICE_DEFAULTS)
@@ -190,7 +230,6 @@ def train_voice(config: dict, data: dict) -> None:
     model = VoiceCNN(data["n_classes"], variant=settings["variant"]).to(dev)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
     progress = {"epoch": 0, "best_val_loss": math.inf, "stale": 0, "best_model": None}
-    state = _restore()
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -220,7 +259,7 @@ def train_voice(config: dict, data: dict) -> None:
         extra = {TEST_METRICS_FILE: {"test_accuracy": test_acc, "test_clip_accuracy": test_clip_acc, "epoch_of_model": model_epoch}}
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), **progress,
                  "variant": settings["variant"], "n_classes": data["n_classes"]}
-        _report(row, state, extra)
+        yield row, state, extra
         if finished:
             return
 

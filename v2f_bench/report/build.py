@@ -18,6 +18,9 @@ silently; problems met while reading the experiments are listed there too.
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -33,12 +36,36 @@ FAMILY_METRIC = "val_verification_accuracy"
 
 
 def build_report(paths: list[str], out: Path, allow_mixed: bool = False) -> dict:
-    """Write the report for ``paths`` into ``out``; returns what was written and the problems met."""
+    """Write the report for ``paths`` into ``out``; returns what was written and the problems met.
+
+    Everything is written into a hidden staging folder inside ``out`` first and moved into place only
+    once all of it is written, ``index.html`` last. A report that fails part-way (a full disk, a folder
+    that cannot be written) is a one-line ``UserError`` and leaves ``out`` as it was: a previous report
+    there stays whole and unmixed, and no page is left that looks complete.
+    """
     out = Path(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
     except OSError as exc:
-        raise UserError(f"--out {out}: cannot create it ({exc.strerror}); choose a writable directory") from None
+        raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a writable directory") from None
+    moved = False
+    try:
+        summary = _write_report(paths, staging, allow_mixed)
+        moved = True
+        for name in sorted((p.name for p in staging.iterdir()), key=lambda n: n == "index.html"):
+            os.replace(staging / name, out / name)
+    except OSError as exc:
+        what = Path(exc.filename).name if exc.filename else "the report"
+        outcome = f"only part of the report was moved into {out}" if moved else f"nothing in {out} was changed"
+        raise UserError(f"--out {out}: cannot write {what} ({exc.strerror or exc}); {outcome}; free some space or choose another directory") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    tables = {name: [out / Path(path).name for path in written] for name, written in summary["tables"].items()}
+    return {**summary, "out": str(out), "page": str(out / "index.html"), "tables": tables}
+
+
+def _write_report(paths: list[str], out: Path, allow_mixed: bool) -> dict:
     collection = collect(paths, allow_mixed=allow_mixed)
     trials = collection.trials
     collection.epochs.to_csv(out / "epochs.csv", index=False)

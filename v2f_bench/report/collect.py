@@ -49,7 +49,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from v2f_bench.artifacts import COMPARE_RECORD, DIVERGED_FILE, SEARCH_RECORD, TEST_METRICS_FILE
+from v2f_bench.artifacts import COMPARE_RECORD, DIVERGED_FILE, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE
 from v2f_bench.errors import UserError
 
 ERROR_FILE = "error.txt"
@@ -408,13 +408,17 @@ def _read_experiment(loc: _Location, origin: str, compare: dict | None, problems
             "cpus": budget.get("cpus_per_trial"), "gpus": budget.get("gpus_per_trial"), "prepared": record.get("prepared"),
             "experiment_path": str(loc)}
 
-    trial_dirs = {}
+    trial_dirs, starting = {}, []
     for name, is_dir in sorted(names.items()):
-        if is_dir and not name.startswith("."):
+        if is_dir and not name.startswith(".") and name != STAGES_FOLDER:
             listing = loc.child(name).listing()
             if any(f in listing for f in TRIAL_FILES):
                 trial_dirs[name] = listing
+            elif name not in (state or {}):
+                starting.append(name)  # Ray made the trial's folder after its last state snapshot and wrote nothing yet
     order = list(state or {}) + [name for name in trial_dirs if name not in (state or {})]
+    for name in starting:
+        problems.append(f"{loc}/{name}: a trial directory with no results yet (a trial just starting?); skipped")
 
     trial_rows, epochs_of = [], {}
     for dirname in order:
