@@ -1,14 +1,15 @@
 """Training throughput of each generator family: the trainable's loop vs a naive DataLoader loop.
 
-Run:  .venv/bin/python benchmarks/train.py [--steps 8] [--batch-size 64] [--families vae,cgan,rcgan]
+Run:  .venv/bin/python -m benchmarks.train [--quick] [--families vae,cgan,rcgan]
 
 For each family, on the same model configuration and the same random data (N voice embeddings
-of 128 floats, N 64x64 faces), it times ``--steps`` optimisation steps two ways in this process:
+of 128 floats, N 64x64 faces), it times a few optimisation steps two ways in this process:
   - baseline: a ``torch.utils.data.DataLoader`` over a list of per-sample (voice, face) tensors,
     shuffled, collated per batch (the textbook loop);
   - ours: what ``trainables.train_generator`` does: faces and embeddings held as two tensors,
     batches taken by indexing them with a shuffled permutation.
-It prints steps/s for both and the ratio ours/baseline, on CPU, and on CUDA when present.
+It reports steps/s for both and the ratio ours/baseline (on CUDA when present, else CPU), and
+the time of the data path alone, which bounds what any loop can gain over the baseline.
 One untimed warm-up step runs first for each.
 """
 
@@ -20,6 +21,7 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
+from benchmarks.results import Row, Section, section_markdown
 from v2f_bench.models.registry import get_family
 
 
@@ -46,36 +48,71 @@ def indexed_batches(voice, faces, batch_size: int, generator):
             yield voice[index], faces[index]
 
 
+def time_batches(batches, steps: int) -> float:
+    """Seconds to draw ``steps`` batches (the data path alone, no training)."""
+    iterator = iter(batches)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(steps):
+        next(iterator)
+    return time.perf_counter() - start
+
+
+def measure(quick: bool = False, families: tuple[str, ...] = ("vae", "cgan", "rcgan"), batch_size: int = 64) -> Section:
+    began = time.perf_counter()
+    steps, samples = (3, 512) if quick else (8, 2048)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    voice = torch.randn(samples, 128)
+    faces = torch.rand(samples, 3, 64, 64)
+    rows, notes, ratios = [], [], []
+    for name in families:
+        seconds = {}
+        for make_batches in (naive_batches, indexed_batches):
+            torch.manual_seed(0)
+            family = get_family(name)({}, device=device)
+
+            def step(v, f):
+                family.train_step(v.to(device), f.to(device))
+
+            seconds[make_batches] = time_steps(step, make_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
+            if device == "cuda":
+                torch.cuda.synchronize()
+        naive, ours = seconds[naive_batches], seconds[indexed_batches]
+        data_naive = time_batches(naive_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
+        data_ours = time_batches(indexed_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
+        ratios.append(naive / ours)
+        rows += [Row(f"{name}: per-sample DataLoader loop", steps / naive, "steps/s", None),
+                 Row(f"{name}: trainable's indexed loop", steps / ours, "steps/s", naive / ours)]
+        notes.append(f"{name}: the data path alone is {data_naive / data_ours:.1f}x faster in our loop, but it is "
+                     f"{data_naive / naive:.1%} of a naive step's time; the model's step is the rest, so the loop can gain at most "
+                     f"{naive / max(naive - data_naive + data_ours, 1e-9):.2f}x here.")
+    met = min(ratios) >= 1.5
+    if not met:
+        notes.append("Where the goal is missed, the step is compute-bound: on CPU a GAN step (generator and discriminator "
+                     "forward and backward passes) takes far longer than collating a batch, so no data path can make "
+                     "the loop 1.5x faster. The data path matters where the step is cheap: the VAE here, and every "
+                     "family on a GPU (not available to this run).")
+    return Section(
+        title="Training: steps/s of each family, trainable's loop vs a naive DataLoader loop",
+        method=(f"{steps} optimisation steps per family and loop after one warm-up step, batch {batch_size}, "
+                f"{samples} random 128-d voice embeddings and 64x64 faces, on {device} with {torch.get_num_threads()} torch threads. "
+                "Baseline: a DataLoader over per-sample (voice, face) pairs, shuffled and collated per batch. Ours: "
+                "the trainable's loop (two tensors indexed by a shuffled permutation). Ratio per family = ours / its baseline."),
+        rows=rows,
+        goal="training loop >= 1.5x the naive loop for every family",
+        met=met,
+        notes=notes,
+        seconds=time.perf_counter() - began,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=2048)
+    parser.add_argument("--quick", action="store_true", help="fewer steps and samples")
     parser.add_argument("--families", default="vae,cgan,rcgan")
     args = parser.parse_args()
-
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    torch.manual_seed(0)
-    voice = torch.randn(args.samples, 128)
-    faces = torch.rand(args.samples, 3, 64, 64)
-    print(f"{'family':<8}{'device':<8}{'naive steps/s':>15}{'ours steps/s':>14}{'ratio':>8}")
-    for device in devices:
-        for name in args.families.split(","):
-            results = []
-            for make_batches in (naive_batches, indexed_batches):
-                torch.manual_seed(0)
-                family = get_family(name)({}, device=device)
-                batches = make_batches(voice, faces, args.batch_size, torch.Generator().manual_seed(0))
-
-                def step(v, f):
-                    family.train_step(v.to(device), f.to(device))
-
-                if device == "cuda":
-                    torch.cuda.synchronize()
-                results.append(time_steps(step, batches, args.steps))
-            naive, ours = results
-            print(f"{name:<8}{device:<8}{args.steps / naive:>15.2f}{args.steps / ours:>14.2f}{naive / ours:>8.2f}")
-    print("\nratio = ours / naive steps per second, same model, data and batch size, measured in this run.")
+    print(section_markdown(measure(args.quick, tuple(args.families.split(",")))))
 
 
 if __name__ == "__main__":

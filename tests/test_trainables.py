@@ -101,6 +101,17 @@ def test_stages_are_reused_when_nothing_changed(stages):
     assert judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8)) == judge
 
 
+def test_a_failed_voice_trial_leaves_the_previous_voice_stage_as_it_was(stages):
+    prepared, root, voice, _ = stages
+    before = {p.relative_to(root): p.read_bytes() for p in (root / "voice").rglob("*") if p.is_file()}
+    assert any(p.parts[1] == "voice_trial" for p in before) and (root / "voice" / "stage.json").is_file()
+    with pytest.raises(UserError, match="the voice_trial trial failed: .*unknown voice hyperparameters"):
+        voice_stage(prepared, root, {"max_epochs": 2, "patience": 5, "dropout": 0.5})
+    after = {p.relative_to(root): p.read_bytes() for p in (root / "voice").rglob("*") if p.is_file()}
+    assert after == before
+    assert voice_stage(prepared, root, {"max_epochs": 2, "patience": 5}) == voice
+
+
 def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(stages):
     _, _, _, judge = stages
     calibration = judge["calibration"]

@@ -15,6 +15,7 @@ call with the same key reuses it.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -84,6 +85,8 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
 
     The trial's Ray results go to ``<storage>/stages`` when a (shared) storage is given, else
     into the stage folder; the chosen checkpoint is copied into the stage folder either way.
+    The trial trains in a staging folder beside it, so a previous voice stage is replaced only
+    once the new trial has finished (a failed or interrupted trial leaves it as it was).
     """
     config = {**VOICE_DEFAULTS, **(config or {})}
     folder = Path(run_dir) / "voice"
@@ -91,11 +94,17 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     cached = _cached(folder, key)
     if cached is not None:
         return cached
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    trial_storage = f"{str(storage).rstrip('/')}/stages" if storage else folder
+    staging = Path(run_dir) / ".voice-training"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    trial_storage = f"{str(storage).rstrip('/')}/stages" if storage else staging
     result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
-    return adopt_voice_trial(prepared, run_dir, config, result.checkpoint, result.metrics)
+    shutil.rmtree(folder, ignore_errors=True)
+    record = adopt_voice_trial(prepared, run_dir, config, result.checkpoint, result.metrics)
+    if storage is None:
+        os.replace(staging / "voice_trial", folder / "voice_trial")
+    shutil.rmtree(staging, ignore_errors=True)
+    return record
 
 
 def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, checkpoint, metrics: dict) -> dict:

@@ -30,6 +30,7 @@ from v2f_bench.artifacts import SAMPLE_GENERATED, SAMPLE_TARGETS, STAGES_FOLDER
 from v2f_bench.errors import UserError
 from v2f_bench.report import budget, figures, tables
 from v2f_bench.report.collect import collect
+from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
 
 FAMILY_METRIC = "val_verification_accuracy"
@@ -51,7 +52,7 @@ def build_report(paths: list[str], out: Path, allow_mixed: bool = False) -> dict
         raise UserError(f"--out {out}: cannot write there ({exc.strerror or exc}); choose a writable directory") from None
     moved = False
     try:
-        summary = _write_report(paths, staging, allow_mixed)
+        summary = _write_report(paths, staging, allow_mixed, out)
         moved = True
         for name in sorted((p.name for p in staging.iterdir()), key=lambda n: n == "index.html"):
             os.replace(staging / name, out / name)
@@ -65,7 +66,8 @@ def build_report(paths: list[str], out: Path, allow_mixed: bool = False) -> dict
     return {**summary, "out": str(out), "page": str(out / "index.html"), "tables": tables}
 
 
-def _write_report(paths: list[str], out: Path, allow_mixed: bool) -> dict:
+def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -> dict:
+    """Write everything into ``out`` (the staging folder); ``final`` is where it will be moved."""
     collection = collect(paths, allow_mixed=allow_mixed)
     trials = collection.trials
     collection.epochs.to_csv(out / "epochs.csv", index=False)
@@ -80,11 +82,26 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool) -> dict:
         sections += _table_sections(trials, out)
         sections += _budget_sections(generators, out)
         sections += _figure_sections(collection, generators, out, notes)
+    sections += _benchmark_sections(final, notes)
     page = out / "index.html"
     sections.append(Section("Notes", note="\n".join(notes) if notes else "Nothing was skipped."))
     write_page(page, "v2f_bench report", sections)
     _write_markdown(out, sections)
     return {"out": str(out), "page": str(page), "tables": written, "problems": notes, "trials": len(trials)}
+
+
+def _benchmark_sections(folder: Path, notes: list[str]) -> list[Section]:
+    """The benchmark suite's results when ``benchmarks.json`` sits in the report folder."""
+    try:
+        found = read_benchmarks(folder)
+    except ValueError as exc:
+        notes.append(f"{exc}; benchmarks not shown")
+        return []
+    if found is None:
+        return []
+    table, lines = found
+    return [Section("Benchmarks (python -m benchmarks; details in benchmarks.md)", html=table.to_html(index=False, float_format=lambda v: f"{v:,.3g}"),
+                    note="\n".join(lines))]
 
 
 def _table_sections(trials: pd.DataFrame, out: Path) -> list[Section]:

@@ -1,0 +1,105 @@
+"""The benchmark suite: every section in one run, written to ``reports/benchmarks.md``.
+
+Run:  .venv/bin/python -m benchmarks [--quick] [--only main,prepare,...] [--out reports/benchmarks.md]
+
+Writes the Markdown file and, beside it, the same results as JSON (``benchmarks.json``), which
+``v2f-bench report`` turns into a section of the HTML page when it finds it in its output folder.
+
+Sections (each a ratio against a baseline measured in the same run; see each module's docstring):
+main (``v2f-bench paper``, default profile), prepare, train, metrics, search, sharing. The main
+command runs first: the search section compares its per-trial overhead with that run's trials, and
+the search and sharing sections reuse its prepared data. A section that fails is written as failed
+with its reason and the others still run; the exit status is then 1. The full suite takes about
+20 minutes on 2 cores (most of it the main command); ``--quick`` runs small versions in a few.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+import traceback
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks.results import Section, machine_line, section_markdown, summary_table
+
+SECTIONS = ("main", "prepare", "train", "metrics", "search", "sharing")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "reports" / "benchmarks.md"
+
+
+def run_section(name: str, quick: bool, work: Path, shared: dict) -> Section:
+    """Measure one section; ``shared`` carries what later sections use from earlier ones."""
+    if name == "main":
+        from benchmarks import main_command
+
+        section, shared["generator_trials"] = main_command.measure(quick, work)
+        return section
+    if name == "search":
+        from benchmarks import search
+
+        return search.measure(quick, work, shared.get("generator_trials"))
+    if name == "sharing":
+        from benchmarks import sharing
+
+        return sharing.measure(quick, work)
+    module = __import__(f"benchmarks.{name}", fromlist=["measure"])
+    return module.measure(quick)
+
+
+def failed_section(name: str, error: BaseException, seconds: float) -> Section:
+    reason = "".join(traceback.format_exception_only(type(error), error)).strip().splitlines()[-1]
+    return Section(title=f"{name} (failed)", method=f"The section raised: `{reason}`", rows=[], met=False,
+                   goal="section completes", seconds=seconds)
+
+
+def document(sections: list[Section], argv: list[str], total_s: float) -> str:
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = (f"# v2f_bench benchmarks\n\nWritten by `python -m benchmarks {' '.join(argv)}`".rstrip() + f" on {stamp} in {total_s / 60:.1f} min.\n\n"
+            f"Machine: {machine_line()}.\n\nEvery ratio compares a path with a baseline measured in the same run "
+            "(> 1 = better than the baseline). Wall times on a shared machine are upper bounds.\n\n")
+    return head + summary_table(sections) + "\n" + "\n".join(section_markdown(s) for s in sections)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small versions of every section (a smoke run)")
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown file to write (default reports/benchmarks.md)")
+    parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary folder, removed afterwards)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(SECTIONS))
+    if unknown:
+        parser.error(f"--only {','.join(unknown)}: unknown section; choose from {','.join(SECTIONS)}")
+    if args.out.exists() and not args.out.is_file():
+        parser.error(f"--out {args.out}: not a file")
+    started = time.perf_counter()
+    sections, shared = [], {}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.work or Path(tmp)
+        for name in [n for n in SECTIONS if n in names]:
+            print(f"[benchmarks] {name} ...", file=sys.stderr, flush=True)
+            began = time.perf_counter()
+            try:
+                sections.append(run_section(name, args.quick, work, shared))
+            except Exception as error:  # a failed section is reported, the suite goes on
+                traceback.print_exc()
+                sections.append(failed_section(name, error, time.perf_counter() - began))
+            print(f"[benchmarks] {name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    texts = {args.out: document(sections, sys.argv[1:] if argv is None else argv, time.perf_counter() - started),
+             args.out.with_suffix(".json"): json.dumps({"machine": machine_line(), "sections": [asdict(s) for s in sections]}, indent=1)}
+    for path, text in texts.items():
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)
+    print(f"wrote {args.out} and {args.out.with_suffix('.json').name} (the report shows the latter when it sits in its --out folder)")
+    return 1 if any(s.title.endswith("(failed)") for s in sections) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The main command: wall time and peak memory of ``v2f-bench paper`` (the default profile).
+
+Run:  .venv/bin/python -m benchmarks.main_command [--quick]
+
+Runs the README's main command, ``v2f-bench paper`` (``--quick``: ``--profile small``), as a child
+process into a fresh run directory and report folder, and samples the resident memory of its whole
+process tree (the command, Ray's processes and the trial workers; see benchmarks/memory.py) every
+half second. The baseline measured in the same run is the training work itself: the summed training
+time of every search trial (Ray's ``time_total_s``, from the report's trials.csv) divided by the
+trials run at once; ratio = that ideal search time / the measured time, i.e. the share of the wall
+time the searches spent training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from benchmarks import memory
+from benchmarks.results import Row, Section, section_markdown
+
+
+def run_sampled(argv: list[str], interval_s: float = 0.5) -> tuple[int, float, int]:
+    """Run ``argv`` (output passed through); (exit code, wall seconds, peak resident bytes of its tree)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(argv)
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, memory.tree_resident(process.pid))
+            done.wait(interval_s)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = process.wait()
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    return code, wall, peak
+
+
+def trial_times(report_dir: Path) -> dict[str, list[float]]:
+    """Training seconds of each trial in the report's trials.csv, by target (voice, vae, ...)."""
+    times: dict[str, list[float]] = {}
+    with (report_dir / "trials.csv").open() as table:
+        for row in csv.DictReader(table):
+            if row.get("time_s"):
+                times.setdefault(row["target"], []).append(float(row["time_s"]))
+    return times
+
+
+def measure(quick: bool = False, work: Path | None = None) -> tuple[Section, list[float]]:
+    """The section, and the generator trials' training seconds (the search section's reference trial)."""
+    import tempfile
+
+    from v2f_bench.pipeline import PROFILES
+
+    began = time.perf_counter()
+    profile = "small" if quick else "default"
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(work or tmp)
+        report_dir = work / "paper-report"
+        cli = str(Path(sys.executable).with_name("v2f-bench"))
+        code, wall, peak = run_sampled([cli, "paper", "--profile", profile, "--out", str(work), "--report-dir", str(report_dir)])
+        if code != 0:
+            raise RuntimeError(f"`v2f-bench paper --profile {profile}` exited with {code}; see its output above")
+        timings = json.loads((report_dir / "run.json").read_text())["timings_s"]
+        times = trial_times(report_dir)
+        prepared_bytes = sum(p.stat().st_size for p in (work / "prepared").glob("*.npy"))
+    concurrency = PROFILES[profile].concurrency
+    searches_wall = timings["voice search"] + timings["compare"]
+    ideal = sum(sum(v) for v in times.values()) / concurrency
+    generator_trials = [t for target, values in times.items() if target != "voice" for t in values]
+    stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items() if name != "total")
+    section = Section(
+        title=f"Main command: `v2f-bench paper` ({profile} profile)",
+        method=(f"The README's main command from an empty run directory on {concurrency} concurrent one-CPU trials: "
+                f"{sum(len(v) for v in times.values())} search trials ({', '.join(f'{len(v)} {k}' for k, v in times.items())}). "
+                "Baseline: summed trial training time / concurrency. Ratio = baseline / measured time."),
+        rows=[
+            Row("trial training time / concurrency (baseline)", ideal, "s", None),
+            Row("searches (voice search + compare), wall", searches_wall, "s", ideal / searches_wall),
+            Row("whole command, wall", wall, "s", ideal / wall),
+            Row("peak resident memory of the process tree", memory.mib(peak), "MiB", None),
+        ],
+        notes=[
+            f"Stages: {stages}.",
+            f"Peak memory is {peak / prepared_bytes:.1f}x the prepared arrays on disk ({memory.mib(prepared_bytes):.0f} MiB); most of it is "
+            "the Python processes themselves (driver, Ray's services, one worker per concurrent trial, each importing torch).",
+            "A trial's training time (Ray's time_total_s) covers the whole trial function, evaluation and checkpoints "
+            "included; the gap between the searches' wall time and the baseline is therefore Ray's own cost (starting "
+            "workers, scheduling, fetching the shared data, persisting results) plus CPU slots left idle when fewer "
+            "trials remain than slots or when trials of one search wait for the searcher.",
+        ],
+        seconds=time.perf_counter() - began,
+    )
+    return section, generator_trials
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the small profile")
+    args = parser.parse_args()
+    print(section_markdown(measure(args.quick)[0]))
+
+
+if __name__ == "__main__":
+    main()

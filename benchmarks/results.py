@@ -1,0 +1,76 @@
+"""What every benchmark section returns, and how the suite writes them to ``reports/benchmarks.md``.
+
+A section is one comparison: a baseline measured in the same run, the paths compared with it
+(each with its throughput or cost and its ratio to the baseline), the goal the project set for it,
+whether the measurement met that goal, and notes that explain the number (above all where a goal
+is missed). Ratios are always "how many times better than the baseline", so > 1 is better.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class Row:
+    """One measured path: ``value`` in ``unit``, and ``ratio`` to the section's baseline (None for the baseline itself)."""
+
+    label: str
+    value: float
+    unit: str
+    ratio: float | None = None
+
+
+@dataclass
+class Section:
+    title: str
+    method: str
+    rows: list[Row]
+    goal: str | None = None
+    met: bool | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def _number(value: float) -> str:
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:.2f}"
+    return f"{value:.3g}"
+
+
+def _goal_line(section: Section) -> str:
+    if section.goal is None:
+        return ""
+    verdict = {True: "met", False: "**not met**", None: "not judged"}[section.met]
+    return f"Goal: {section.goal} — {verdict}.\n\n"
+
+
+def section_markdown(section: Section) -> str:
+    lines = [f"## {section.title}\n", f"{section.method}\n", "| path | measured | x baseline |", "|---|---:|---:|"]
+    for row in section.rows:
+        ratio = "baseline" if row.ratio is None else f"{row.ratio:.2f}"
+        lines.append(f"| {row.label} | {_number(row.value)} {row.unit} | {ratio} |")
+    text = "\n".join(lines) + "\n\n" + _goal_line(section)
+    text += "".join(f"- {note}\n" for note in section.notes)
+    return text + f"\n_Section took {section.seconds:.0f} s._\n"
+
+
+def machine_line() -> str:
+    import os
+
+    cuda = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
+    return (f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs visible, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads), {cuda}")
+
+
+def summary_table(sections: list[Section]) -> str:
+    lines = ["| section | goal | met | took |", "|---|---|---|---:|"]
+    for s in sections:
+        met = {True: "yes", False: "no", None: "—"}[s.met]
+        lines.append(f"| {s.title} | {s.goal or '—'} | {met} | {s.seconds:.0f} s |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,182 @@
+"""Search throughput: Ray Tune running trials concurrently vs a sequential plain-Optuna loop in one process.
+
+Run:  .venv/bin/python -m benchmarks.search [--quick]
+
+Both paths run the same N short voice-classifier trials (the real ``train_voice`` training on a
+strided subset of about TRIAL_WINDOWS windows of the embedded default set, a few seconds each) with the same TPE sampler and seed. N stays below
+TPE's 10 random start-up trials, so both paths draw the same configurations (checked).
+  - baseline: ``optuna.create_study`` + ask/tell; each trial iterates ``trainables.voice_epochs`` in
+    this process with one torch thread (what a Ray trial with one CPU gets) and saves its
+    checkpoint state to a temporary folder every epoch, as the Ray trainable does;
+  - ours: ``search.build_tuner`` (OptunaSearch + ConcurrencyLimiter, FIFO so every trial runs all
+    its epochs), one CPU per trial, concurrency = CPUs, results and checkpoints written to storage.
+Measured: wall time of both; speed-up = baseline / Tune; parallel efficiency = speed-up / CPUs;
+per-trial overhead = (Tune wall x concurrency / N) - mean training time inside a Ray trial
+(``time_total_s``), i.e. how long each trial holds its CPU slot beyond its own training. Ray's
+one-time start-up is measured and reported apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from benchmarks.datasets import prepared_dataset
+from benchmarks.results import Row, Section, section_markdown
+
+CPUS = 2
+TRIAL_WINDOWS = 600
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def optuna_loop(setup, budget, seed: int) -> tuple[float, list[dict]]:
+    """Run the trials sequentially with plain Optuna; (wall seconds, configs in the order drawn)."""
+    import optuna
+    from optuna.samplers import TPESampler
+
+    from v2f_bench.trainables import STATE_FILE, voice_epochs
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = setup.space
+    study = optuna.create_study(direction="maximize" if space.mode == "max" else "minimize", sampler=TPESampler(seed=seed))
+    configs = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    try:
+        for _ in range(budget.trials):
+            trial = study.ask()
+            constants = space.define_by_run(trial) or {}
+            config = {**trial.params, **constants, "max_epochs": budget.max_epochs, "seed": seed}
+            configs.append(config)
+            best = None
+            with tempfile.TemporaryDirectory() as checkpoints:
+                for row, state, _ in voice_epochs(config, setup.data):
+                    torch.save(state, Path(checkpoints) / STATE_FILE)
+                    value = row[space.metric]
+                    best = value if best is None or (value > best if space.mode == "max" else value < best) else best
+            study.tell(trial, best)
+        return time.perf_counter() - started, configs
+    finally:
+        torch.set_num_threads(threads)
+
+
+def tune_run(setup, budget, storage: Path, seed: int) -> tuple[float, list[dict], list[float]]:
+    """Run the trials with Ray Tune; (wall seconds of ``fit``, configs, training seconds of each trial)."""
+    from v2f_bench.search import build_tuner
+
+    tuner = build_tuner(setup, budget, str(storage), "search-benchmark", seed)
+    started = time.perf_counter()
+    results = tuner.fit()
+    wall = time.perf_counter() - started
+    failed = [r.error for r in results if r.error is not None]
+    if failed:
+        raise RuntimeError(f"{len(failed)} Ray trials failed in the benchmark: {failed[0]}")
+    return wall, [r.config for r in results], [r.metrics["time_total_s"] for r in results]
+
+
+def default_profile_trial_s(main_trials: list[float] | None) -> tuple[float | None, str]:
+    """Mean duration of a default-profile generator trial: from this suite's main-command run when
+    it ran, else from the committed report's trials.csv (a measured earlier run, named as such)."""
+    if main_trials:
+        return sum(main_trials) / len(main_trials), "the default-profile run of this suite"
+    table = REPORTS / "trials.csv"
+    if not table.is_file():
+        return None, "no default-profile run available"
+    rows = [r for r in csv.DictReader(table.open()) if r.get("target") != "voice" and r.get("time_s")]
+    if not rows:
+        return None, "no generator trials in reports/trials.csv"
+    return sum(float(r["time_s"]) for r in rows) / len(rows), "reports/trials.csv (the committed default-profile run)"
+
+
+def _same_configs(a: list[dict], b: list[dict], keys: list[str]) -> bool:
+    def key(config: dict) -> tuple:
+        return tuple(round(config[k], 12) if isinstance(config[k], float) else config[k] for k in keys)
+
+    return sorted(map(key, a)) == sorted(map(key, b))
+
+
+def subsample(data: dict, windows: int) -> dict:
+    """Every k-th window of the voice data (all splits keep their share), so trials last a few seconds."""
+    stride = max(1, len(data["labels"]) // windows)
+    return {k: v[::stride] if hasattr(v, "shape") else v for k, v in data.items()}
+
+
+def measure(quick: bool = False, work: Path | None = None, main_trials: list[float] | None = None) -> Section:
+    import ray
+
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.search import Budget, default_space_file
+    from v2f_bench.stages import search_setup
+    from v2f_bench.trainables import voice_epochs
+
+    began = time.perf_counter()
+    trials, epochs, seed = (4, 2, 0) if quick else (8, 2, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(work or tmp)
+        prepared = prepared_dataset(work, small=quick)
+        setup = search_setup("voice", default_space_file("voice"), prepared, work / "run", {}, JudgeConfig())
+        setup.data = subsample(setup.data, TRIAL_WINDOWS)
+        budget = Budget(trials=trials, max_epochs=epochs, grace_period=epochs, concurrency=CPUS, scheduler="fifo", max_failures=0)
+        start_up = time.perf_counter()
+        ray.init(num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
+        start_up = time.perf_counter() - start_up
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                next(voice_epochs({"max_epochs": 1}, setup.data))
+                sequential, seq_configs = optuna_loop(setup, budget, seed)
+            concurrent, tune_configs, training = tune_run(setup, budget, work / "searches", seed)
+        finally:
+            ray.shutdown()
+    speedup = sequential / concurrent
+    efficiency = speedup / CPUS
+    mean_training = sum(training) / len(training)
+    overhead = concurrent * CPUS / trials - mean_training
+    reference, source = default_profile_trial_s(main_trials)
+    same = _same_configs(seq_configs, tune_configs, setup.space.names)
+    share = None if reference is None else overhead / reference
+    notes = [
+        f"Parallel efficiency = speed-up / {CPUS} CPUs = {efficiency:.2f} (goal >= 0.8).",
+        f"Per-trial overhead = {overhead:.2f} s per trial against a mean training time of {mean_training:.2f} s inside a Ray trial"
+        + ("." if share is None else f"; a default-profile generator trial takes {reference:.0f} s ({source}), so the overhead is {share:.1%} of it (goal < 10 %)."),
+        f"Ray's start-up, paid once per search session, took {start_up:.1f} s and is not in the Tune wall time.",
+        f"Both paths drew the same {trials} configurations: {'yes' if same else 'NO (the comparison is then of different trials)'}.",
+    ]
+    met = efficiency >= 0.8 and (share is None or share < 0.10)
+    if efficiency < 0.8:
+        notes.append("Efficiency is under 0.8: with trials of a few seconds, Ray's per-trial work (scheduling, "
+                     "reporting, persisting every epoch's checkpoint to storage) weighs on each trial; see the overhead above.")
+    return Section(
+        title="Search throughput: Ray Tune with concurrency vs a sequential plain-Optuna loop",
+        method=(f"{trials} voice-classifier trials of up to {epochs} epochs on {len(setup.data['labels'])} windows "
+                f"of the {'small' if quick else 'default'} synthetic set, TPE seed {seed}; Ray Tune with {CPUS} concurrent "
+                "one-CPU trials against the same trials run one after another by plain Optuna in one process "
+                "(one torch thread). Ratio = baseline wall time / path wall time."),
+        rows=[
+            Row("sequential plain-Optuna loop, 1 process", sequential, "s", None),
+            Row(f"Ray Tune, {CPUS} concurrent trials", concurrent, "s", speedup),
+        ],
+        goal="parallel efficiency >= 0.8 on 2 cores; per-trial overhead < 10 % of a default-profile trial",
+        met=met,
+        notes=notes,
+        seconds=time.perf_counter() - began,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer and shorter trials")
+    args = parser.parse_args()
+    print(section_markdown(measure(args.quick)))
+
+
+if __name__ == "__main__":
+    main()
