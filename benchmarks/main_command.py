@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -90,7 +91,7 @@ def measure(quick: bool = False, work: Path | None = None) -> tuple[Section, lis
             Row("trial training time / concurrency (baseline)", ideal, "s", None),
             Row("searches (voice search + compare), wall", searches_wall, "s", ideal / searches_wall),
             Row("whole command, wall", wall, "s", ideal / wall),
-            Row("peak resident memory of the process tree", memory.mib(peak), "MiB", None),
+            Row("peak resident memory of the process tree", memory.mib(peak), "MiB", math.nan),
         ],
         notes=[
             f"Stages: {stages}.",

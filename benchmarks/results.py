@@ -8,6 +8,7 @@ is missed). Ratios are always "how many times better than the baseline", so > 1 
 
 from __future__ import annotations
 
+import math
 import platform
 from dataclasses import dataclass, field
 
@@ -16,7 +17,8 @@ import torch
 
 @dataclass
 class Row:
-    """One measured path: ``value`` in ``unit``, and ``ratio`` to the section's baseline (None for the baseline itself)."""
+    """One measured path: ``value`` in ``unit``, and ``ratio`` to the section's baseline (None for the
+    baseline itself; NaN for a figure that is reported but not compared, shown as a dash)."""
 
     label: str
     value: float
@@ -53,7 +55,7 @@ def _goal_line(section: Section) -> str:
 def section_markdown(section: Section) -> str:
     lines = [f"## {section.title}\n", f"{section.method}\n", "| path | measured | x baseline |", "|---|---:|---:|"]
     for row in section.rows:
-        ratio = "baseline" if row.ratio is None else f"{row.ratio:.2f}"
+        ratio = "baseline" if row.ratio is None else "—" if math.isnan(row.ratio) else f"{row.ratio:.2f}"
         lines.append(f"| {row.label} | {_number(row.value)} {row.unit} | {ratio} |")
     text = "\n".join(lines) + "\n\n" + _goal_line(section)
     text += "".join(f"- {note}\n" for note in section.notes)

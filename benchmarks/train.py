@@ -16,6 +16,7 @@ One untimed warm-up step runs first for each.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -25,13 +26,19 @@ from benchmarks.results import Row, Section, section_markdown
 from v2f_bench.models.registry import get_family
 
 
-def time_steps(step, batches, steps: int) -> float:
-    iterator = iter(batches)
-    step(*next(iterator))
-    start = time.perf_counter()
-    for _ in range(steps):
-        step(*next(iterator))
-    return time.perf_counter() - start
+def seconds_per_step(steps: dict, rounds: int, per_round: int) -> dict:
+    """Median seconds per step of each named (step, batch iterator) pair, timed in alternating rounds
+    of ``per_round`` steps after one warm-up step each, so a burst of load hits every path alike."""
+    for step, batches in steps.values():
+        step(*next(batches))
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, (step, batches) in steps.items():
+            start = time.perf_counter()
+            for _ in range(per_round):
+                step(*next(batches))
+            times[name].append((time.perf_counter() - start) / per_round)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def naive_batches(voice, faces, batch_size: int, generator):
@@ -48,54 +55,55 @@ def indexed_batches(voice, faces, batch_size: int, generator):
             yield voice[index], faces[index]
 
 
-def time_batches(batches, steps: int) -> float:
-    """Seconds to draw ``steps`` batches (the data path alone, no training)."""
-    iterator = iter(batches)
-    next(iterator)
+def seconds_per_batch(batches, draws: int) -> float:
+    """Seconds to draw one batch (the data path alone, no training), over ``draws`` batches."""
+    next(batches)
     start = time.perf_counter()
-    for _ in range(steps):
-        next(iterator)
-    return time.perf_counter() - start
+    for _ in range(draws):
+        next(batches)
+    return (time.perf_counter() - start) / draws
 
 
 def measure(quick: bool = False, families: tuple[str, ...] = ("vae", "cgan", "rcgan"), batch_size: int = 64) -> Section:
     began = time.perf_counter()
-    steps, samples = (3, 512) if quick else (8, 2048)
+    rounds, per_round, samples = (2, 1, 512) if quick else (4, 2, 2048)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     voice = torch.randn(samples, 128)
     faces = torch.rand(samples, 3, 64, 64)
     rows, notes, ratios = [], [], []
     for name in families:
-        seconds = {}
+        loops = {}
         for make_batches in (naive_batches, indexed_batches):
             torch.manual_seed(0)
             family = get_family(name)({}, device=device)
 
-            def step(v, f):
+            def step(v, f, family=family):
                 family.train_step(v.to(device), f.to(device))
+                if device == "cuda":
+                    torch.cuda.synchronize()
 
-            seconds[make_batches] = time_steps(step, make_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
-            if device == "cuda":
-                torch.cuda.synchronize()
-        naive, ours = seconds[naive_batches], seconds[indexed_batches]
-        data_naive = time_batches(naive_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
-        data_ours = time_batches(indexed_batches(voice, faces, batch_size, torch.Generator().manual_seed(0)), steps)
+            loops[make_batches.__name__] = (step, iter(make_batches(voice, faces, batch_size, torch.Generator().manual_seed(0))))
+        per_step = seconds_per_step(loops, rounds, per_round)
+        naive, ours = per_step["naive_batches"], per_step["indexed_batches"]
+        data_naive = seconds_per_batch(iter(naive_batches(voice, faces, batch_size, torch.Generator().manual_seed(0))), 32)
+        data_ours = seconds_per_batch(iter(indexed_batches(voice, faces, batch_size, torch.Generator().manual_seed(0))), 32)
         ratios.append(naive / ours)
-        rows += [Row(f"{name}: per-sample DataLoader loop", steps / naive, "steps/s", None),
-                 Row(f"{name}: trainable's indexed loop", steps / ours, "steps/s", naive / ours)]
-        notes.append(f"{name}: the data path alone is {data_naive / data_ours:.1f}x faster in our loop, but it is "
-                     f"{data_naive / naive:.1%} of a naive step's time; the model's step is the rest, so the loop can gain at most "
+        rows += [Row(f"{name}: per-sample DataLoader loop", 1 / naive, "steps/s", None),
+                 Row(f"{name}: trainable's indexed loop", 1 / ours, "steps/s", naive / ours)]
+        notes.append(f"{name}: a batch takes {data_naive * 1e3:.1f} ms to draw in the naive loop and {data_ours * 1e3:.2f} ms in ours, "
+                     f"{data_naive / naive:.1%} of a naive step; the model's step is the rest, so a loop can gain at most "
                      f"{naive / max(naive - data_naive + data_ours, 1e-9):.2f}x here.")
     met = min(ratios) >= 1.5
     if not met:
-        notes.append("Where the goal is missed, the step is compute-bound: on CPU a GAN step (generator and discriminator "
-                     "forward and backward passes) takes far longer than collating a batch, so no data path can make "
-                     "the loop 1.5x faster. The data path matters where the step is cheap: the VAE here, and every "
-                     "family on a GPU (not available to this run).")
+        notes.append("Goal missed because the steps are compute-bound here: drawing a batch, the only thing a loop "
+                     "changes, is a small share of each step (above), so no data path can make the loop 1.5x faster on "
+                     "this device. The goal is reachable only where the model's step is cheap next to collating, as "
+                     "on a GPU (none was available to this run).")
     return Section(
         title="Training: steps/s of each family, trainable's loop vs a naive DataLoader loop",
-        method=(f"{steps} optimisation steps per family and loop after one warm-up step, batch {batch_size}, "
+        method=(f"{rounds} alternating rounds of {per_round} optimisation steps per family and loop after one warm-up step "
+                f"(median round counts), batch {batch_size}, "
                 f"{samples} random 128-d voice embeddings and 64x64 faces, on {device} with {torch.get_num_threads()} torch threads. "
                 "Baseline: a DataLoader over per-sample (voice, face) pairs, shuffled and collated per batch. Ours: "
                 "the trainable's loop (two tensors indexed by a shuffled permutation). Ratio per family = ours / its baseline."),

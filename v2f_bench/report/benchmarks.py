@@ -25,7 +25,7 @@ def read_benchmarks(folder: Path) -> tuple[pd.DataFrame, list[str]] | None:
         content = json.loads(path.read_text())
         sections = content["sections"]
         rows = [{"section": s["title"], "path": r["label"], "measured": r["value"], "unit": r["unit"],
-                 "x baseline": "baseline" if r["ratio"] is None else f"{r['ratio']:.2f}"}
+                 "x baseline": "baseline" if r["ratio"] is None else f"{r['ratio']:.2f}".replace("nan", "—")}
                 for s in sections for r in s["rows"]]
         goals = [f"{s['title']}: {s['goal']}: {'met' if s['met'] else 'NOT met'}" for s in sections if s.get("goal")]
     except (OSError, ValueError, KeyError, TypeError) as exc:
