@@ -199,16 +199,14 @@ def measure(quick: bool = False, work: Path | None = None, main_trials: list[flo
     if efficiency < 0.8:
         slower = mean_training / (sequential / trials)
         per_report = (sum(training) - sequential) / reports
-        notes.append(f"Efficiency is under 0.8. A trial's own time ran {slower:.2f}x longer inside Ray (two at once) than alone "
-                     f"in the sequential loop, about {per_report:.2f} s more per reported epoch, and each trial held its slot "
-                     f"{overhead:.2f} s beyond that. "
-                     + ("Two plain processes lose about as much, so most of the shortfall is the machine running two "
-                        "trials at once (shared caches and memory bandwidth, Ray's and the OS's own processes on the "
-                        "same two cores), not Ray." if ceiling < 0.85 else
-                        "Two plain processes do not lose it, so it is Ray's cost per report: a function trainable's "
-                        "report waits until the driver takes the result, and each epoch's checkpoint is persisted "
-                        "to storage. Trials of a few seconds report every second or so, so this weighs on them; "
-                        "default-profile trials (over a minute per epoch) barely notice it (per-trial overhead above)."))
+        notes.append(f"Efficiency is under 0.8, and the shortfall has two parts. The machine: two plain processes reach "
+                     f"{ceiling:.2f}, since two trials at once share caches, memory bandwidth and the cores with the OS and "
+                     f"Ray's own processes. Ray: it reaches {plain / concurrent:.0%} of that; a trial's own time ran "
+                     f"{slower:.2f}x longer inside Ray than alone, about {per_report:.2f} s more per reported epoch (a "
+                     "function trainable's report waits until the driver takes the result, and each epoch's checkpoint "
+                     f"is persisted to storage), and each trial held its slot {overhead:.2f} s beyond its own time. "
+                     "Trials of a few seconds report every second or two, so this cost weighs on them; a default-profile "
+                     "trial (over a minute per epoch) barely notices it (per-trial overhead above).")
     return Section(
         title="Search throughput: Ray Tune with concurrency vs a sequential plain-Optuna loop",
         method=(f"{trials} voice-classifier trials of up to {epochs} epochs on {len(setup.data['labels'])} windows "
