@@ -84,7 +84,7 @@ def time_ray(clips: list[Clip], params: FeatureParams, repeats: int) -> dict[str
 
     try:
         cold = {
-            "start-up": lambda: ray.init(num_cpus=CPUS, include_dashboard=False, logging_level="ERROR"),
+            "start-up": lambda: ray.init(address="local", num_cpus=CPUS, include_dashboard=False, logging_level="ERROR"),
             "torch cold": lambda: voice_features(clips, params, "torch", "auto"),
             "librosa cold": lambda: voice_features(clips, params, "librosa", "auto"),
         }

@@ -167,7 +167,7 @@ def measure(quick: bool = False, work: Path | None = None, main_trials: list[flo
         setup.data = subsample(setup.data, TRIAL_WINDOWS)
         budget = Budget(trials=trials, max_epochs=epochs, grace_period=epochs, concurrency=CPUS, scheduler="fifo", max_failures=0)
         start_up = time.perf_counter()
-        ray.init(num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
+        ray.init(address="local", num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
         start_up = time.perf_counter() - start_up
         try:
             with warnings.catch_warnings():

@@ -106,7 +106,7 @@ def measure(quick: bool = False, work: Path | None = None) -> Section:
         prepared = prepared_dataset(work, small=quick)
         data = voice_data(prepared)
         size = sum(a.nbytes for a in data.values() if hasattr(a, "nbytes"))
-        ray.init(num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
+        ray.init(address="local", num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
         try:
             runs = {}  # the object-store copy is made only for its own run, after the others
             for label, make in (("reference", lambda: no_data), ("own", lambda: own_copy),

@@ -157,7 +157,7 @@ def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
         "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
     )
     space = load_space(space_file, {"explode_at", "lr"})
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         voice = voice_stage(prepared, root, {"max_epochs": 1, "patience": 5})
         judge = judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8))

@@ -66,7 +66,9 @@ def _map_on_ray(batch_fn, items, load, args, desc, unit, batch_size) -> list:
 def ray_session(address: str) -> Iterator[None]:
     """Use the Ray session already open, or start one: ``local`` starts a private local instance
     (dashboard off), anything else (``auto``, ``ray://host:10001``, ``host:6379``) connects to a
-    running cluster. A session started here is shut down on exit."""
+    running cluster. A session started here is shut down on exit. ``local`` is passed to Ray as
+    ``address="local"``: a bare ``ray.init()`` joins whatever cluster ``/tmp/ray/ray_current_cluster``
+    names, and a stale one (left by ``ray start`` or a crashed run) made it hang for good."""
     import ray
 
     if ray.is_initialized():
@@ -74,7 +76,7 @@ def ray_session(address: str) -> Iterator[None]:
         return
     try:
         if address == "local":
-            ray.init(include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
         else:
             ray.init(address=address, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:

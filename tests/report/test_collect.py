@@ -46,7 +46,7 @@ def searches(small_raw, tmp_path_factory) -> dict:
                         "  variant: {type: choice, values: [bogus]}\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n")
     bad_space = load_space(bad_file, accepted_parameters("voice"))
     data = voice_data(prepared)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         compare, broken = base / "compare", base / "broken"
         for seed, trials in SEED_TRIALS.items():
