@@ -67,7 +67,7 @@ def ray_session(address: str) -> Iterator[None]:
     """Use the Ray session already open, or start one: ``local`` starts a private local instance
     (dashboard off), anything else (``auto``, ``ray://host:10001``, ``host:6379``) connects to a
     running cluster. A session started here is shut down on exit. ``local`` is passed to Ray as
-    ``address="local"``: a bare ``ray.init()`` joins whatever cluster ``/tmp/ray/ray_current_cluster``
+    ``address="local"``: without an address Ray joins whatever cluster ``/tmp/ray/ray_current_cluster``
     names, and a stale one (left by ``ray start`` or a crashed run) made it hang for good."""
     import ray
 
