@@ -60,11 +60,6 @@ def tree(root: int) -> list[int]:
     return found
 
 
-def tree_pss(root: int) -> int:
-    """Summed PSS of ``root``'s process tree in bytes (processes that vanish while reading count 0)."""
-    return sum((smaps_rollup(pid) or {}).get("Pss", 0) for pid in tree(root))
-
-
 def tree_resident(root: int) -> int:
     """Summed Pss_Anon + Pss_Shmem of ``root``'s process tree in bytes: the memory the tree holds
     that the kernel cannot drop (anonymous memory and shared memory such as Ray's object store)."""

@@ -36,12 +36,32 @@ TRIAL_WINDOWS = 600
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
 
 
+def train_trial(config: dict, data: dict) -> list[dict]:
+    """One voice trial outside Ray Tune, saving each epoch's checkpoint state as the Ray trainable
+    does; returns the epochs' metric rows."""
+    from v2f_bench.trainables import STATE_FILE, voice_epochs
+
+    rows = []
+    with tempfile.TemporaryDirectory() as checkpoints:
+        for row, state, _ in voice_epochs(config, data):
+            torch.save(state, Path(checkpoints) / STATE_FILE)
+            rows.append(row)
+    return rows
+
+
+def warm_up(data: dict) -> None:
+    """One untimed epoch, so first-call costs (imports, kernel set-up) stay out of the timings."""
+    from v2f_bench.trainables import voice_epochs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        next(voice_epochs({"max_epochs": 1}, data))
+
+
 def optuna_loop(setup, budget, seed: int) -> tuple[float, list[dict]]:
     """Run the trials sequentially with plain Optuna; (wall seconds, configs in the order drawn)."""
     import optuna
     from optuna.samplers import TPESampler
-
-    from v2f_bench.trainables import STATE_FILE, voice_epochs
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = setup.space
@@ -56,13 +76,8 @@ def optuna_loop(setup, budget, seed: int) -> tuple[float, list[dict]]:
             constants = space.define_by_run(trial) or {}
             config = {**trial.params, **constants, "max_epochs": budget.max_epochs, "seed": seed}
             configs.append(config)
-            best = None
-            with tempfile.TemporaryDirectory() as checkpoints:
-                for row, state, _ in voice_epochs(config, setup.data):
-                    torch.save(state, Path(checkpoints) / STATE_FILE)
-                    value = row[space.metric]
-                    best = value if best is None or (value > best if space.mode == "max" else value < best) else best
-            study.tell(trial, best)
+            values = [row[space.metric] for row in train_trial(config, setup.data)]
+            study.tell(trial, max(values) if space.mode == "max" else min(values))
         return time.perf_counter() - started, configs
     finally:
         torch.set_num_threads(threads)
@@ -115,13 +130,11 @@ _POOL_DATA: dict = {}
 def _pool_init(prepared_path: str, windows: int) -> None:
     """A plain worker process: one torch thread, the subsampled voice data, one warm-up epoch."""
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.trainables import voice_data, voice_epochs
+    from v2f_bench.trainables import voice_data
 
     torch.set_num_threads(1)
     _POOL_DATA.update(subsample(voice_data(load_prepared(prepared_path)), windows))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        next(voice_epochs({"max_epochs": 1}, _POOL_DATA))
+    warm_up(_POOL_DATA)
 
 
 def _pool_wait(seconds: float) -> None:
@@ -129,11 +142,7 @@ def _pool_wait(seconds: float) -> None:
 
 
 def _pool_trial(config: dict) -> None:
-    from v2f_bench.trainables import STATE_FILE, voice_epochs
-
-    with tempfile.TemporaryDirectory() as checkpoints:
-        for _, state, _ in voice_epochs(config, _POOL_DATA):
-            torch.save(state, Path(checkpoints) / STATE_FILE)
+    train_trial(config, _POOL_DATA)
 
 
 def process_pool(configs: list[dict], prepared_path: Path, windows: int) -> float:
@@ -156,7 +165,6 @@ def measure(quick: bool = False, work: Path | None = None, main_trials: list[flo
     from v2f_bench.judge import JudgeConfig
     from v2f_bench.search import Budget, default_space_file
     from v2f_bench.stages import search_setup
-    from v2f_bench.trainables import voice_epochs
 
     began = time.perf_counter()
     trials, epochs, seed = (4, 2, 0) if quick else (8, 2, 0)
@@ -170,10 +178,8 @@ def measure(quick: bool = False, work: Path | None = None, main_trials: list[flo
         ray.init(address="local", num_cpus=CPUS, include_dashboard=False, logging_level=logging.ERROR)
         start_up = time.perf_counter() - start_up
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                next(voice_epochs({"max_epochs": 1}, setup.data))
-                sequential, seq_configs = optuna_loop(setup, budget, seed)
+            warm_up(setup.data)
+            sequential, seq_configs = optuna_loop(setup, budget, seed)
             concurrent, tune_configs, training, reports = tune_run(setup, budget, work / "searches", seed)
         finally:
             ray.shutdown()
