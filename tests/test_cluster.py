@@ -59,8 +59,10 @@ def test_shipped_cluster_file_settings():
     worker = config["available_node_types"]["gpu_worker"]
     assert worker["resources"] == {"CPU": 4, "GPU": 1}
     assert config["docker"]["image"] == "rayproject/ray:2.60.0-py311-gpu"
-    assert "pip install -e ~/v2f_bench" in config["setup_commands"]
-    assert "pip install --no-deps facenet-pytorch==2.6.0" in config["setup_commands"]
+    assert config["setup_commands"] == [
+        "pip install --no-deps --require-hashes -r ~/v2f_bench/requirements.lock",
+        "pip install --no-deps --no-build-isolation -e ~/v2f_bench",
+    ]
     for key in ("head_start_ray_commands", "worker_start_ray_commands"):
         assert "--dashboard-host=127.0.0.1" in config[key][-1]
 
