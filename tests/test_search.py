@@ -17,6 +17,7 @@ from v2f_bench.cli import main
 from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.judge import JudgeConfig
+from v2f_bench.artifacts import OPTUNA_STUDY
 from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
 from v2f_bench.stages import search_setup
 
@@ -54,6 +55,21 @@ def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(pr
     assert record["prepared"] == load_prepared(prepared_dir).manifest["cache_key"]
     configs = [json.loads((experiment / trial / "params.json").read_text()) for trial in rows]
     assert len({c["lr"] for c in configs}) == 3 and all(c["seed"] == 3 and c["max_epochs"] == 2 for c in configs)
+    study = load_study(experiment, "voice")
+    assert sorted(t.params["lr"] for t in study.trials) == sorted(c["lr"] for c in configs)
+    assert all(t.state.name == "COMPLETE" for t in study.trials), "every trial told to Optuna"
+    # Ray passes a trial's last report to the searcher as its completion, so a trial that reported
+    # once has no intermediate value; the others carry their per-epoch values for the dashboard.
+    assert any(t.intermediate_values for t in study.trials)
+
+
+def load_study(experiment: Path, name: str):
+    """The search's Optuna study from its journal file, as optuna-dashboard opens it."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    return optuna.load_study(study_name=name, storage=JournalStorage(JournalFileBackend(str(experiment / OPTUNA_STUDY))))
 
 
 def _finished_trials(experiment: Path) -> set[str]:
@@ -94,6 +110,8 @@ def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_tr
     # between the two can leave one suggested-but-unrecorded sample that the restored search counts
     # as spent; it never loses or reruns a trial the snapshot holds.
     assert 3 <= len(after) <= 4
+    completed = [t for t in load_study(experiment, "voice").trials if t.state.name == "COMPLETE"]
+    assert len(completed) == len(after), "the resumed search went on in the same Optuna study"
 
 
 def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path):

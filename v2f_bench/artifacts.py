@@ -5,6 +5,8 @@ This module imports nothing, so the report can name them without importing the t
 
 SEARCH_RECORD = "v2f_search.json"
 """Beside a Ray experiment: target, space, budget, resources, seed, prepared-dataset key."""
+OPTUNA_STUDY = "optuna_study.log"
+"""Beside a Ray experiment: the search's Optuna study as Optuna's journal file (``optuna-dashboard <file>``)."""
 COMPARE_RECORD = "compare.json"
 """At a comparison root: families, seeds, the shared budget and each search's outcome."""
 STAGES_FOLDER = "stages"

@@ -318,11 +318,13 @@ def _check_experiment(storage: str, name: str, target: str, resume: bool) -> Non
     """Before Ray starts: a new search must not land on an earlier one, and a resumed one must exist."""
     from ray import tune
 
-    from v2f_bench.search import read_record, storage_root
+    from v2f_bench.search import read_record
+    from v2f_bench.storage import experiment
 
-    path = f"{storage_root(storage).rstrip('/')}/{name}"
+    exp = experiment(storage, name)
+    path = str(exp)
     restorable = tune.Tuner.can_restore(path)
-    record = read_record(path)
+    record = read_record(exp)
     if resume:
         if not restorable:
             raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")

@@ -23,7 +23,8 @@ from pathlib import Path
 from v2f_bench.artifacts import COMPARE_RECORD
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
-from v2f_bench.search import Budget, best_result, default_space_file, read_json, read_record, run_search, storage_root, write_json
+from v2f_bench.search import Budget, best_result, default_space_file, read_record, run_search
+from v2f_bench.storage import experiment
 
 
 def check_comparison(families: list[str], seeds: int, storage: str, name: str, base_seed: int = 0) -> None:
@@ -47,9 +48,9 @@ def check_comparison(families: list[str], seeds: int, storage: str, name: str, b
         raise UserError(f"--families: {repeated[0]!r} is listed twice")
     for family in families:
         load_target_space(family, default_space_file(family))
-    root = f"{storage_root(storage).rstrip('/')}/{name}"
-    taken = read_json(root, COMPARE_RECORD) is not None or any(
-        read_record(f"{root}/{family}-s{base_seed + k}") is not None for family in families for k in range(seeds))
+    root = experiment(storage, name)
+    taken = root.read_json(COMPARE_RECORD) is not None or any(
+        read_record(root.child(f"{family}-s{base_seed + k}")) is not None for family in families for k in range(seeds))
     if taken:
         raise UserError(f"{root}: holds an earlier comparison; choose another --name (or --storage) so its results stay as they are")
 
@@ -72,7 +73,7 @@ def run_comparison(
 
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
-    root = f"{storage_root(storage).rstrip('/')}/{name}"
+    root = experiment(storage, name)
     setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage) for family in families}
     record = {
         "families": families,
@@ -86,18 +87,18 @@ def run_comparison(
     for k in range(seeds):
         seed = base_seed + k
         for family in families:
-            experiment = f"{family}-s{seed}"
-            results = run_search(setups[family], budget, root, experiment, seed)
-            row = {"family": family, "seed": seed, "experiment": experiment, "metric": setups[family].space.metric}
+            search_name = f"{family}-s{seed}"
+            results = run_search(setups[family], budget, str(root), search_name, seed)
+            row = {"family": family, "seed": seed, "experiment": search_name, "metric": setups[family].space.metric}
             try:
                 best = best_result(results, setups[family].space)
                 row.update(best=best["value"], trials=best["trials"], failed=best["failed"], error=None)
             except UserError as exc:
                 row.update(best=None, trials=len(results), failed=sum(1 for r in results if r.error is not None), error=str(exc))
-            row["wall_time_s"] = _wall_time(root, experiment)
+            row["wall_time_s"] = float((read_record(root.child(search_name)) or {}).get("wall_time_s", 0.0))
             record["searches"].append(row)
-            _write(root, record)
-    record["record"] = f"{root}/{COMPARE_RECORD}"
+            root.write_json(COMPARE_RECORD, record)
+    record["record"] = str(root.child(COMPARE_RECORD))
     return record
 
 
@@ -108,12 +109,3 @@ def _resources() -> dict:
     resources = ray.cluster_resources() if ray.is_initialized() else {}
     return {"cluster_cpus": resources.get("CPU", 0), "cluster_gpus": resources.get("GPU", 0), "nodes": len(ray.nodes()) if ray.is_initialized() else 0,
             "driver_host_cpus": os.cpu_count(), "python": platform.python_version()}
-
-
-def _wall_time(root: str, experiment: str) -> float:
-    record = read_record(f"{root}/{experiment}") or {}
-    return float(record.get("wall_time_s", 0.0))
-
-
-def _write(root: str, record: dict) -> None:
-    write_json(root, COMPARE_RECORD, record)

@@ -21,13 +21,13 @@ report reads nothing else.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER
 from v2f_bench.errors import UserError, first_line
+from v2f_bench.storage import Location, experiment, storage_root
 
 SCHEDULERS = ("asha", "fifo")
 
@@ -96,12 +96,6 @@ def best_result(results, space) -> dict:
             "trials": len(results), "failed": sum(1 for r in results if r.error is not None)}
 
 
-def storage_root(storage: str | Path) -> str:
-    """Ray needs an absolute local path or a URI (s3://, gs://, ...)."""
-    text = str(storage)
-    return text if "://" in text else str(Path(text).resolve())
-
-
 def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
     """The ``ray.tune.Tuner`` of one search."""
     from optuna.samplers import TPESampler
@@ -114,7 +108,12 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     fixed = {"max_epochs": budget.max_epochs, "seed": seed}
     if setup.target not in ("voice", "judge"):
         fixed["family"] = setup.target
-    searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, sampler=TPESampler(seed=seed))
+    from v2f_bench.study import StudyUpload, study_storage
+
+    exp = experiment(storage, name)
+    study, journal = study_storage(exp)
+    searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, sampler=TPESampler(seed=seed),
+                            study_name=name, storage=study)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
         scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period)
@@ -140,6 +139,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             storage_path=storage_root(storage),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
+            callbacks=[] if exp.is_local else [StudyUpload(journal, exp)],
             verbose=1,
         ),
     )
@@ -155,67 +155,61 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
     from ray import tune
 
     budget.validate()
-    path = f"{storage_root(storage).rstrip('/')}/{name}"
-    if read_record(path) is not None or tune.Tuner.can_restore(path):
-        raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
+    exp = experiment(storage, name)
+    if read_record(exp) is not None or tune.Tuner.can_restore(str(exp)):
+        raise UserError(f"{exp}: a search of that name exists; continue it with --resume or choose another --name")
     record = _record(setup, budget, name, seed)
-    fresh = _missing(path)
     try:
-        write_record(storage, name, record)
-        write_artifacts(f"{path}/{STAGES_FOLDER}", setup.artifacts)
+        fresh = exp.kind() == "missing"
+    except OSError:
+        fresh = False
+    try:
+        write_record(exp, record)
+        exp.child(STAGES_FOLDER).write_artifacts(setup.artifacts)
         tuner = build_tuner(setup, budget, storage, name, seed)
     except OSError as exc:
-        _discard_start(path, fresh)
-        raise UserError(f"--storage {storage}: cannot write the search into {path} ({first_line(exc, type(exc).__name__)}); "
+        _discard_start(exp, fresh)
+        raise UserError(f"--storage {storage}: cannot write the search into {exp} ({first_line(exc, type(exc).__name__)}); "
                         "choose a writable location or free some space") from None
     started = time.time()
     results = tuner.fit()
     record["wall_time_s"] = time.time() - started
-    write_record(storage, name, record)
+    write_record(exp, record)
     return results
 
 
-def _missing(path: str) -> bool:
-    from pyarrow import fs
-
-    filesystem, folder = _filesystem(path)
-    try:
-        return filesystem.get_file_info(folder).type == fs.FileType.NotFound
-    except OSError:
-        return False
-
-
-def _discard_start(path: str, remove_folder: bool) -> None:
+def _discard_start(exp: Location, remove_folder: bool) -> None:
     """Remove what a search that could not start wrote (its record, its stage artifacts, the folder when it made it),
     so that no record is left as if a search had run there and the name stays free. Best effort: the cause is reported anyway."""
-    filesystem, folder = _filesystem(path)
-    removals = [(filesystem.delete_file, SEARCH_RECORD), (filesystem.delete_dir, STAGES_FOLDER)]
-    for remove, name in removals + ([(filesystem.delete_dir, "")] if remove_folder else []):
-        try:
-            remove(f"{folder.rstrip('/')}/{name}".rstrip("/"))
-        except OSError:
-            pass
+    exp.remove(SEARCH_RECORD)
+    exp.remove(STAGES_FOLDER)
+    if remove_folder:
+        exp.remove()
 
 
 def resume_search(setup: SearchSetup, storage: str, name: str):
     """Continue an interrupted search: finished trials stay, unfinished ones resume from their checkpoints."""
     from ray import tune
 
-    path = f"{storage_root(storage).rstrip('/')}/{name}"
+    exp = experiment(storage, name)
+    path = str(exp)
     if not tune.Tuner.can_restore(path):
         raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
-    record = read_record(path)
+    record = read_record(exp)
     if record is None:
         raise UserError(f"{path}: no {SEARCH_RECORD} beside the Ray results, so its budget is unknown; start a new search")
     if record.get("target") != setup.target:
         raise UserError(f"{path}: that search is for {record.get('target')!r}, not {setup.target!r}")
+    from v2f_bench.study import fetch_study
+
+    fetch_study(exp)
     resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
     trainable = tune.with_resources(tune.with_parameters(setup.trainable, data=setup.data), resources)
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
     started = time.time()
     results = tuner.fit()
     record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
-    write_record(storage, name, record)
+    write_record(exp, record)
     return results
 
 
@@ -235,56 +229,13 @@ def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
     }
 
 
-def _filesystem(location: str):
-    """(pyarrow filesystem, path) of a local path or a storage URI."""
-    from pyarrow import fs
-
-    location = str(location)
-    if "://" in location:
-        return fs.FileSystem.from_uri(location)
-    return fs.LocalFileSystem(), str(Path(location).resolve())
+def write_record(exp: Location, record: dict) -> None:
+    """Write ``v2f_search.json`` into the experiment folder."""
+    exp.write_json(SEARCH_RECORD, record)
 
 
-def write_json(folder: str, file_name: str, content: dict) -> None:
-    """Write ``content`` as ``folder/file_name``, creating the folder; ``folder`` may be a storage URI."""
-    filesystem, path = _filesystem(folder)
-    filesystem.create_dir(path, recursive=True)
-    with filesystem.open_output_stream(f"{path.rstrip('/')}/{file_name}") as stream:
-        stream.write(json.dumps(content, indent=1, default=str).encode())
-
-
-def read_json(folder: str, file_name: str) -> dict | None:
-    """``folder/file_name`` parsed, or None when it does not exist."""
-    filesystem, path = _filesystem(folder)
-    try:
-        with filesystem.open_input_stream(f"{path.rstrip('/')}/{file_name}") as stream:
-            return json.loads(stream.read().decode())
-    except (FileNotFoundError, OSError):
-        return None
-
-
-def write_artifacts(folder: str, artifacts: dict) -> None:
-    """Arrays as ``<name>`` (.npy, no pickle) and dicts as JSON into ``folder`` (local path or URI)."""
-    import io
-
-    import numpy as np
-
-    filesystem, path = _filesystem(folder)
-    filesystem.create_dir(path, recursive=True)
-    for name, value in artifacts.items():
-        if isinstance(value, dict):
-            write_json(folder, name, value)
-            continue
-        buffer = io.BytesIO()
-        np.save(buffer, np.asarray(value), allow_pickle=False)
-        with filesystem.open_output_stream(f"{path.rstrip('/')}/{name}") as stream:
-            stream.write(buffer.getvalue())
-
-
-def write_record(storage: str, name: str, record: dict) -> None:
-    """Write ``v2f_search.json`` into the experiment directory (local path or URI)."""
-    write_json(f"{storage_root(storage).rstrip('/')}/{name}", SEARCH_RECORD, record)
-
-
-def read_record(experiment: str) -> dict | None:
-    return read_json(experiment, SEARCH_RECORD)
+def read_record(exp: Location | str) -> dict | None:
+    """The experiment's ``v2f_search.json`` (None when missing or unreadable)."""
+    exp = exp if isinstance(exp, Location) else Location.parse(exp)
+    record = exp.read_json(SEARCH_RECORD)
+    return record if isinstance(record, dict) else None

@@ -59,7 +59,7 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
     from ray import tune
 
     from v2f_bench.parallel import ray_session
-    from v2f_bench.search import storage_root
+    from v2f_bench.storage import storage_root
 
     with ray_session("local"):
         try:

@@ -131,49 +131,36 @@ def fails_once_on_divergence(trainable):
 
     @functools.wraps(trainable)
     def wrapped(config: dict, data: dict) -> None:
-        marker = _divergence_marker()
-        if marker is not None:
-            reason = _read_marker(*marker)
+        trial = _trial_storage()
+        if trial is not None:
+            reason = trial.read_text(DIVERGED_FILE)
             if reason is not None:
                 raise TrialDiverged(f"{reason} (not retried: a retry would diverge the same way)")
         try:
             trainable(config, data)
         except TrialDiverged as exc:
-            if marker is not None:
-                _write_marker(*marker, str(exc))
+            if trial is not None:
+                try:  # best effort: a marker that cannot be written must not hide the divergence itself
+                    trial.write_bytes(DIVERGED_FILE, str(exc).encode())
+                except OSError:
+                    pass
             raise
 
     return wrapped
 
 
-def _divergence_marker():
-    """(pyarrow filesystem, path) of the trial's ``diverged.txt`` in the experiment's storage; None outside Ray Tune."""
+def _trial_storage():
+    """The trial's folder in the experiment's storage (a ``storage.Location``); None outside Ray Tune."""
     from ray import tune
+
+    from v2f_bench.storage import Location
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         storage = tune.get_context().get_storage()
     if storage is None:
         return None
-    return storage.storage_filesystem, f"{storage.trial_fs_path.rstrip('/')}/{DIVERGED_FILE}"
-
-
-def _write_marker(filesystem, path: str, reason: str) -> None:
-    """Best effort: a marker that cannot be written must not hide the divergence itself."""
-    try:
-        filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        with filesystem.open_output_stream(path) as stream:
-            stream.write(reason.encode())
-    except OSError:
-        pass
-
-
-def _read_marker(filesystem, path: str) -> str | None:
-    try:
-        with filesystem.open_input_stream(path) as stream:
-            return stream.read().decode("utf-8", errors="replace")
-    except (FileNotFoundError, OSError):
-        return None
+    return Location(storage.storage_filesystem, storage.trial_fs_path.rstrip("/"))
 
 
 def shared_tensor(array: np.ndarray) -> torch.Tensor:

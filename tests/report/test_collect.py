@@ -32,7 +32,8 @@ def searches(small_raw, tmp_path_factory) -> dict:
 
     from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
     from v2f_bench.data.sources import resolve_sources
-    from v2f_bench.search import Budget, SearchSetup, default_space_file, run_search, write_json
+    from v2f_bench.search import Budget, SearchSetup, default_space_file, run_search
+    from v2f_bench.storage import Location
     from v2f_bench.search_space import accepted_parameters, load_space
     from v2f_bench.trainables import train_voice, voice_data
 
@@ -52,7 +53,7 @@ def searches(small_raw, tmp_path_factory) -> dict:
         for seed, trials in SEED_TRIALS.items():
             budget = Budget(trials=trials, max_epochs=MAX_EPOCHS, grace_period=1, concurrency=2, scheduler="asha")
             run_search(SearchSetup("voice", train_voice, data, space, key), budget, str(compare), f"voice-s{seed}", seed)
-        write_json(str(compare), "compare.json", {"families": ["voice"], "seeds": list(SEED_TRIALS), "prepared": key,
+        Location.parse(compare).write_json("compare.json", {"families": ["voice"], "seeds": list(SEED_TRIALS), "prepared": key,
                                                   "searches": [{"experiment": f"voice-s{s}", "seed": s} for s in SEED_TRIALS]})
         budget = Budget(trials=2, max_epochs=MAX_EPOCHS, concurrency=2, scheduler="asha", max_failures=0)
         run_search(SearchSetup("voice", train_voice, data, bad_space, key), budget, str(broken), "voice-bad", 0)

@@ -17,7 +17,6 @@ silently; problems met while reading the experiments are listed there too.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import tempfile
@@ -32,6 +31,7 @@ from v2f_bench.report import budget, figures, tables
 from v2f_bench.report.collect import collect
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
+from v2f_bench.storage import Location
 
 FAMILY_METRIC = "val_verification_accuracy"
 
@@ -152,24 +152,24 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     return sections
 
 
-def _stage_folder(generators: pd.DataFrame) -> Path | None:
-    for experiment in generators["experiment_path"].unique():
-        folder = Path(experiment) / STAGES_FOLDER
-        if (folder / "judge.json").is_file():
+def _stage_folder(generators: pd.DataFrame) -> Location | None:
+    for path in generators["experiment_path"].unique():
+        folder = Location.parse(path).child(STAGES_FOLDER)
+        if folder.read_json("judge.json") is not None:
             return folder
     return None
 
 
-def _stage_section(stages: Path, out: Path) -> Section:
-    judge = json.loads((stages / "judge.json").read_text())
-    names = [row["voice_id"] for row in json.loads((stages / "identities.json").read_text())["identities"]]
+def _stage_section(stages: Location, out: Path) -> Section:
+    judge = stages.read_json("judge.json")
+    names = [row["voice_id"] for row in stages.read_json("identities.json")["identities"]]
     tau_png, voice_png, face_png = out / "tau_curve.png", out / "tsne_voice.png", out / "tsne_faces.png"
     calibration = judge["calibration"]
     figures.tau_curve(calibration["curve"], calibration["tau"], tau_png)
-    voice_labels = np.load(stages / "voice_clip_labels.npy")
-    face_labels = np.load(stages / "face_labels.npy")
-    figures.tsne(np.load(stages / "voice_clip_embeddings.npy"), np.array(names)[voice_labels], "voice embeddings (clips)", voice_png)
-    figures.tsne(np.load(stages / "face_embeddings.npy"), np.array(names)[face_labels], "face judge embeddings (real photos)", face_png)
+    voice_labels = stages.read_array("voice_clip_labels.npy")
+    face_labels = stages.read_array("face_labels.npy")
+    figures.tsne(stages.read_array("voice_clip_embeddings.npy"), np.array(names)[voice_labels], "voice embeddings (clips)", voice_png)
+    figures.tsne(stages.read_array("face_embeddings.npy"), np.array(names)[face_labels], "face judge embeddings (real photos)", face_png)
     verification = judge["test_verification"]
     note = (f"Judge ({judge['config']['kind']}): tau = {calibration['tau']:.2f} ({calibration['distance']}, chosen by "
             f"{calibration['criterion']} on validation photos); on test photos: verification accuracy "
@@ -182,11 +182,14 @@ def _faces_grid(generators: pd.DataFrame, out: Path) -> Path | None:
     best = tables.best_per_search(generators).sort_values(["target", "seed"]).drop_duplicates("target")
     generated, real = {}, None
     for _, row in best.iterrows():
-        checkpoint = Path(str(row.get("checkpoint", "")))
-        if not (checkpoint / SAMPLE_GENERATED).is_file():
+        if not isinstance(row.get("checkpoint"), str):
             continue
-        generated[row["target"]] = np.load(checkpoint / SAMPLE_GENERATED)
-        real = np.load(checkpoint / SAMPLE_TARGETS) if real is None else real
+        checkpoint = Location.parse(row["checkpoint"])
+        faces = checkpoint.read_array(SAMPLE_GENERATED)
+        if faces is None:
+            continue
+        generated[row["target"]] = faces
+        real = checkpoint.read_array(SAMPLE_TARGETS) if real is None else real
     if real is None:
         return None
     grid = out / "faces_grid.png"

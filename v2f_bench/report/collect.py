@@ -1,7 +1,7 @@
 """Collect finished (or still running) searches into tidy tables, offline, from experiment directories.
 
 The report knows nothing of models: it reads only what a search leaves on disk (or in a storage
-URI, through ``pyarrow.fs`` like ``search.py`` writes it), without the Ray session that produced it.
+URI, through ``storage.Location`` like ``search.py`` writes it), without the Ray session that produced it.
 
 What is read, and from where (text files only; nothing is unpickled)::
 
@@ -51,11 +51,11 @@ import pandas as pd
 
 from v2f_bench.artifacts import COMPARE_RECORD, DIVERGED_FILE, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE
 from v2f_bench.errors import UserError
+from v2f_bench.storage import RAY_STATE_PREFIX, Location, read_trial_states
 
 ERROR_FILE = "error.txt"
 RESULT_FILE = "result.json"
 PARAMS_FILE = "params.json"
-STATE_PREFIX = "experiment_state-"
 TRIAL_FILES = (RESULT_FILE, PARAMS_FILE, ERROR_FILE, "progress.csv")
 """A subdirectory of an experiment holding any of these is a trial directory."""
 
@@ -117,81 +117,21 @@ class Collection:
         return pd.DataFrame(rows)
 
 
-# ----------------------------------------------------------------------------- storage access
-
-
-@dataclass(frozen=True)
-class _Location:
-    """A directory or file on a pyarrow filesystem, shown as the local path or URI the user gave."""
-
-    fs: object
-    path: str
-    scheme: str = ""
-
-    def child(self, name: str) -> _Location:
-        return _Location(self.fs, f"{self.path.rstrip('/')}/{name}", self.scheme)
-
-    @property
-    def name(self) -> str:
-        return self.path.rstrip("/").rsplit("/", 1)[-1]
-
-    def __str__(self) -> str:
-        return f"{self.scheme}://{self.path}" if self.scheme else self.path
-
-    def kind(self) -> str:
-        from pyarrow import fs
-
-        info = self.fs.get_file_info(self.path)
-        return {fs.FileType.NotFound: "missing", fs.FileType.Directory: "dir"}.get(info.type, "file")
-
-    def listing(self) -> dict[str, bool]:
-        """Entry name -> is a directory; empty when the directory vanished meanwhile."""
-        from pyarrow import fs
-
-        try:
-            infos = self.fs.get_file_info(fs.FileSelector(self.path, allow_not_found=True, recursive=False))
-        except (FileNotFoundError, OSError):
-            return {}
-        return {info.base_name: info.type == fs.FileType.Directory for info in infos}
-
-    def read_text(self, name: str) -> str | None:
-        """The file ``name`` in this directory, or None when it is missing or cannot be read."""
-        try:
-            with self.fs.open_input_stream(self.child(name).path) as stream:
-                return stream.read().decode("utf-8", errors="replace")
-        except (FileNotFoundError, OSError):
-            return None
-
-
-def _location(text: str) -> _Location:
-    from pyarrow import fs
-
-    text = str(text)
-    if "://" in text:
-        scheme = text.split("://", 1)[0]
-        try:
-            filesystem, path = fs.FileSystem.from_uri(text)
-        except (ValueError, OSError) as exc:
-            raise UserError(f"{text}: cannot open that storage URI ({exc})") from None
-        return _Location(filesystem, path.rstrip("/") or "/", scheme)
-    return _Location(fs.LocalFileSystem(), str(Path(text).expanduser().resolve()))
-
-
 # ----------------------------------------------------------------------------- finding experiments
 
 
 def _is_experiment(names: dict[str, bool]) -> bool:
-    return SEARCH_RECORD in names or any(n.startswith(STATE_PREFIX) and n.endswith(".json") for n in names)
+    return SEARCH_RECORD in names or any(n.startswith(RAY_STATE_PREFIX) and n.endswith(".json") for n in names)
 
 
-def _scan(paths: list[str]) -> tuple[list[tuple[_Location, str]], list[str]]:
+def _scan(paths: list[str]) -> tuple[list[tuple[Location, str]], list[str]]:
     """(experiment location, the argument it came from) for every experiment under ``paths``, and the problems met."""
     if not paths:
         raise UserError("give at least one experiment directory or comparison root")
-    found: list[tuple[_Location, str]] = []
+    found: list[tuple[Location, str]] = []
     problems: list[str] = []
     for arg in paths:
-        loc = _location(arg)
+        loc = Location.parse(arg)
         kind = loc.kind()
         if kind == "missing":
             raise UserError(f"{arg}: no such directory")
@@ -206,7 +146,7 @@ def _scan(paths: list[str]) -> tuple[list[tuple[_Location, str]], list[str]]:
     return unique, problems
 
 
-def _walk(loc: _Location, origin: str, depth: int, found: list, problems: list[str], in_root: bool = False) -> int:
+def _walk(loc: Location, origin: str, depth: int, found: list, problems: list[str], in_root: bool = False) -> int:
     """Add the experiments at or below ``loc`` to ``found``; report what looks like a search but cannot be read.
 
     Reported: the argument itself when it holds no experiment; an empty directory given as argument, directly
@@ -222,7 +162,7 @@ def _walk(loc: _Location, origin: str, depth: int, found: list, problems: list[s
             problems.append(f"{loc}: empty directory (a search that has not started, or the wrong path); skipped")
         return 0
     if any(n in RAY_MARKERS or n.startswith(("searcher-state-", "search_gen_state-")) for n in names):
-        problems.append(f"{loc}: Ray files but no {SEARCH_RECORD} or {STATE_PREFIX}*.json yet (a search just starting?); skipped")
+        problems.append(f"{loc}: Ray files but no {SEARCH_RECORD} or {RAY_STATE_PREFIX}*.json yet (a search just starting?); skipped")
         return 0
     count = 0
     subdirs = sorted(name for name, is_dir in names.items() if is_dir and not name.startswith("."))
@@ -231,7 +171,7 @@ def _walk(loc: _Location, origin: str, depth: int, found: list, problems: list[s
         for sub in subdirs:
             count += _walk(loc.child(sub), origin, depth + 1, found, problems, in_root=compare)
     if compare:
-        record = _parse_json(loc.read_text(COMPARE_RECORD))
+        record = loc.read_json(COMPARE_RECORD)
         if not isinstance(record, dict):
             problems.append(f"{loc}/{COMPARE_RECORD}: unreadable; its experiments are read without it")
         else:
@@ -239,7 +179,7 @@ def _walk(loc: _Location, origin: str, depth: int, found: list, problems: list[s
                 if isinstance(search, dict) and search.get("experiment") and search["experiment"] not in subdirs:
                     problems.append(f"{loc}: {COMPARE_RECORD} lists {search['experiment']} but that directory is missing")
     if count == 0 and (depth == 0 or in_root):
-        problems.append(f"{loc}: no experiment directory in it (none holds {SEARCH_RECORD} or {STATE_PREFIX}*.json)")
+        problems.append(f"{loc}: no experiment directory in it (none holds {SEARCH_RECORD} or {RAY_STATE_PREFIX}*.json)")
     return count
 
 
@@ -254,44 +194,6 @@ def find_experiments(paths: list[str]) -> list[str]:
 
 
 # ----------------------------------------------------------------------------- reading one experiment
-
-
-def _parse_json(text: str | None):
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return None
-
-
-def _read_state(loc: _Location, names: dict[str, bool], problems: list[str]) -> dict[str, dict] | None:
-    """Trial directory name -> Ray's view of that trial, from the newest readable experiment_state-*.json."""
-    files = sorted((n for n in names if n.startswith(STATE_PREFIX) and n.endswith(".json")), reverse=True)
-    if not files:
-        return None
-    for name in files:
-        text = loc.read_text(name)
-        try:
-            state = json.loads(text or "")
-            trials = {}
-            for trial_text, runtime_text in state["trial_data"]:
-                trial = json.loads(trial_text)
-                runtime = json.loads(runtime_text) if isinstance(runtime_text, str) else dict(runtime_text or {})
-                trials[trial["relative_logdir"]] = {
-                    "trial_id": trial.get("trial_id"),
-                    "status": trial.get("status"),
-                    "config": trial.get("config") if isinstance(trial.get("config"), dict) else None,
-                    "tag": trial.get("experiment_tag"),
-                    "num_failures": runtime.get("num_failures"),
-                }
-            if name != files[0]:
-                problems.append(f"{loc}/{files[0]}: unreadable (half-written?); used the older {name}")
-            return trials
-        except (ValueError, KeyError, TypeError):
-            continue
-    problems.append(f"{loc}/{files[0]}: Ray's experiment state is unreadable (half-written?); trial statuses inferred from the trial directories")
-    return None
 
 
 def _read_results(text: str | None, where: str, problems: list[str]) -> list[dict]:
@@ -349,7 +251,7 @@ def _flat(config: dict, prefix: str = "") -> dict:
     return out
 
 
-def _select_checkpoint(trial: _Location, names: dict[str, bool], results: list[dict], metric: str, mode: str):
+def _select_checkpoint(trial: Location, names: dict[str, bool], results: list[dict], metric: str, mode: str):
     """(checkpoint location, its test metrics, best epoch): the best epoch's checkpoint if kept, else the latest one with test metrics."""
     kept = sorted((n for n, is_dir in names.items() if is_dir and n.startswith("checkpoint_")), reverse=True)
     scored = [(row, row[metric]) for row in results if _is_number(row.get(metric)) and math.isfinite(row[metric])]
@@ -363,7 +265,7 @@ def _select_checkpoint(trial: _Location, names: dict[str, bool], results: list[d
         best_epoch = int(chosen.get("training_iteration", 0)) or None
         preferred = [row["checkpoint_dir_name"] for row in with_checkpoint]
     for name in preferred[:1] + kept:
-        test = _parse_json(trial.child(name).read_text(TEST_METRICS_FILE))
+        test = trial.child(name).read_json(TEST_METRICS_FILE)
         if isinstance(test, dict):
             return trial.child(name), test, best_epoch
     return None, None, best_epoch
@@ -384,7 +286,7 @@ def _trial_status(state_status: str | None, epochs: int, max_epochs: int | None,
     return "completed" if reached and not error else "unfinished"
 
 
-def _read_experiment(loc: _Location, origin: str, compare: dict | None, problems: list[str]):
+def _read_experiment(loc: Location, origin: str, compare: dict | None, problems: list[str]):
     """(record, trial rows, epoch rows) of one experiment, or None when it cannot be used."""
     names = loc.listing()
     text = loc.read_text(SEARCH_RECORD)
@@ -400,7 +302,7 @@ def _read_experiment(loc: _Location, origin: str, compare: dict | None, problems
     if missing:
         problems.append(f"{loc}/{SEARCH_RECORD}: lacks {', '.join(missing)}; skipped")
         return None
-    state = _read_state(loc, names, problems)
+    state = read_trial_states(loc, names, problems)
     budget = record.get("budget") or {}
     max_epochs = budget.get("max_epochs")
     metric, mode = record["metric"], record["mode"]
@@ -440,7 +342,7 @@ def _read_experiment(loc: _Location, origin: str, compare: dict | None, problems
             continue
         if diverged and (error is None or "diverged" not in error):
             error = f"{error}; diverged: {diverged}" if error else f"diverged: {diverged}"
-        params = _parse_json(trial.read_text(PARAMS_FILE)) if PARAMS_FILE in listing else None
+        params = trial.read_json(PARAMS_FILE) if PARAMS_FILE in listing else None
         config = params if isinstance(params, dict) else ray_view.get("config") or (last or {}).get("config") or {}
         checkpoint, test, best_epoch = _select_checkpoint(trial, listing, results, metric, mode)
         values = [row[metric] for row in results if _is_number(row.get(metric)) and math.isfinite(row[metric])]
@@ -491,7 +393,7 @@ def _trial_number(tag: str | None, dirname: str, trial_id: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _test_epoch(test: dict | None, checkpoint: _Location | None, results: list[dict]) -> int | None:
+def _test_epoch(test: dict | None, checkpoint: Location | None, results: list[dict]) -> int | None:
     if not test:
         return None
     if _is_number(test.get("epoch_of_model")):
@@ -517,9 +419,9 @@ def collect(paths: list[str] | str, allow_mixed: bool = False) -> Collection:
     records, trial_rows, epoch_rows = {}, [], []
     compares: dict[str, dict | None] = {}
     for loc, origin in experiments:
-        parent = _Location(loc.fs, loc.path.rstrip("/").rsplit("/", 1)[0] or "/", loc.scheme)
+        parent = loc.parent
         if str(parent) not in compares:
-            compares[str(parent)] = _parse_json(parent.read_text(COMPARE_RECORD))
+            compares[str(parent)] = parent.read_json(COMPARE_RECORD)
         outcome = _read_experiment(loc, origin, compares[str(parent)], problems)
         if outcome is None:
             continue
