@@ -34,3 +34,50 @@ def ray_local():
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """A real S3-compatible server (moto's standalone server) on 127.0.0.1, ``host:port``.
+
+    Clients reach it the way they reach a real bucket: pyarrow's S3 filesystem with
+    ``endpoint_override``, here given in the URI (``s3://bucket/prefix?endpoint_override=...&scheme=http``).
+    """
+    import socket
+
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"127.0.0.1:{port}"
+    server.stop()
+
+
+S3_TEST_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+"""The moto server accepts any credentials; these dummy ones stand where a user's would (environment, never files)."""
+
+
+@pytest.fixture
+def s3_storage(s3_endpoint, monkeypatch, request) -> str:
+    """A fresh bucket on the test server, as the ``--storage`` URI a user would give.
+
+    The dummy credentials are set in the environment before any Ray instance starts, so Ray's
+    workers (which inherit the driver's environment) reach the bucket too.
+    """
+    import re
+
+    from pyarrow import fs
+
+    for key, value in S3_TEST_ENV.items():
+        monkeypatch.setenv(key, value)
+    bucket = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-")
+    host = fs.S3FileSystem(endpoint_override=s3_endpoint, scheme="http", allow_bucket_creation=True, **_s3_keys())
+    host.create_dir(bucket)
+    return f"s3://{bucket}/runs?endpoint_override={s3_endpoint}&scheme=http"
+
+
+def _s3_keys() -> dict:
+    return {"access_key": S3_TEST_ENV["AWS_ACCESS_KEY_ID"], "secret_key": S3_TEST_ENV["AWS_SECRET_ACCESS_KEY"], "region": S3_TEST_ENV["AWS_DEFAULT_REGION"]}

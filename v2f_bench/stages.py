@@ -27,6 +27,7 @@ from v2f_bench.errors import UserError, first_line
 from v2f_bench.hashing import sha256_json
 from v2f_bench.judge import JudgeConfig, calibrate, embed_faces, load_pretrained, pair_verification, train_judge
 from v2f_bench.progress import progress
+from v2f_bench.storage import Location, storage_root
 from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load_voice_model, train_voice, voice_data
 
 STAGE_FILE = "stage.json"
@@ -59,7 +60,6 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
     from ray import tune
 
     from v2f_bench.parallel import ray_session
-    from v2f_bench.storage import storage_root
 
     with ray_session("local"):
         try:
@@ -97,7 +97,7 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     staging = Path(run_dir) / ".voice-training"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    trial_storage = f"{str(storage).rstrip('/')}/stages" if storage else staging
+    trial_storage = str(Location.parse(storage).child("stages")) if storage else staging
     result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
     shutil.rmtree(folder, ignore_errors=True)
     record = adopt_voice_trial(prepared, run_dir, config, result.checkpoint, result.metrics)
@@ -247,7 +247,7 @@ def train_generator_once(
     voice = voice_stage(prepared, run_dir, voice_config, storage)
     judge_record = judge_stage(prepared, run_dir, judge)
     data = generator_data(prepared, run_dir, voice, judge_record)
-    trials = f"{str(storage).rstrip('/')}/trials" if storage else Path(run_dir) / "trials"
+    trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())

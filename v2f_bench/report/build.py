@@ -33,9 +33,6 @@ from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
 from v2f_bench.storage import Location
 
-FAMILY_METRIC = "val_verification_accuracy"
-
-
 def build_report(paths: list[str], out: Path, allow_mixed: bool = False) -> dict:
     """Write the report for ``paths`` into ``out``; returns what was written and the problems met.
 
@@ -113,22 +110,39 @@ def _table_sections(trials: pd.DataFrame, out: Path) -> list[Section]:
     ]
 
 
+def search_objective(generators: pd.DataFrame) -> tuple[str, bool]:
+    """(metric, higher is better) that the generator searches optimised, from their records.
+
+    Every aggregation over searches (expected maximum, ranking, learning curves) reads it from here,
+    never from a name in the code: a space with ``mode: min`` is ranked lowest-first. Searches of
+    different metrics or directions cannot share one ranking: a one-line ``UserError``.
+    """
+    pairs = generators[["metric", "mode"]].drop_duplicates()
+    if len(pairs) != 1:
+        listed = ", ".join(f"{m} ({d})" for m, d in pairs.itertuples(index=False))
+        raise UserError(f"the generator searches optimise different objectives ({listed}); report them separately")
+    metric, mode = pairs.iloc[0]
+    return str(metric), not tables.sorts_ascending(mode, metric)
+
+
 def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
     scored = generators[(generators["status"] != "failed") & generators["best_val"].notna()]
     if scored.empty:
         return [Section("Equal-budget view", note="every generator trial failed: nothing to draw")]
-    curve = budget.expected_max_table(scored, "best_val", family_col="target", time_col="time_s")
+    metric, higher = search_objective(generators)
+    best_word = "best" if higher else "lowest"
+    curve = budget.expected_max_table(scored, "best_val", family_col="target", time_col="time_s", higher_is_better=higher)
     curve.to_csv(out / "budget.csv", index=False)
     by_n, by_time = out / "expected_max_trials.png", out / "expected_max_time.png"
-    figures.expected_max_curves(curve, by_n, by_time, "val verification accuracy")
+    figures.expected_max_curves(curve, by_n, by_time, metric.replace("_", " "))
     per_search = tables.best_per_search(generators)
-    ranking = budget.rank_families(per_search, "best_val", family_col="target", method="welch")
+    ranking = budget.rank_families(per_search, "best_val", family_col="target", method="welch", higher_is_better=higher)
     ranking.to_csv(out / "ranking.csv", index=False)
     shown = ranking[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]
-    note = ("Expected best validation accuracy after n trials (Dodge et al. 2019) from the empirical distribution "
+    note = (f"Expected {best_word} {metric} after n trials (Dodge et al. 2019) from the empirical distribution "
             "of trial scores, with 95 % bootstrap bands; the same against compute (n x mean trial time). "
-            "Ranking by the best validation accuracy per search (mean over seeds, 95 % t-interval); a gap to the next "
-            "family is within noise when Welch's 95 % interval of the difference contains 0, and such families share a label.")
+            f"Ranking by the {best_word} {metric} per search ({'higher' if higher else 'lower'} is better; mean over seeds, 95 % t-interval); "
+            "a gap to the next family is within noise when Welch's 95 % interval of the difference contains 0, and such families share a label.")
     return [Section("Equal-budget view", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}"), images=[by_n, by_time], note=note)]
 
 
@@ -136,9 +150,10 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     sections = []
     curves = out / "learning_curves.png"
     epochs = collection.epochs[~collection.epochs["target"].isin(["voice", "judge"])]
-    if FAMILY_METRIC in epochs:
-        figures.learning_curves(epochs, FAMILY_METRIC, curves)
-        sections.append(Section("Learning curves (validation verification accuracy per epoch)", images=[curves]))
+    metric, _ = search_objective(generators)
+    if metric in epochs:
+        figures.learning_curves(epochs, metric, curves)
+        sections.append(Section(f"Learning curves ({metric} per epoch)", images=[curves]))
     stages = _stage_folder(generators)
     if stages is None:
         notes.append("no stage artifacts beside the generator searches: t-SNE and the tau curve are not drawn")

@@ -164,7 +164,7 @@ def _ordered(names: Iterable) -> list[str]:
     return sorted({str(n) for n in names}, key=_family_key)
 
 
-def _ascending(mode, metric) -> bool:
+def sorts_ascending(mode, metric) -> bool:
     """Sort direction of ``best_val``: from the record's mode, else from METRICS by the metric's name."""
     if mode in ("max", "min"):
         return mode == "min"
@@ -195,7 +195,7 @@ def best_per_search(trials: pd.DataFrame) -> pd.DataFrame:
         if usable.empty:
             continue
         metric = group["metric"].iloc[0] if "metric" in group else None
-        ascending = _ascending(modes[0] if len(modes) else None, metric)
+        ascending = sorts_ascending(modes[0] if len(modes) else None, metric)
         best = usable.sort_values("best_val", ascending=ascending, kind="stable").iloc[0].copy()
         best["search_trials"] = len(group)
         best["search_failed"] = int((group["status"] == "failed").sum())
