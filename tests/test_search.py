@@ -55,6 +55,7 @@ def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(pr
     assert record["prepared"] == load_prepared(prepared_dir).manifest["cache_key"]
     configs = [json.loads((experiment / trial / "params.json").read_text()) for trial in rows]
     assert len({c["lr"] for c in configs}) == 3 and all(c["seed"] == 3 and c["max_epochs"] == 2 for c in configs)
+    assert all(list((experiment / trial).glob("events.out.tfevents.*")) for trial in rows), "a TensorBoard event file in every trial"
     study = load_study(experiment, "voice")
     assert sorted(t.params["lr"] for t in study.trials) == sorted(c["lr"] for c in configs)
     assert all(t.state.name == "COMPLETE" for t in study.trials), "every trial told to Optuna"

@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_compare(commands)
     _add_cluster(commands)
     _add_report(commands)
+    _add_status(commands)
     _add_paper(commands)
     return parser
 
@@ -112,6 +113,23 @@ def _add_budget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the Optuna sampler and of the trials")
 
 
+def _add_tracking_options(p: argparse.ArgumentParser) -> None:
+    from v2f_bench.trackers import TRACKERS
+
+    p.add_argument("--log", action="append", default=[], choices=TRACKERS,
+                   help="also log every trial to this tracker (repeatable); TensorBoard event files are always written")
+    p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: a local store, sqlite:///RUN_DIR/mlflow.db)")
+
+
+def _tracking(args: argparse.Namespace):
+    from v2f_bench.trackers import Tracking
+
+    tracking = Tracking(kinds=tuple(dict.fromkeys(args.log)), run_dir=Path(args.run_dir), mlflow_uri=args.mlflow_uri)
+    tracking.validate()
+    tracking.prepare_environment()
+    return tracking
+
+
 def _add_tune(commands) -> None:
     p = commands.add_parser("tune", help="search hyperparameters of 'voice', 'judge' or a generator family with Optuna on Ray Tune")
     p.add_argument("target", help="'voice', 'judge' or a generator family")
@@ -119,6 +137,7 @@ def _add_tune(commands) -> None:
     p.add_argument("--name", help="experiment name (default TARGET)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted search of that name")
     _add_budget_options(p)
+    _add_tracking_options(p)
     _add_stage_options(p)
     p.set_defaults(run=_run_tune)
 
@@ -129,6 +148,7 @@ def _add_compare(commands) -> None:
     p.add_argument("--seeds", type=int, default=2, help="independent searches per family (default 2)")
     p.add_argument("--name", default="compare", help="experiment root name under --storage (default compare)")
     _add_budget_options(p)
+    _add_tracking_options(p)
     _add_stage_options(p)
     p.set_defaults(run=_run_compare)
 
@@ -160,6 +180,13 @@ def _add_report(commands) -> None:
     p.add_argument("--out", type=Path, required=True, help="report directory")
     p.add_argument("--allow-mixed", action="store_true", help="combine experiments built from different prepared datasets")
     p.set_defaults(run=_run_report)
+
+
+def _add_status(commands) -> None:
+    p = commands.add_parser("status", help="where a running or finished search or comparison stands (read-only)")
+    p.add_argument("runs", nargs="+", help="experiment directories or comparison roots (local paths or storage URIs)")
+    p.add_argument("--watch", type=float, metavar="SECONDS", help="refresh every SECONDS until every search has finished (Ctrl-C stops)")
+    p.set_defaults(run=_run_status)
 
 
 def _at_least(flag: str, value, minimum) -> None:
@@ -235,6 +262,28 @@ def _run_report(args: argparse.Namespace) -> None:
     for problem in summary["problems"]:
         print(f"note: {problem}")
     print(f"report: {summary['page']} ({summary['trials']} trials)")
+
+
+def _run_status(args: argparse.Namespace) -> None:
+    import time
+
+    from v2f_bench.status import status
+
+    if args.watch is not None and args.watch <= 0:
+        raise UserError(f"--watch {args.watch}: give a positive number of seconds")
+    while True:
+        searches, problems = status(args.runs)
+        print(time.strftime("%H:%M:%S"))
+        for search in searches:
+            print(search.line())
+        for problem in problems:
+            print(f"note: {problem}")
+        if not searches:
+            raise UserError(f"no v2f-bench search in {', '.join(args.runs)}: {problems[0] if problems else 'nothing found'}")
+        finished = all(not (s.running or s.pending or s.unfinished) for s in searches)
+        if args.watch is None or finished:
+            return
+        time.sleep(args.watch)
 
 
 def _run_train(args: argparse.Namespace) -> None:
@@ -360,12 +409,13 @@ def _run_tune(args: argparse.Namespace) -> None:
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
     _check_experiment(args.storage, name, args.target, args.resume)
+    tracking = _tracking(args)
     with ray_session(args.address or "local"):
         setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage)
         if args.resume:
             results = resume_search(setup, args.storage, name)
         else:
-            results = run_search(setup, budget, args.storage, name, args.seed)
+            results = run_search(setup, budget, args.storage, name, args.seed, tracking)
     best = best_result(results, setup.space)
     print(f"{name}: {best['trials']} trials, {best['failed']} failed; best {best['metric']} = {best['value']:.4f}")
     print("  config: " + ", ".join(f"{k}={v}" for k, v in sorted(best["config"].items())))
@@ -383,8 +433,9 @@ def _run_compare(args: argparse.Namespace) -> None:
     voice_config = _voice_config(args)
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
+    tracking = _tracking(args)
     with ray_session(args.address or "local"):
-        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed)
+        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed, tracking)
     for row in summary["searches"]:
         best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
         print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")

@@ -67,6 +67,7 @@ def run_comparison(
     storage: str,
     name: str,
     base_seed: int = 0,
+    tracking=None,
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
     from v2f_bench.stages import search_setup
@@ -88,7 +89,7 @@ def run_comparison(
         seed = base_seed + k
         for family in families:
             search_name = f"{family}-s{seed}"
-            results = run_search(setups[family], budget, str(root), search_name, seed)
+            results = run_search(setups[family], budget, str(root), search_name, seed, tracking)
             row = {"family": family, "seed": seed, "experiment": search_name, "metric": setups[family].space.metric}
             try:
                 best = best_result(results, setups[family].space)

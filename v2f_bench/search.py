@@ -8,6 +8,11 @@ report reads nothing else.
 - The searcher is Optuna's TPE sampler (seeded) through Ray's ``OptunaSearch``, limited to
   ``concurrency`` trials at a time; the scheduler is ASHA (early stopping on the space's metric,
   ``time_attr`` = epochs) or FIFO.
+- Multi-objective (``space.objectives``, from ``--objectives``): the same TPE sampler (Optuna's
+  TPE handles several objectives) is told every objective's final value, and Optuna keeps the
+  Pareto front; ASHA stops trials and checkpoints are kept on the first objective only, and no
+  intermediate values reach Optuna (Ray reports none for several metrics).
+- Each search keeps its Optuna study in a journal file under the experiment (``study.py``).
 - Every trial receives the prepared arrays through the object store once per cluster
   (``tune.with_parameters``), so workers need no copy of the raw or prepared data.
 - Crashed trials are retried from their last checkpoint up to ``max_failures`` times; a diverging
@@ -96,7 +101,7 @@ def best_result(results, space) -> dict:
             "trials": len(results), "failed": sum(1 for r in results if r.error is not None)}
 
 
-def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
+def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int, tracking=None):
     """The ``ray.tune.Tuner`` of one search."""
     from optuna.samplers import TPESampler
     from ray import tune
@@ -112,11 +117,14 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
 
     exp = experiment(storage, name)
     study, journal = study_storage(exp)
-    searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, sampler=TPESampler(seed=seed),
-                            study_name=name, storage=study)
+    multi = len(space.objectives) > 1
+    metric = [m for m, _ in space.objectives] if multi else space.metric
+    mode = [d for _, d in space.objectives] if multi else space.mode
+    searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name, storage=study)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period)
+        stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period, **stop_on)
     else:
         scheduler = FIFOScheduler()
     trainable = tune.with_resources(
@@ -128,8 +136,8 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
         tune_config=tune.TuneConfig(
             search_alg=searcher,
             scheduler=scheduler,
-            metric=space.metric,
-            mode=space.mode,
+            metric=None if multi else space.metric,
+            mode=None if multi else space.mode,
             num_samples=budget.trials,
             time_budget_s=budget.time_budget_s,
             reuse_actors=True,
@@ -139,13 +147,13 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             storage_path=storage_root(storage),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
-            callbacks=[] if exp.is_local else [StudyUpload(journal, exp)],
+            callbacks=([] if exp.is_local else [StudyUpload(journal, exp)]) + (tracking.callbacks(name) if tracking else []),
             verbose=1,
         ),
     )
 
 
-def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int):
+def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int, tracking=None):
     """Run one search to the end and return Ray's ``ResultGrid``.
 
     The record is written before the first trial (so an interrupted search keeps its budget and
@@ -166,7 +174,7 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
     try:
         write_record(exp, record)
         exp.child(STAGES_FOLDER).write_artifacts(setup.artifacts)
-        tuner = build_tuner(setup, budget, storage, name, seed)
+        tuner = build_tuner(setup, budget, storage, name, seed, tracking)
     except OSError as exc:
         _discard_start(exp, fresh)
         raise UserError(f"--storage {storage}: cannot write the search into {exp} ({first_line(exc, type(exc).__name__)}); "

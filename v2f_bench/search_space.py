@@ -109,6 +109,9 @@ class SearchSpace:
     mode: str
     parameters: tuple[Parameter, ...]
     path: Path | None = None
+    objectives: tuple[tuple[str, str], ...] = ()
+    """Every objective of a multi-objective search, (metric, mode) each, the first being ``metric``;
+    empty for a single objective (see ``with_objectives``)."""
 
     @property
     def names(self) -> list[str]:
@@ -291,3 +294,43 @@ def _parse_fixed(where: str, name: str, kind: str, spec: dict, when: dict) -> Pa
     if not isinstance(spec["value"], SCALAR):
         raise UserError(f"{where}.value: must be a number, string, boolean or null, got {spec['value']!r}")
     return Parameter(name, kind, value=spec["value"], when=when)
+
+
+def parse_objectives(text: str) -> tuple[tuple[str, str], ...]:
+    """``--objectives val_verification_accuracy:max,val_psnr:max`` -> ((metric, mode), ...).
+
+    Each metric is a reported validation metric (``val_<name>``). Its direction may be left out
+    when ``metrics.METRICS`` declares it (``val_psnr`` = ``val_psnr:max``); a stated direction
+    that contradicts the declaration is refused, since a metric's direction is declared once.
+    """
+    from v2f_bench.metrics import METRICS
+
+    objectives = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        metric, _, mode = item.partition(":")
+        if not metric.startswith("val_"):
+            raise UserError(f"--objectives {item!r}: give a validation metric such as val_psnr (selection happens on validation)")
+        declared = METRICS.get(metric.removeprefix("val_"))
+        if mode and mode not in MODES:
+            raise UserError(f"--objectives {item!r}: the direction must be max or min")
+        if declared is not None and mode and mode != declared.mode:
+            raise UserError(f"--objectives {item!r}: {metric} is declared {declared.mode} (metrics.METRICS); drop ':{mode}' or use {declared.mode}")
+        if not mode and declared is None:
+            raise UserError(f"--objectives {item!r}: say whether {metric} is better high or low ({metric}:max or {metric}:min)")
+        objectives.append((metric, mode or declared.mode))
+    names = [m for m, _ in objectives]
+    if len(objectives) < 2 or len(set(names)) != len(names):
+        raise UserError(f"--objectives {text!r}: give at least two different metrics, comma-separated")
+    return tuple(objectives)
+
+
+def with_objectives(space: SearchSpace, objectives: tuple[tuple[str, str], ...]) -> SearchSpace:
+    """``space`` searched for several objectives; the first one is its ``metric`` (ASHA stops trials on it,
+    checkpoints are kept by it, and a search's best trial is chosen by it)."""
+    from dataclasses import replace
+
+    (metric, mode), *_ = objectives
+    return replace(space, metric=metric, mode=mode, objectives=tuple(objectives))
+

@@ -6,7 +6,7 @@ the searcher together with this storage, so a resumed search goes on in the same
 
 Optuna's journal needs a local file (it locks it). A local experiment keeps it in its own folder
 (``optuna_study.log``). A URI experiment keeps a local mirror at a path derived from the URI,
-uploaded into the experiment after every trial (``StudyUpload``) and fetched back before a resume
+uploaded into the experiment whenever it grows (``StudyUpload``) and fetched back before a resume
 (``fetch_study``), so the bucket holds the study as a local folder does.
 """
 
@@ -37,29 +37,35 @@ def study_storage(exp: Location):
 
 
 def fetch_study(exp: Location) -> None:
-    """Before resuming a URI experiment: put its uploaded journal where its pickled searcher looks."""
+    """Before resuming a URI experiment: put its uploaded journal where its pickled searcher looks,
+    unless the local mirror there is already as long (the journal only grows; a resume on the same
+    machine keeps its newer mirror)."""
     if exp.is_local:
         return
     data = exp.read_bytes(OPTUNA_STUDY)
     _, journal = study_storage(exp)
-    if data is not None:
+    if data is not None and (not journal.is_file() or journal.stat().st_size < len(data)):
         journal.write_bytes(data)
 
 
 class StudyUpload(tune.Callback):
-    """Copy a URI experiment's local journal into the experiment after every finished trial and at the end."""
+    """Copy a URI experiment's local journal into the experiment whenever it has grown.
+
+    Checked at the end of every step of Ray's trial loop (a file-size check; an upload only when a
+    trial was suggested, reported or told), so the copy in the bucket is never behind the searcher
+    state Ray snapshots there: a resumed searcher must find every trial it knows in the journal.
+    """
 
     def __init__(self, journal: Path, exp: Location):
-        self.journal, self.exp = journal, exp
+        self.journal, self.exp, self.uploaded = journal, exp, -1
 
     def _upload(self) -> None:
-        if self.journal.is_file():
+        size = self.journal.stat().st_size if self.journal.is_file() else -1
+        if size != self.uploaded:
             self.exp.write_bytes(OPTUNA_STUDY, self.journal.read_bytes())
+            self.uploaded = size
 
-    def on_trial_complete(self, iteration, trials, trial, **info):
-        self._upload()
-
-    def on_trial_error(self, iteration, trials, trial, **info):
+    def on_step_end(self, iteration, trials, **info):
         self._upload()
 
     def on_experiment_end(self, trials, **info):

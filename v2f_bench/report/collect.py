@@ -407,6 +407,24 @@ def _test_epoch(test: dict | None, checkpoint: Location | None, results: list[di
 # ----------------------------------------------------------------------------- collect
 
 
+def read_experiments(paths: list[str]) -> tuple[list[tuple[Location, dict, list[dict], list[dict]]], list[str]]:
+    """(experiment, records, trial rows, epoch rows) for every readable experiment under ``paths``, and the problems met.
+
+    Experiments with no trial rows yet are kept (a search just starting), so ``status`` can count them.
+    """
+    experiments, problems = _scan([str(p) for p in paths])
+    compares: dict[str, dict | None] = {}
+    found = []
+    for loc, origin in experiments:
+        parent = loc.parent
+        if str(parent) not in compares:
+            compares[str(parent)] = parent.read_json(COMPARE_RECORD)
+        outcome = _read_experiment(loc, origin, compares[str(parent)], problems)
+        if outcome is not None:
+            found.append((loc, *outcome))
+    return found, problems
+
+
 def collect(paths: list[str] | str, allow_mixed: bool = False) -> Collection:
     """Read every experiment under ``paths`` (see ``find_experiments``) into a ``Collection``.
 
@@ -415,17 +433,9 @@ def collect(paths: list[str] | str, allow_mixed: bool = False) -> Collection:
     ``allow_mixed``. Everything else that is skipped or doubtful is listed in ``Collection.problems``.
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
-    experiments, problems = _scan([str(p) for p in paths])
+    experiments, problems = read_experiments(paths)
     records, trial_rows, epoch_rows = {}, [], []
-    compares: dict[str, dict | None] = {}
-    for loc, origin in experiments:
-        parent = loc.parent
-        if str(parent) not in compares:
-            compares[str(parent)] = parent.read_json(COMPARE_RECORD)
-        outcome = _read_experiment(loc, origin, compares[str(parent)], problems)
-        if outcome is None:
-            continue
-        record, trials, epochs = outcome
+    for loc, record, trials, epochs in experiments:
         if trials:
             records[str(loc)] = record
             trial_rows += trials
