@@ -119,6 +119,8 @@ def _add_tracking_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log", action="append", default=[], choices=TRACKERS,
                    help="also log every trial to this tracker (repeatable); TensorBoard event files are always written")
     p.add_argument("--mlflow-uri", help="MLflow tracking URI (default: a local store, sqlite:///RUN_DIR/mlflow.db)")
+    p.add_argument("--objectives", help="multi-objective search, e.g. val_verification_accuracy:max,val_psnr:max (Optuna keeps the "
+                                        "Pareto front; ASHA and checkpoints use the first); default: the space's metric")
 
 
 def _tracking(args: argparse.Namespace):
@@ -128,6 +130,17 @@ def _tracking(args: argparse.Namespace):
     tracking.validate()
     tracking.prepare_environment()
     return tracking
+
+
+def _objectives(args: argparse.Namespace):
+    """The parsed ``--objectives`` (empty: single objective); a resumed search keeps the ones it started with."""
+    from v2f_bench.search_space import parse_objectives
+
+    if not args.objectives:
+        return ()
+    if getattr(args, "resume", False):
+        raise UserError("--objectives cannot change on --resume: the resumed search keeps the objectives it started with")
+    return parse_objectives(args.objectives)
 
 
 def _add_tune(commands) -> None:
@@ -397,7 +410,7 @@ def _run_tune(args: argparse.Namespace) -> None:
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
     from v2f_bench.search import best_result, default_space_file, resume_search, run_search
-    from v2f_bench.search_space import load_target_space
+    from v2f_bench.search_space import load_target_space, with_objectives
     from v2f_bench.stages import search_setup
 
     budget = _budget(args)
@@ -410,8 +423,11 @@ def _run_tune(args: argparse.Namespace) -> None:
     name = args.name or args.target
     _check_experiment(args.storage, name, args.target, args.resume)
     tracking = _tracking(args)
+    objectives = _objectives(args)
     with ray_session(args.address or "local"):
         setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage)
+        if objectives:
+            setup.space = with_objectives(setup.space, objectives)
         if args.resume:
             results = resume_search(setup, args.storage, name)
         else:
@@ -434,8 +450,10 @@ def _run_compare(args: argparse.Namespace) -> None:
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
     tracking = _tracking(args)
+    objectives = _objectives(args)
     with ray_session(args.address or "local"):
-        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed, tracking)
+        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
+                                 tracking, objectives)
     for row in summary["searches"]:
         best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
         print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")

@@ -68,14 +68,19 @@ def run_comparison(
     name: str,
     base_seed: int = 0,
     tracking=None,
+    objectives: tuple = (),
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
+    from v2f_bench.search_space import with_objectives
     from v2f_bench.stages import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
     root = experiment(storage, name)
     setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage) for family in families}
+    if objectives:
+        for setup in setups.values():
+            setup.space = with_objectives(setup.space, objectives)
     record = {
         "families": families,
         "seeds": [base_seed + k for k in range(seeds)],

@@ -229,6 +229,7 @@ def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
         "seed": seed,
         "metric": space.metric,
         "mode": space.mode,
+        "objectives": [list(objective) for objective in space.objectives],
         "space_file": str(space.path),
         "space": asdict(space),
         "budget": asdict(budget),

@@ -27,7 +27,8 @@ import pandas as pd
 
 from v2f_bench.artifacts import SAMPLE_GENERATED, SAMPLE_TARGETS, STAGES_FOLDER
 from v2f_bench.errors import UserError
-from v2f_bench.report import budget, figures, tables
+from v2f_bench.metrics import METRICS
+from v2f_bench.report import budget, figures, pareto, tables
 from v2f_bench.report.collect import collect
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
@@ -78,6 +79,7 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         written = tables.write_tables(trials, out)
         sections += _table_sections(trials, out)
         sections += _budget_sections(generators, out)
+        sections += _pareto_sections(collection, generators, out, notes)
         sections += _figure_sections(collection, generators, out, notes)
     sections += _benchmark_sections(final, notes)
     page = out / "index.html"
@@ -144,6 +146,37 @@ def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
             f"Ranking by the {best_word} {metric} per search ({'higher' if higher else 'lower'} is better; mean over seeds, 95 % t-interval); "
             "a gap to the next family is within noise when Welch's 95 % interval of the difference contains 0, and such families share a label.")
     return [Section("Equal-budget view", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}"), images=[by_n, by_time], note=note)]
+
+
+def _pareto_sections(collection, generators: pd.DataFrame, out: Path, notes: list[str]) -> list[Section]:
+    """Each family's Pareto front when the generator searches were multi-objective (``--objectives``)."""
+    searched = set(generators["experiment_path"])
+    sets = {tuple(tuple(o) for o in (record["search"].get("objectives") or ())) for path, record in collection.records.items() if path in searched}
+    multi = {objectives for objectives in sets if len(objectives) > 1}
+    if not multi:
+        return []
+    if len(sets) > 1:
+        notes.append("the generator searches have different objectives: no Pareto front is drawn; report them separately")
+        return []
+    objectives = multi.pop()
+    table = pareto.pareto_table(generators, collection.epochs, objectives)
+    front = table[table["non_dominated"]].drop(columns="non_dominated")
+    front.to_csv(out / "pareto.csv", index=False)
+    (out / "pareto.md").write_text(front.to_markdown(index=False, floatfmt=".4f") + "\n")
+    names = [metric.removeprefix("val_") for metric, _ in objectives]
+    images = []
+    if len(names) == 2:
+        factors = tuple(tables.display_factor(n) if n in METRICS else 1.0 for n in names)
+        paper = {family: (values[names[0]], values[names[1]]) for family, values in tables.PAPER.items() if names[0] in values and names[1] in values}
+        images.append(figures.pareto_fronts(table, names[0], names[1], out / "pareto_fronts.png", factors, paper or None))
+    else:
+        notes.append(f"{len(names)} objectives: the Pareto table is written, the figure is drawn for two objectives only")
+    directions = ", ".join(f"{m} ({d})" for m, d in objectives)
+    note = (f"Objectives: {directions}. Per family (seeds pooled) the trials no other trial of the family dominates on validation "
+            f"values, at the epoch selected by the first objective; their test values are shown. {len(front)} of {len(table)} trials are "
+            "non-dominated." + (" Stars: the paper's published values (Tables I and II)." if images and len(names) == 2 and paper else ""))
+    return [Section("Pareto fronts (multi-objective searches)", html=front.to_html(index=False, float_format=lambda v: f"{v:.4f}"),
+                    images=images, note=note)]
 
 
 def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: list[str]) -> list[Section]:
@@ -215,7 +248,7 @@ def _faces_grid(generators: pd.DataFrame, out: Path) -> Path | None:
 def _write_markdown(out: Path, sections: list[Section]) -> None:
     """A Markdown version of the page: tables from their .md files, images by relative link."""
     parts = ["# v2f_bench report", ""]
-    markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md"}
+    markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md"}
     if (out / "ranking.csv").is_file():
         markdown_tables["Equal-budget view"] = "ranking.md"
         ranking = pd.read_csv(out / "ranking.csv")[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]

@@ -390,3 +390,41 @@ def faces_grid(
     if title:
         fig.suptitle(title)
     return _save(fig, out)
+
+
+# --------------------------------------------------------------------------- Pareto fronts
+
+
+def pareto_fronts(
+    table: pd.DataFrame,
+    x_name: str,
+    y_name: str,
+    out: Path,
+    factors: tuple[float, float] = (1.0, 1.0),
+    paper: Mapping[str, tuple[float, float]] | None = None,
+) -> Path:
+    """Each family's trials on test values (faint) and its non-dominated ones (chosen on validation)
+    joined as a front; the paper's published points as stars. Values are multiplied by ``factors``
+    (to the paper's scales), ``table`` comes from ``report.pareto.pareto_table``."""
+    fig = _new_figure(6.4, 4.6)
+    ax = fig.add_subplot()
+    families = _sorted_families(table["target"])
+    colors = family_colors(list(families) + list(paper or {}))
+    for family in families:
+        mine = table[table["target"] == family]
+        x, y = mine[f"test:{x_name}"] * factors[0], mine[f"test:{y_name}"] * factors[1]
+        ax.scatter(x, y, color=colors[family], alpha=0.25, s=18)
+        front = mine[mine["non_dominated"]].sort_values(f"test:{x_name}")
+        ax.plot(front[f"test:{x_name}"] * factors[0], front[f"test:{y_name}"] * factors[1], marker="o", color=colors[family],
+                linewidth=1.5, label=f"{family} (non-dominated on val)")
+    for family, point in (paper or {}).items():
+        ax.scatter(*point, marker="*", s=160, color=colors[family], edgecolor="0.1", zorder=3)
+        ax.annotate(f"paper {family}", point, textcoords="offset points", xytext=(6, 4), fontsize="small")
+    if paper:
+        ax.scatter([], [], marker="*", s=120, color="0.6", edgecolor="0.1", label="paper (Agarwal et al.)")
+    ax.set_xlabel(f"test {x_name}" + (" (%)" if factors[0] == 100 else ""))
+    ax.set_ylabel(f"test {y_name}" + (" (%)" if factors[1] == 100 else ""))
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title("Pareto fronts: chosen on validation, shown on test")
+    return _save(fig, out)
