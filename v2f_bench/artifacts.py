@@ -23,3 +23,23 @@ SAMPLE_LABELS = "samples_label.npy"
 """In a generator checkpoint: one generated face per identity, its target face and the labels (Fig. 10)."""
 BENCHMARKS_RESULTS = "benchmarks.json"
 """In a report folder: the benchmark suite's results (``python -m benchmarks``), shown on the report page."""
+
+STAGE_VOICE_EMBEDDINGS = "voice_clip_embeddings.npy"
+STAGE_VOICE_LABELS = "voice_clip_labels.npy"
+STAGE_FACE_EMBEDDINGS = "face_embeddings.npy"
+STAGE_FACE_LABELS = "face_labels.npy"
+STAGE_JUDGE = "judge.json"
+STAGE_IDENTITIES = "identities.json"
+"""In ``<experiment>/stages/``: the voice clip embeddings and the judge's real-photo embeddings with
+their labels (t-SNE), the judge's calibration and test verification (tau curve), the identities."""
+
+RAY_RESULT_FILE = "result.json"
+RAY_PARAMS_FILE = "params.json"
+RAY_ERROR_FILE = "error.txt"
+RAY_PROGRESS_FILE = "progress.csv"
+"""Ray Tune's own files in a trial directory (one JSON line per report; the config; the failure log)."""
+RAY_STATE_PREFIX = "experiment_state-"
+"""Ray Tune's snapshots of an experiment's trials: ``experiment_state-<timestamp>.json``."""
+RAY_MARKERS = ("tuner.pkl", ".validate_storage_marker")
+"""Files Ray writes into an experiment directory before its first experiment_state-*.json."""
+

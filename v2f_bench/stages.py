@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from v2f_bench.artifacts import STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError, first_line
 from v2f_bench.hashing import sha256_json
@@ -312,11 +313,11 @@ def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -
     """What the report draws from the stages (t-SNE of voice and face embeddings, the tau curve),
     copied beside each generator search."""
     return {
-        "voice_clip_embeddings.npy": data["clip_emb"],
-        "voice_clip_labels.npy": data["clip_label"],
-        "face_embeddings.npy": data["judge"]["photo_emb"],
-        "face_labels.npy": data["photo_label"],
-        "judge.json": {"calibration": judge_record["calibration"], "test_verification": judge_record["test_verification"],
+        STAGE_VOICE_EMBEDDINGS: data["clip_emb"],
+        STAGE_VOICE_LABELS: data["clip_label"],
+        STAGE_FACE_EMBEDDINGS: data["judge"]["photo_emb"],
+        STAGE_FACE_LABELS: data["photo_label"],
+        STAGE_JUDGE: {"calibration": judge_record["calibration"], "test_verification": judge_record["test_verification"],
                        "config": judge_record["config"]},
-        "identities.json": {"identities": prepared.manifest["identities"]},
+        STAGE_IDENTITIES: {"identities": prepared.manifest["identities"]},
     }

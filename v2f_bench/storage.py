@@ -19,11 +19,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from v2f_bench.artifacts import RAY_STATE_PREFIX
 from v2f_bench.errors import UserError
-
-RAY_STATE_PREFIX = "experiment_state-"
-"""Ray Tune's snapshots of an experiment's trials: ``experiment_state-<timestamp>.json``."""
-
 
 @dataclass(frozen=True)
 class Location:

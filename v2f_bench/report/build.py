@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from v2f_bench.artifacts import SAMPLE_GENERATED, SAMPLE_TARGETS, STAGES_FOLDER
+from v2f_bench.artifacts import (SAMPLE_GENERATED, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
+                                 STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
 from v2f_bench.report import budget, figures, pareto, tables
@@ -203,21 +204,21 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
 def _stage_folder(generators: pd.DataFrame) -> Location | None:
     for path in generators["experiment_path"].unique():
         folder = Location.parse(path).child(STAGES_FOLDER)
-        if folder.read_json("judge.json") is not None:
+        if folder.read_json(STAGE_JUDGE) is not None:
             return folder
     return None
 
 
 def _stage_section(stages: Location, out: Path) -> Section:
-    judge = stages.read_json("judge.json")
-    names = [row["voice_id"] for row in stages.read_json("identities.json")["identities"]]
+    judge = stages.read_json(STAGE_JUDGE)
+    names = [row["voice_id"] for row in stages.read_json(STAGE_IDENTITIES)["identities"]]
     tau_png, voice_png, face_png = out / "tau_curve.png", out / "tsne_voice.png", out / "tsne_faces.png"
     calibration = judge["calibration"]
     figures.tau_curve(calibration["curve"], calibration["tau"], tau_png)
-    voice_labels = stages.read_array("voice_clip_labels.npy")
-    face_labels = stages.read_array("face_labels.npy")
-    figures.tsne(stages.read_array("voice_clip_embeddings.npy"), np.array(names)[voice_labels], "voice embeddings (clips)", voice_png)
-    figures.tsne(stages.read_array("face_embeddings.npy"), np.array(names)[face_labels], "face judge embeddings (real photos)", face_png)
+    voice_labels = stages.read_array(STAGE_VOICE_LABELS)
+    face_labels = stages.read_array(STAGE_FACE_LABELS)
+    figures.tsne(stages.read_array(STAGE_VOICE_EMBEDDINGS), np.array(names)[voice_labels], "voice embeddings (clips)", voice_png)
+    figures.tsne(stages.read_array(STAGE_FACE_EMBEDDINGS), np.array(names)[face_labels], "face judge embeddings (real photos)", face_png)
     verification = judge["test_verification"]
     note = (f"Judge ({judge['config']['kind']}): tau = {calibration['tau']:.2f} ({calibration['distance']}, chosen by "
             f"{calibration['criterion']} on validation photos); on test photos: verification accuracy "

@@ -49,18 +49,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from v2f_bench.artifacts import COMPARE_RECORD, DIVERGED_FILE, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE
+from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_PROGRESS_FILE, RAY_RESULT_FILE,
+                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE)
 from v2f_bench.errors import UserError
-from v2f_bench.storage import RAY_STATE_PREFIX, Location, read_trial_states
+from v2f_bench.storage import Location, read_trial_states
 
-ERROR_FILE = "error.txt"
-RESULT_FILE = "result.json"
-PARAMS_FILE = "params.json"
-TRIAL_FILES = (RESULT_FILE, PARAMS_FILE, ERROR_FILE, "progress.csv")
+TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FILE)
 """A subdirectory of an experiment holding any of these is a trial directory."""
 
-RAY_MARKERS = ("tuner.pkl", ".validate_storage_marker")
-"""Files Ray writes into an experiment directory before its first experiment_state-*.json."""
 
 STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
@@ -209,10 +205,10 @@ def _read_results(text: str | None, where: str, problems: list[str]) -> list[dic
             row = json.loads(line)
         except ValueError:
             partial = number == len(lines) and not text.endswith("\n")
-            problems.append(f"{where}/{RESULT_FILE}: line {number} is {'incomplete (still being written?)' if partial else 'not JSON'}; skipped that epoch")
+            problems.append(f"{where}/{RAY_RESULT_FILE}: line {number} is {'incomplete (still being written?)' if partial else 'not JSON'}; skipped that epoch")
             continue
         if not isinstance(row, dict):
-            problems.append(f"{where}/{RESULT_FILE}: line {number} is not a result row; skipped")
+            problems.append(f"{where}/{RAY_RESULT_FILE}: line {number} is not a result row; skipped")
             continue
         iteration = row.get("training_iteration")
         rows[int(iteration) if isinstance(iteration, (int, float)) else len(rows) + 1] = row
@@ -331,8 +327,8 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             continue
         trial = loc.child(dirname)
         listing = trial_dirs[dirname]
-        results = _read_results(trial.read_text(RESULT_FILE), where, problems)
-        error, failures = _failure(trial.read_text(ERROR_FILE) if ERROR_FILE in listing else None)
+        results = _read_results(trial.read_text(RAY_RESULT_FILE), where, problems)
+        error, failures = _failure(trial.read_text(RAY_ERROR_FILE) if RAY_ERROR_FILE in listing else None)
         diverged = _first_line(trial.read_text(DIVERGED_FILE)) if DIVERGED_FILE in listing else None
         last = results[-1] if results else None
         status = _trial_status(ray_view.get("status"), len(results), max_epochs, error is not None, last)
@@ -342,7 +338,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             continue
         if diverged and (error is None or "diverged" not in error):
             error = f"{error}; diverged: {diverged}" if error else f"diverged: {diverged}"
-        params = trial.read_json(PARAMS_FILE) if PARAMS_FILE in listing else None
+        params = trial.read_json(RAY_PARAMS_FILE) if RAY_PARAMS_FILE in listing else None
         config = params if isinstance(params, dict) else ray_view.get("config") or (last or {}).get("config") or {}
         checkpoint, test, best_epoch = _select_checkpoint(trial, listing, results, metric, mode)
         values = [row[metric] for row in results if _is_number(row.get(metric)) and math.isfinite(row[metric])]
