@@ -98,6 +98,9 @@ def test_vox1_meta_is_tab_separated_and_joins_to_vggface1_names(tmp_path):
         pytest.param("id0013,n000013,m,dev", "voice id 'id0013'", id="short-voice-id"),
         pytest.param("id00013,13,m,dev", "face id '13'", id="bad-face-id"),
         pytest.param("id00012,n000099,m,dev", "repeats an earlier row", id="repeated-voice-id"),
+        pytest.param(
+            "id00013,n000012,m,dev", "face id n000012 is already joined to voice id id00012", id="repeated-face-id"
+        ),
     ],
 )
 def test_malformed_vox2_rows_are_skipped_with_file_and_line(tmp_path, row, reason_part):

@@ -167,7 +167,7 @@ def read_vox1_meta(path: str | Path) -> tuple[dict[str, Identity], list[Skipped]
 
     The header must be ``VoxCeleb1 ID, VGGFace1 ID, Gender, Nationality, Set`` (tab-separated);
     ``face_id`` is the VGGFace1 name (``A.J._Buckley``). Malformed rows (wrong field count, a
-    voice id not like ``id10001``, a repeated id) are returned as ``Skipped(kind="meta")`` with
+    voice id not like ``id10001``, a repeated voice or face id) are returned as ``Skipped(kind="meta")`` with
     ``item="vox1_meta.csv:<line>"``. An empty, non-UTF-8 or wrongly laid out file raises UserError.
     """
     return _read_voice_meta(Path(path), _VOX1)
@@ -203,14 +203,16 @@ def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity],
         raise UserError(f"{path}: file is empty; expected a {fmt.dataset} meta file with header {fmt.header_text!r}")
     _check_voice_header(path, fmt, numbered[0][1], hint)
     identities: dict[str, Identity] = {}
+    voice_of_face: dict[str, str] = {}
     skipped: list[Skipped] = []
     for no, line in numbered[1:]:
         fields = [_clean(f) for f in line.split(fmt.delimiter)]
-        problem = _voice_row_problem(fields, fmt, identities)
+        problem = _voice_row_problem(fields, fmt, identities, voice_of_face)
         if problem:
             skipped.append(Skipped("meta", f"{path.name}:{no}", problem))
             continue
         identities[fields[0]] = Identity(voice_id=fields[0], face_id=fields[1], gender=fields[2])
+        voice_of_face[fields[1]] = fields[0]
     return identities, skipped
 
 
@@ -223,8 +225,14 @@ def _check_voice_header(path: Path, fmt: _MetaFormat, line: str, hint: str) -> N
         )
 
 
-def _voice_row_problem(fields: list[str], fmt: _MetaFormat, seen: dict[str, Identity]) -> str | None:
-    """Why a meta row cannot be used, or None when it is fine."""
+def _voice_row_problem(
+    fields: list[str], fmt: _MetaFormat, seen: dict[str, Identity], voice_of_face: dict[str, str]
+) -> str | None:
+    """Why a meta row cannot be used, or None when it is fine.
+
+    A face id that an earlier row already joins to another voice is refused: two identities
+    sharing one face folder would share its photos, and the labels could only go to one of them.
+    """
     if len(fields) != len(fmt.columns):
         return f"expected {len(fmt.columns)} {fmt.separator_name}-separated fields, found {len(fields)}"
     voice_id, face_id = fields[0], fields[1]
@@ -234,6 +242,8 @@ def _voice_row_problem(fields: list[str], fmt: _MetaFormat, seen: dict[str, Iden
         return f"face id {face_id!r} is not a {fmt.columns[1]}"
     if voice_id in seen:
         return f"voice id {voice_id} repeats an earlier row"
+    if face_id in voice_of_face:
+        return f"face id {face_id} is already joined to voice id {voice_of_face[face_id]} by an earlier row"
     return None
 
 
