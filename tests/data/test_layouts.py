@@ -210,12 +210,15 @@ def test_voxceleb1_clips_are_sorted_by_path_relative_to_root(vox1_root):
 def test_voxceleb1_skips_other_extensions_and_speakers_missing_from_meta(vox1_root):
     corpus = scan_voxceleb1(vox1_root)
     assert "id19999" not in corpus.clips
-    by_kind = {s.kind: s for s in corpus.skipped}
-    assert set(by_kind) == {"clip", "identity"}, "hidden files such as .DS_Store are ignored silently"
-    assert by_kind["clip"].item == "wav/id10001/yt_a/notes.txt"
-    assert "'.txt'" in by_kind["clip"].reason
-    assert by_kind["identity"].item == "id19999"
-    assert "vox1_meta.csv" in by_kind["identity"].reason
+    assert [(s.kind, s.item) for s in corpus.skipped] == [
+        ("clip", "wav/id10001/yt_a/notes.txt"),
+        ("identity", "id19999"),
+        ("clip", "wav/id19999/yt/00001.wav"),
+    ], "hidden files such as .DS_Store are ignored silently"
+    notes, speaker, clip = corpus.skipped
+    assert "'.txt'" in notes.reason
+    assert speaker.reason == "folder wav/id19999 has no row in vox1_meta.csv"
+    assert clip.reason == "in folder wav/id19999, which has no row in vox1_meta.csv"
 
 
 def test_voxceleb1_meta_file_can_live_elsewhere(vox1_root, tmp_path):
@@ -291,6 +294,19 @@ def test_voxceleb2_without_any_subset_folder_is_a_user_error(vox2_root):
     with pytest.raises(UserError, match="expected train/aac or val/aac") as excinfo:
         scan_voxceleb2(vox2_root, subsets=("train", "val"))
     assert_one_line_error(excinfo, vox2_root)
+
+
+def test_voxceleb2_files_inside_skipped_folders_are_listed_one_by_one(vox2_root):
+    touch(vox2_root, "dev/aac/speakers/yt/00001.m4a", "dev/aac/speakers/yt/00002.m4a", "dev/aac/id00012/yt/more/00009.m4a")
+    skipped = scan_voxceleb2(vox2_root).skipped
+    reason = "folder name is not a VoxCeleb id like id00012"
+    assert Skipped("identity", "dev/aac/speakers", reason) in skipped
+    for clip in ("00001.m4a", "00002.m4a"):
+        assert Skipped("clip", f"dev/aac/speakers/yt/{clip}", f"in folder dev/aac/speakers: {reason}") in skipped
+    assert Skipped("clip", "dev/aac/id00012/yt/more", "unexpected folder inside a video folder") in skipped
+    assert Skipped(
+        "clip", "dev/aac/id00012/yt/more/00009.m4a", "in dev/aac/id00012/yt/more, an unexpected folder inside a video folder"
+    ) in skipped
 
 
 def test_voxceleb2_odd_entries_in_the_audio_folder_are_skipped(vox2_root):
@@ -419,9 +435,33 @@ def test_vggface2_identity_meta_when_present_filters_class_folders(vgg2_root):
     assert Skipped("identity", "n000002", "class folder has no row in identity_meta.csv") in corpus.skipped
 
 
+def test_vggface2_photos_in_a_class_folder_without_identity_meta_row_are_each_listed(vgg2_root):
+    write(vgg2_root / "identity_meta.csv", 'Class_ID, Name, Sample_Num, Flag, Gender\nn000001, "A", 4, 1, f\n')
+    reason = "in class folder train/n000002, which has no row in identity_meta.csv"
+    assert Skipped("photo", "train/n000002/0001_01.jpg", reason) in scan_vggface2(vgg2_root).skipped
+
+
+def test_vggface2_reads_the_test_half_with_its_own_box_file(vgg2_root):
+    touch(vgg2_root, "test/n000003/0001_01.jpg", "test/n000003/0002_01.jpg")
+    write(vgg2_root / "bb_landmark/loose_bb_test.csv", BB_HEADER + "n000003/0002_01,1,2,3,4\n")
+    corpus = scan_vggface2(vgg2_root)
+    assert [p.rel for p in corpus.photos["n000003"]] == ["test/n000003/0001_01.jpg", "test/n000003/0002_01.jpg"]
+    assert [p.box for p in corpus.photos["n000003"]] == [None, (1.0, 2.0, 3.0, 4.0)]
+    assert list(scan_vggface2(vgg2_root, subsets=("train",)).photos) == ["n000001", "n000002"]
+
+
+def test_vggface2_a_folder_inside_a_class_folder_is_skipped_with_its_files(vgg2_root):
+    touch(vgg2_root, "train/n000001/extra/0009_01.jpg")
+    skipped = scan_vggface2(vgg2_root).skipped
+    assert Skipped("photo", "train/n000001/extra", "unexpected folder inside a class folder") in skipped
+    assert Skipped(
+        "photo", "train/n000001/extra/0009_01.jpg", "in train/n000001/extra, an unexpected folder inside a class folder"
+    ) in skipped
+
+
 def test_vggface2_missing_subset_is_a_user_error(vgg2_root):
     with pytest.raises(UserError, match="test folder not found"):
-        scan_vggface2(vgg2_root, subset="test")
+        scan_vggface2(vgg2_root, subsets=("test",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,6 +502,35 @@ def test_vggface1_reports_undownloaded_malformed_and_unlisted_photos(vgg1_root):
     assert Skipped("meta", "files/A.J._Buckley.txt:4", "expected 9 space-separated fields, found 4") in skipped
     assert Skipped("photo", "images/A.J._Buckley/99.jpg", "not listed in files/A.J._Buckley.txt") in skipped
     assert len(skipped) == 4
+
+
+@pytest.mark.parametrize("only", [pytest.param(None, id="all"), pytest.param({"Bob_Unlisted"}, id="only")])
+def test_vggface1_photos_in_a_folder_without_a_listing_are_skipped_one_by_one(vgg1_root, only):
+    touch(vgg1_root, "images/Bob_Unlisted/1.jpg", "images/Bob_Unlisted/2.jpg")
+    corpus = scan_vggface1(vgg1_root, only=only)
+    assert "Bob_Unlisted" not in corpus.photos
+    assert Skipped("identity", "Bob_Unlisted", "folder images/Bob_Unlisted has no listing files/Bob_Unlisted.txt") in corpus.skipped
+    for name in ("1.jpg", "2.jpg"):
+        reason = "in folder images/Bob_Unlisted, which has no listing files/Bob_Unlisted.txt"
+        assert Skipped("photo", f"images/Bob_Unlisted/{name}", reason) in corpus.skipped
+
+
+def test_vggface1_stray_files_and_folders_among_the_photos_are_skipped(vgg1_root):
+    touch(vgg1_root, "images/readme.txt", "images/Aamir_Khan/old/7.png")
+    skipped = scan_vggface1(vgg1_root).skipped
+    assert Skipped("photo", "images/readme.txt", "file outside any identity folder") in skipped
+    assert Skipped("photo", "images/Aamir_Khan/old", "unexpected folder inside an image folder") in skipped
+    assert Skipped(
+        "photo", "images/Aamir_Khan/old/7.png", "in images/Aamir_Khan/old, an unexpected folder inside an image folder"
+    ) in skipped
+
+
+def test_vggface1_a_listing_without_an_image_folder_is_not_read(vgg1_root):
+    """Most of the 2,622 listings have nothing downloaded: a skip per listed URL would bury the real ones."""
+    write(vgg1_root / "files/Zed_Nobody.txt", "1 http://z/1.jpg 0 0 50 60 1 2 1\nnot even a line\n")
+    corpus = scan_vggface1(vgg1_root)
+    assert "Zed_Nobody" not in corpus.photos
+    assert not any("Zed_Nobody" in s.item for s in corpus.skipped)
 
 
 def test_vggface1_only_limits_the_listings_read(vgg1_root):

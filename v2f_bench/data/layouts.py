@@ -6,8 +6,10 @@ so placeholder files are enough for tests.
 
 Problems with single items (a malformed meta row, a clip with an unknown extension, a listed
 photo that was never downloaded) become :class:`Skipped` entries, so every omission can be
-counted in the manifest. A file that is not in the expected format at all, or a missing root
-folder, raises :class:`UserError` with a one-line message naming the file.
+counted in the manifest. A folder that is skipped (a speaker folder without a meta row, an
+oddly named one) is one entry, and every file under it is one more, so nothing a reader looks
+at disappears without a trace. A file that is not in the expected format at all, or a missing
+root folder, raises :class:`UserError` with a one-line message naming the file.
 
 Conventions shared by all readers:
 
@@ -129,6 +131,29 @@ def _visible(folder: Path) -> list[os.DirEntry[str]]:
 
 def _rel(path: Path | str, root: Path) -> str:
     return Path(path).relative_to(root).as_posix()
+
+
+def _files_under(folder: Path) -> list[Path]:
+    """Every visible file below ``folder``, at any depth, sorted by path."""
+    found = []
+    for entry in _visible(folder):
+        if entry.is_dir():
+            found.extend(_files_under(Path(entry.path)))
+        else:
+            found.append(Path(entry.path))
+    return found
+
+
+def _skip_folder(
+    root: Path, folder: Path, skipped: list[Skipped], kind: str, item: str, reason: str, file_kind: str, file_reason: str
+) -> None:
+    """Skip ``folder`` (one entry, ``kind``/``item``/``reason``) and each file under it (``file_kind``, ``file_reason``).
+
+    The files are listed one by one because the manifest promises that every file left out is
+    named: a folder entry alone would hide how many clips or photos went with it.
+    """
+    skipped.append(Skipped(kind, item, reason))
+    skipped.extend(Skipped(file_kind, _rel(path, root), file_reason) for path in _files_under(folder))
 
 
 def _bad_extension(name: str, allowed: tuple[str, ...]) -> str | None:
@@ -281,7 +306,8 @@ def scan_voxceleb1(
 
     ``meta_file`` defaults to ``root/vox1_meta.csv``. Files with an extension outside
     AUDIO_EXTENSIONS are skipped (kind ``clip``); speaker folders without a meta row are skipped
-    (kind ``identity``). A missing root, ``wav`` folder or meta file raises UserError.
+    (kind ``identity``, and each file in them as ``clip``). A missing root, ``wav`` folder or meta
+    file raises UserError.
     """
     root = _existing_dir(Path(root), "VoxCeleb1 root folder", "pass the folder that holds wav/ and vox1_meta.csv")
     meta_path = Path(meta_file) if meta_file is not None else root / _VOX1.file_name
@@ -329,8 +355,10 @@ def _scan_speakers(
         for speaker_dir in _id_folders(root, audio_dir, only, VOICE_ID, "a VoxCeleb id like id00012", skipped, "clip"):
             voice_id = speaker_dir.name
             if voice_id not in identities:
-                reason = f"folder {_rel(speaker_dir, root)} has no row in {meta_name}"
-                skipped.append(Skipped("identity", voice_id, reason))
+                where = _rel(speaker_dir, root)
+                reason = f"folder {where} has no row in {meta_name}"
+                file_reason = f"in folder {where}, which has no row in {meta_name}"
+                _skip_folder(root, speaker_dir, skipped, "identity", voice_id, reason, "clip", file_reason)
                 continue
             clips.setdefault(voice_id, []).extend(_speaker_clips(root, speaker_dir, skipped))
     return {voice_id: sorted(found, key=lambda c: c.rel) for voice_id, found in clips.items() if found}
@@ -347,7 +375,8 @@ def _id_folders(
 ) -> Iterator[Path]:
     """The identity folders in ``parent``: those named in ``only``, or every well-named one.
 
-    Stray files beside the folders are skipped as ``file_kind``, oddly named folders as ``identity``.
+    Stray files beside the folders are skipped as ``file_kind``, oddly named folders as ``identity``
+    (with every file inside them as ``file_kind``).
     """
     if only is not None:
         yield from (parent / name for name in sorted(only) if (parent / name).is_dir())
@@ -356,7 +385,9 @@ def _id_folders(
         if not entry.is_dir():
             skipped.append(Skipped(file_kind, _rel(entry.path, root), "file outside any identity folder"))
         elif not pattern.fullmatch(entry.name):
-            skipped.append(Skipped("identity", _rel(entry.path, root), f"folder name is not {expected}"))
+            where = _rel(entry.path, root)
+            reason = f"folder name is not {expected}"
+            _skip_folder(root, Path(entry.path), skipped, "identity", where, reason, file_kind, f"in folder {where}: {reason}")
         else:
             yield Path(entry.path)
 
@@ -371,8 +402,11 @@ def _speaker_clips(root: Path, speaker_dir: Path, skipped: list[Skipped]) -> lis
             continue
         for entry in _visible(Path(video.path)):
             rel = _rel(entry.path, root)
-            problem = "unexpected folder inside a video folder" if entry.is_dir() else None
-            problem = problem or _bad_extension(entry.name, AUDIO_EXTENSIONS)
+            if entry.is_dir():
+                reason = "unexpected folder inside a video folder"
+                _skip_folder(root, Path(entry.path), skipped, "clip", rel, reason, "clip", f"in {rel}, an {reason}")
+                continue
+            problem = _bad_extension(entry.name, AUDIO_EXTENSIONS)
             if problem:
                 skipped.append(Skipped("clip", rel, problem))
             else:
@@ -394,12 +428,17 @@ def read_vggface2_identity_meta(path: str | Path) -> dict[str, tuple[str, str]]:
     return _read_identity_meta(Path(path))[0]
 
 
-def scan_vggface2(root: str | Path, subset: str = "train", only: Iterable[str] | None = None) -> FaceCorpus:
+def scan_vggface2(
+    root: str | Path, subsets: Iterable[str] = ("train", "test"), only: Iterable[str] | None = None
+) -> FaceCorpus:
     """Find VGGFace2 photos at ``root/<subset>/nXXXXXX/NNNN_NN.jpg``, with their boxes and landmarks.
 
-    Optional files, read when present:
+    VGGFace2 ships its classes in two disjoint halves, ``train`` and ``test``, and the VoxCeleb2
+    meta file names classes of both, so both are read. Subset folders that are absent are passed
+    over, as in :func:`scan_voxceleb2`, but at least one must exist. Optional files, read when present:
 
-    - ``root/identity_meta.csv``: class folders it does not list are skipped (kind ``identity``);
+    - ``root/identity_meta.csv``: class folders it does not list are skipped (kind ``identity``,
+      and each photo in them as ``photo``);
     - ``root/bb_landmark/loose_bb_<subset>.csv`` (``NAME_ID,X,Y,W,H``) gives ``Photo.box``;
     - ``root/bb_landmark/loose_landmark_<subset>.csv`` (``NAME_ID,P1X,P1Y,...,P5X,P5Y``) gives
       ``Photo.landmarks``.
@@ -408,24 +447,42 @@ def scan_vggface2(root: str | Path, subset: str = "train", only: Iterable[str] |
     landmark file with the wrong header raises UserError. Rows of classes without a folder on
     disk (or outside ``only``) are passed over unparsed: the real files hold about 3 million rows.
     """
-    root = _existing_dir(Path(root), "VGGFace2 root folder", f"pass the folder that holds {subset}/ and bb_landmark/")
-    image_dir = _existing_dir(root / subset, f"VGGFace2 {subset} folder", f"expected photos at {subset}/nXXXXXX/*.jpg")
+    names = (subsets,) if isinstance(subsets, str) else tuple(subsets)
+    root = _existing_dir(Path(root), "VGGFace2 root folder", f"pass the folder that holds {' and/or '.join(n + '/' for n in names)} and bb_landmark/")
+    image_dirs = [root / name for name in names if (root / name).is_dir()]
+    if not image_dirs:
+        expected = " or ".join(f"{name}/nXXXXXX/*.jpg" for name in names)
+        raise UserError(f"{root}: VGGFace2 {' or '.join(names)} folder not found; expected photos at {expected}")
     skipped: list[Skipped] = []
     known = _optional_identity_meta(root / "identity_meta.csv", skipped)
+    photos: dict[str, list[Photo]] = {}
+    for image_dir in image_dirs:
+        for face_id, found in _vggface2_subset(root, image_dir, known, _id_set(only), skipped).items():
+            photos[face_id] = sorted(photos.get(face_id, []) + found, key=lambda p: p.rel)
+    return FaceCorpus(root=root, photos=photos, skipped=skipped)
+
+
+def _vggface2_subset(
+    root: Path, image_dir: Path, known: dict[str, tuple[str, str]] | None, only: set[str] | None, skipped: list[Skipped]
+) -> dict[str, list[Photo]]:
+    """The photos of one subset folder (``train`` or ``test``), keyed by class id."""
+    subset = image_dir.name
     expected = "a VGGFace2 class like n000001"
-    class_dirs = list(_id_folders(root, image_dir, _id_set(only), VGGFACE2_ID, expected, skipped, "photo"))
+    class_dirs = list(_id_folders(root, image_dir, only, VGGFACE2_ID, expected, skipped, "photo"))
     on_disk = {class_dir.name for class_dir in class_dirs}
     boxes = _optional_table(root / "bb_landmark" / f"loose_bb_{subset}.csv", _BOX_COLUMNS, on_disk, skipped)
     marks = _optional_table(root / "bb_landmark" / f"loose_landmark_{subset}.csv", _LANDMARK_COLUMNS, on_disk, skipped)
     photos: dict[str, list[Photo]] = {}
     for class_dir in class_dirs:
         if known is not None and class_dir.name not in known:
-            skipped.append(Skipped("identity", class_dir.name, "class folder has no row in identity_meta.csv"))
+            reason = "class folder has no row in identity_meta.csv"
+            file_reason = f"in class folder {_rel(class_dir, root)}, which has no row in identity_meta.csv"
+            _skip_folder(root, class_dir, skipped, "identity", class_dir.name, reason, "photo", file_reason)
             continue
         found = _vggface2_photos(root, class_dir, boxes, marks, skipped)
         if found:
             photos[class_dir.name] = found
-    return FaceCorpus(root=root, photos=photos, skipped=skipped)
+    return photos
 
 
 def _vggface2_photos(
@@ -438,8 +495,11 @@ def _vggface2_photos(
     photos = []
     for entry in _visible(class_dir):
         rel = _rel(entry.path, root)
-        problem = "unexpected folder inside a class folder" if entry.is_dir() else None
-        problem = problem or _bad_extension(entry.name, IMAGE_EXTENSIONS)
+        if entry.is_dir():
+            reason = "unexpected folder inside a class folder"
+            _skip_folder(root, Path(entry.path), skipped, "photo", rel, reason, "photo", f"in {rel}, an {reason}")
+            continue
+        problem = _bad_extension(entry.name, IMAGE_EXTENSIONS)
         if problem:
             skipped.append(Skipped("photo", rel, problem))
             continue
@@ -563,15 +623,23 @@ def scan_vggface1(root: str | Path, only: Iterable[str] | None = None) -> FaceCo
     The face id is ``<Name>``; ``Photo.box`` is ``(left, top, right - left, bottom - top)`` and
     ``Photo.landmarks`` is None. A listed photo missing on disk is skipped (kind ``photo``), a
     malformed line too (kind ``meta``), and so is a file in ``images/<Name>/`` that no line lists.
+    A folder ``images/<Name>/`` without a listing is skipped (kind ``identity``, each file in it as
+    ``photo``). A listing whose ``images/<Name>/`` folder does not exist is not read: nothing of
+    that name is on disk (most of the 2,622 names, when only some were downloaded).
     """
     root = _existing_dir(Path(root), "VGGFace1 root folder", "pass the folder that holds files/ and images/")
     files_dir = _existing_dir(root / "files", "VGGFace1 files folder", "expected listings at files/<Name>.txt")
+    only_ids = _id_set(only)
     skipped: list[Skipped] = []
     photos: dict[str, list[Photo]] = {}
-    for listing in _vggface1_listings(root, files_dir, _id_set(only), skipped):
+    listings = _vggface1_listings(root, files_dir, only_ids, skipped)
+    for listing in listings:
+        if not (root / "images" / listing.stem).is_dir():
+            continue
         found = _vggface1_photos(root, listing, skipped)
         if found:
             photos[listing.stem] = found
+    _unlisted_image_folders(root, {listing.stem for listing in listings}, only_ids, skipped)
     return FaceCorpus(root=root, photos=photos, skipped=skipped)
 
 
@@ -587,13 +655,38 @@ def _vggface1_listings(root: Path, files_dir: Path, only: set[str] | None, skipp
     return listings
 
 
+def _unlisted_image_folders(root: Path, listed: set[str], only: set[str] | None, skipped: list[Skipped]) -> None:
+    """Skip what ``images/`` holds outside the listed names' folders: downloaded photos no listing describes."""
+    images = root / "images"
+    if not images.is_dir():
+        return
+    entries = [images / name for name in sorted(only)] if only is not None else [Path(e.path) for e in _visible(images)]
+    for entry in entries:
+        if entry.name in listed or not entry.exists():
+            continue
+        where = _rel(entry, root)
+        if not entry.is_dir():
+            skipped.append(Skipped("photo", where, "file outside any identity folder"))
+            continue
+        reason = f"folder {where} has no listing files/{entry.name}.txt"
+        file_reason = f"in folder {where}, which has no listing files/{entry.name}.txt"
+        _skip_folder(root, entry, skipped, "identity", entry.name, reason, "photo", file_reason)
+
+
 def _vggface1_photos(root: Path, listing: Path, skipped: list[Skipped]) -> list[Photo]:
     name = listing.stem
     listing_rel = _rel(listing, root)
     hint = "expected lines 'id url left top right bottom pose detection_score curation'"
     text = _read_text(listing, "a VGGFace1 listing", hint)
     image_dir = root / "images" / name
-    on_disk = {e.name for e in _visible(image_dir) if e.is_file()} if image_dir.is_dir() else set()
+    on_disk = set()
+    for entry in _visible(image_dir):
+        if entry.is_dir():
+            rel = _rel(entry.path, root)
+            reason = "unexpected folder inside an image folder"
+            _skip_folder(root, Path(entry.path), skipped, "photo", rel, reason, "photo", f"in {rel}, an {reason}")
+        else:
+            on_disk.add(entry.name)
     listed: set[str] = set()
     photos = []
     for no, line in enumerate(text.splitlines(), start=1):
