@@ -14,7 +14,7 @@ from v2f_bench.data.layouts import (
     AUDIO_EXTENSIONS,
     IMAGE_EXTENSIONS,
     PRESETS,
-    meta_ids_without_clips,
+    meta_ids_not_on_disk,
     parse_identity_spec,
     read_iden_split,
     read_vggface2_identity_meta,
@@ -631,7 +631,10 @@ def test_a_wanted_identity_without_enough_data_is_skipped_with_the_reason(
     voices, faces = corpora({"id00002": 3, **clip_counts}, {"f00002": 3, **photo_counts}, meta_only=("id00001",))
     chosen, skipped = select_identities(voices, faces, ["id00002", wanted_id])
     assert [i.voice_id for i in chosen] == ["id00002"]
-    assert skipped == [Skipped("identity", wanted_id, reason)]
+    assert skipped[0] == Skipped("identity", wanted_id, reason)
+    files = [f.rel for f in voices.clips.get(wanted_id, []) + faces.photos.get("f" + wanted_id[2:], [])]
+    assert [s.item for s in skipped[1:]] == files, "each of its files on disk is listed after it"
+    assert {s.reason for s in skipped[1:]} <= {f"identity {wanted_id} is skipped: {reason}"}
 
 
 def test_wanted_identities_come_back_sorted_by_voice_id():
@@ -649,8 +652,38 @@ def test_without_wanted_the_candidates_are_the_voices_with_clips_on_disk():
     )
     chosen, skipped = select_identities(voices, faces, None)
     assert [i.voice_id for i in chosen] == ["id00001"]
-    assert [s.item for s in skipped] == ["id00002", "id00003"], "meta rows with nothing on disk are not listed"
-    assert len(meta_ids_without_clips(voices)) == 2, "they are counted instead"
+    assert [s.item for s in skipped if s.kind == "identity"] == ["id00002", "id00003"], "meta rows with nothing on disk are not listed"
+    assert len(meta_ids_not_on_disk(voices, faces)) == 2, "they are counted instead"
+    assert sorted(s.item for s in skipped if s.kind != "identity") == sorted(
+        [f"id00002/yt/{k}.wav" for k in range(1)] + [f"f00002/{k}.jpg" for k in range(2)] + [f"id00003/yt/{k}.wav" for k in range(4)]
+    ), "the files of the skipped identities are listed one by one"
+
+
+def test_without_wanted_a_face_without_a_voice_and_a_face_outside_the_meta_file_are_skipped_with_their_photos():
+    voices, faces = corpora({"id00001": 3}, {"f00001": 2, "f00005": 3, "f00007": 2}, meta_only=("id00005",))
+    chosen, skipped = select_identities(voices, faces, None)
+    assert [i.voice_id for i in chosen] == ["id00001"]
+    no_voice = "no clips on disk under vox"
+    outside = "face id that no row of vox2_meta.csv names: it joins no voice"
+    assert skipped == [
+        Skipped("identity", "id00005", no_voice),
+        *(Skipped("photo", f"f00005/{k}.jpg", f"identity id00005 is skipped: {no_voice}") for k in range(3)),
+        Skipped("identity", "f00007", outside),
+        *(Skipped("photo", f"f00007/{k}.jpg", "its face id f00007 is in no row of vox2_meta.csv: it joins no voice") for k in range(2)),
+    ]
+    assert meta_ids_not_on_disk(voices, faces) == [], "id00005 has photos on disk, so it is skipped, not absent"
+
+
+def test_with_wanted_files_of_identities_not_asked_for_are_listed():
+    voices, faces = corpora({"id00001": 2, "id00002": 2}, {"f00001": 2, "f00002": 2, "f00003": 1}, meta_only=("id00003",))
+    chosen, skipped = select_identities(voices, faces, ["id00001"])
+    assert [i.voice_id for i in chosen] == ["id00001"]
+    assert [(s.kind, s.item) for s in skipped] == [
+        ("identity", "id00002"), ("clip", "id00002/yt/0.wav"), ("clip", "id00002/yt/1.wav"),
+        ("photo", "f00002/0.jpg"), ("photo", "f00002/1.jpg"),
+        ("identity", "f00003"), ("photo", "f00003/0.jpg"),
+    ]
+    assert skipped[0].reason == "not among the identities asked for"
 
 
 @pytest.mark.parametrize(
@@ -664,7 +697,13 @@ def test_max_identities_keeps_those_with_most_clips_ties_by_id(wanted):
     )
     chosen, skipped = select_identities(voices, faces, wanted, max_identities=3)
     assert [i.voice_id for i in chosen] == ["id00001", "id00002", "id00004"]
-    assert skipped == [Skipped("identity", "id00003", "3 clips: not among the 3 with most clips")]
+    reason = "3 clips: not among the 3 with most clips"
+    because = f"identity id00003 is skipped: {reason}"
+    assert skipped == [
+        Skipped("identity", "id00003", reason),
+        *(Skipped("clip", f"id00003/yt/{k}.wav", because) for k in range(3)),
+        *(Skipped("photo", f"f00003/{k}.jpg", because) for k in range(2)),
+    ]
 
 
 def test_minimums_are_configurable():

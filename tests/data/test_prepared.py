@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -208,15 +209,172 @@ def test_a_wanted_identity_absent_on_disk_and_one_with_too_few_samples_are_skipp
     assert "no clips on disk" in reasons[absent]
     assert "2 clips, fewer than min_clips=3" in reasons["id03258"]
     assert [row["voice_id"] for row in manifest["identities"]] == ["id00234", "id04064"]
+    files = [s["item"] for s in manifest["skipped"] if s["reason"].startswith("identity id03258 is skipped: 2 clips")]
+    assert len(files) == 2 + SMALL["photos_per_identity"], "the files of a skipped identity are listed with it"
 
 
-def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped(raw_copy, tmp_path):
-    for clip in sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))[:3]:
+FOURTH_VOICE, FOURTH_FACE = "id04517", "n004516"
+"""The fourth synthetic identity, whose folders the table below damages."""
+
+
+def dataset_files(root: Path) -> set[tuple[str, str]]:
+    """(kind, path relative to its dataset root) of every visible file in both trees."""
+    trees = [("clip", root / "voxceleb2", "dev/aac"), ("photo", root / "vggface2", "train")]
+    return {
+        (kind, path.relative_to(base).as_posix())
+        for kind, base, sub in trees
+        for path in (base / sub).rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def assert_every_file_is_used_or_skipped(root: Path, manifest: dict) -> None:
+    used = {("clip", c["file"]) for c in manifest["clips"]} | {("photo", p["file"]) for p in manifest["photos"]}
+    skipped = [(s["kind"], s["item"]) for s in manifest["skipped"] if s["kind"] in ("clip", "photo")]
+    assert len(skipped) == len(set(skipped)), "no file is listed twice"
+    assert not used & set(skipped)
+    assert used | set(skipped) == dataset_files(root), "a file on disk is neither in the dataset nor listed as skipped"
+
+
+def drop_meta_row(root: Path) -> None:
+    meta = root / "voxceleb2" / "vox2_meta.csv"
+    rows = meta.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    meta.write_text("".join(row for row in rows if not row.startswith(FOURTH_VOICE)), encoding="utf-8-sig")
+
+
+def drop_face_folder(root: Path) -> None:
+    shutil.rmtree(root / "vggface2" / "train" / FOURTH_FACE)
+
+
+def drop_voice_folder(root: Path) -> None:
+    shutil.rmtree(root / "voxceleb2" / "dev" / "aac" / FOURTH_VOICE)
+
+
+def misname_voice_folder(root: Path) -> None:
+    audio = root / "voxceleb2" / "dev" / "aac"
+    (audio / FOURTH_VOICE).rename(audio / "speaker_04517")
+
+
+def add_face_class_without_identity_meta_row(root: Path) -> None:
+    train = root / "vggface2" / "train"
+    shutil.copytree(train / FOURTH_FACE, train / "n009999")
+
+
+def keep_two_clips(root: Path) -> None:
+    for clip in sorted((root / "voxceleb2" / "dev" / "aac" / FOURTH_VOICE).rglob("*.*"))[2:]:
+        clip.unlink()
+
+
+def keep_two_photos(root: Path) -> None:
+    for photo in sorted((root / "vggface2" / "train" / FOURTH_FACE).glob("*.jpg"))[2:]:
+        photo.unlink()
+
+
+def no_damage(root: Path) -> None:
+    """The tree as written; the configuration does the dropping."""
+
+
+CLIPS, PHOTOS = SMALL["clips_per_identity"], SMALL["photos_per_identity"]
+
+
+@pytest.mark.parametrize(
+    "damage, config, identities, counts, kept",
+    [
+        pytest.param(
+            drop_meta_row, {},
+            {FOURTH_VOICE: "folder dev/aac/id04517 has no row in vox2_meta.csv",
+             FOURTH_FACE: "face id that no row of vox2_meta.csv names: it joins no voice"},
+            {"identity": 2, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="voice-folder-without-meta-row",
+        ),
+        pytest.param(
+            drop_face_folder, {}, {FOURTH_VOICE: "face id n004516 has no photos on disk"},
+            {"identity": 1, "clip": CLIPS}, N_IDS - 1, id="voice-without-face",
+        ),
+        pytest.param(
+            drop_voice_folder, {}, {FOURTH_VOICE: "no clips on disk"},
+            {"identity": 1, "photo": PHOTOS}, N_IDS - 1, id="face-without-voice",
+        ),
+        pytest.param(
+            misname_voice_folder, {},
+            {"dev/aac/speaker_04517": "folder name is not a VoxCeleb id", FOURTH_VOICE: "no clips on disk"},
+            {"identity": 2, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="misnamed-voice-folder",
+        ),
+        pytest.param(
+            add_face_class_without_identity_meta_row, {}, {"n009999": "class folder has no row in identity_meta.csv"},
+            {"identity": 1, "photo": PHOTOS}, N_IDS, id="face-class-without-identity-meta-row",
+        ),
+        pytest.param(
+            keep_two_clips, {}, {FOURTH_VOICE: "2 clips, fewer than min_clips=3"},
+            {"identity": 1, "clip": 2, "photo": PHOTOS}, N_IDS - 1, id="min-clips",
+        ),
+        pytest.param(
+            keep_two_photos, {}, {FOURTH_VOICE: "face id n004516 has 2 photos, fewer than min_photos=3"},
+            {"identity": 1, "clip": CLIPS, "photo": 2}, N_IDS - 1, id="min-photos",
+        ),
+        pytest.param(
+            no_damage, {"max_identities": N_IDS - 1}, {FOURTH_VOICE: f"{CLIPS} clips: not among the {N_IDS - 1} with most clips"},
+            {"identity": 1, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="max-identities",
+        ),
+    ],
+)
+def test_every_dropped_folder_and_file_is_counted_printed_and_listed(raw_copy, tmp_path, damage, config, identities, counts, kept):
+    damage(raw_copy)
+    result = prepare(resolve_sources(raw_copy, None, None), tmp_path / "ds", PrepareConfig(**config))
+    manifest = result.manifest
+    assert manifest["summary"]["identities"] == kept
+    assert manifest["summary"]["skipped"] == counts
+    reasons = {s["item"]: s["reason"] for s in manifest["skipped"] if s["kind"] == "identity"}
+    assert set(reasons) == set(identities)
+    for item, part in identities.items():
+        assert part in reasons[item]
+    assert_every_file_is_used_or_skipped(raw_copy, manifest)
+    assert all(s["reason"] for s in manifest["skipped"])
+    printed = format_summary(result)
+    listed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    assert f"skipped {sum(counts.values())} items ({listed})" in printed
+    for item in identities:
+        assert f"identity {item}: " in printed
+    assert FOURTH_VOICE not in manifest["meta_identities_not_on_disk"], "what was on disk is skipped, not called absent"
+
+
+def test_a_folder_added_after_a_run_is_listed_not_hidden_by_reusing_the_run(raw_copy, tmp_path):
+    out = tmp_path / "ds"
+    run(raw_copy, out)
+    audio = raw_copy / "voxceleb2" / "dev" / "aac"
+    shutil.copytree(audio / FOURTH_VOICE, audio / "id09999")
+    result = prepare(resolve_sources(raw_copy, None, None), out, PrepareConfig())
+    assert not result.reused, "the list of skips is part of what the result records"
+    skipped = {(s["kind"], s["item"]) for s in result.manifest["skipped"]}
+    assert ("identity", "id09999") in skipped
+    assert_every_file_is_used_or_skipped(raw_copy, result.manifest)
+
+
+def test_the_same_data_under_another_path_still_reuses_the_run(raw_copy, tmp_path):
+    """Skip reasons name the data root ("no clips on disk under ..."); the cache key must not."""
+    drop_voice_folder(raw_copy)
+    out = tmp_path / "ds"
+    first = run(raw_copy, out)
+    assert any(str(raw_copy) in s["reason"] for s in first["skipped"])
+    moved = raw_copy.rename(tmp_path / "moved")
+    assert prepare(resolve_sources(moved, None, None), out, PrepareConfig()).reused
+
+
+def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped_with_all_its_files(raw_copy, tmp_path):
+    clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))
+    for clip in clips[:3]:
         clip.write_bytes(b"")
     manifest = run(raw_copy, tmp_path / "ds")
-    kinds = [s["kind"] for s in manifest["skipped"]]
-    assert kinds.count("clip") == 3 and kinds.count("identity") == 1
     assert "id00234" not in {row["voice_id"] for row in manifest["identities"]}
+    reasons = {(s["kind"], s["item"]): s["reason"] for s in manifest["skipped"]}
+    assert len(reasons) == len(manifest["skipped"]) == 1 + len(clips) + SMALL["photos_per_identity"]
+    assert "too few usable items" in reasons["identity", "id00234"]
+    rels = [clip.relative_to(raw_copy / "voxceleb2").as_posix() for clip in clips]
+    assert all(reasons["clip", rel].startswith("empty file") for rel in rels[:3])
+    because = "identity id00234 is skipped: too few usable items"
+    assert all(reasons["clip", rel].startswith(because) for rel in rels[3:]), "its usable clips leave with it, listed"
+    photos = [reason for (kind, item), reason in reasons.items() if kind == "photo" and item.startswith("train/n000234/")]
+    assert len(photos) == SMALL["photos_per_identity"] and all(r.startswith(because) for r in photos)
+    assert manifest["summary"]["clips"] + len(clips) == N_CLIPS and manifest["summary"]["photos"] + len(photos) == N_PHOTOS
 
 
 def test_a_meta_file_in_the_wrong_format_is_one_clear_error(raw_copy, tmp_path):

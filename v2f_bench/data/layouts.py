@@ -209,15 +209,20 @@ def read_vox2_meta(path: str | Path) -> tuple[dict[str, Identity], list[Skipped]
     return _read_voice_meta(Path(path), _VOX2)
 
 
-def meta_ids_without_clips(voices: VoiceCorpus) -> list[str]:
-    """The voice ids of meta-file rows that have no clips in ``voices``, sorted.
+def meta_ids_not_on_disk(voices: VoiceCorpus, faces: FaceCorpus) -> list[str]:
+    """The voice ids of meta-file rows with neither clips in ``voices`` nor photos in ``faces``, sorted.
 
     :func:`select_identities` does not list these rows as skipped when it picks identities by
     itself (the real VoxCeleb2 meta file has 6,114 rows, most of them absent from a partial
-    download); preparation lists them separately. When the corpus was scanned with ``only``,
-    rows outside ``only`` are included too, since their folders were not looked at.
+    download): nothing of them was on disk to drop. Preparation lists them separately. When the
+    corpora were scanned with ``only``, rows outside ``only`` are included too, since their
+    folders were not looked at.
     """
-    return sorted(voice_id for voice_id in voices.identities if not voices.clips.get(voice_id))
+    return sorted(
+        voice_id
+        for voice_id, identity in voices.identities.items()
+        if not voices.clips.get(voice_id) and not faces.photos.get(identity.face_id)
+    )
 
 
 def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity], list[Skipped]]:
@@ -766,27 +771,77 @@ def select_identities(
     (kind ``identity``) with the reason: not in the meta file, no clips on disk, no photos for
     its face id, or fewer than ``min_clips`` clips / ``min_photos`` photos (with the numbers).
 
-    With ``wanted=None`` (the paper's rule) the candidates are the voice ids with clips on disk,
-    under the same minimums. Meta rows with nothing on disk are not listed as skipped; count
-    them with :func:`meta_ids_without_clips`.
+    With ``wanted=None`` (the paper's rule) the candidates are the meta rows with clips or
+    photos on disk, under the same minimums, so a voice without a face and a face without a
+    voice are both skipped with the reason. Meta rows with nothing on disk are not listed as
+    skipped; count them with :func:`meta_ids_not_on_disk`.
 
     In both modes, ``max_identities`` keeps that many of the passing identities, those with the
     most clips first (ties broken by voice id); the others are skipped with their clip count.
-    Returns the chosen identities sorted by voice id, and the skips.
+
+    Every clip and photo of the corpora that does not go to a chosen identity is skipped too,
+    one entry each after its identity's entry, so that what is left out can be counted file by
+    file: the files of skipped identities, photos of face ids that no meta row names, and (with
+    ``wanted``) files of identities not asked for. Returns the chosen identities sorted by voice
+    id, and the skips.
     """
     if max_identities is not None and max_identities < 1:
         raise UserError(f"max_identities must be at least 1, got {max_identities}")
-    candidates = sorted(voices.clips) if wanted is None else list(dict.fromkeys(wanted))
+    candidates = _candidates(voices, faces) if wanted is None else list(dict.fromkeys(wanted))
     chosen: list[Identity] = []
     skipped: list[Skipped] = []
     for voice_id in candidates:
         problem = _identity_problem(voices, faces, voice_id, min_clips, min_photos)
         if problem:
-            skipped.append(Skipped("identity", voice_id, problem))
+            skipped += _skip_identity(voices, faces, voice_id, problem)
         else:
             chosen.append(voices.identities[voice_id])
     kept, dropped = _cap(chosen, voices, max_identities)
-    return sorted(kept, key=lambda i: i.voice_id), skipped + dropped
+    for skip in dropped:
+        skipped += _skip_identity(voices, faces, skip.item, skip.reason)
+    skipped += _files_outside(voices, faces, set(candidates))
+    return sorted(kept, key=lambda i: i.voice_id), skipped
+
+
+def _candidates(voices: VoiceCorpus, faces: FaceCorpus) -> list[str]:
+    """The voice ids of the meta rows with anything on disk: clips, or photos of their face id."""
+    with_faces = {v for v, identity in voices.identities.items() if faces.photos.get(identity.face_id)}
+    return sorted(set(voices.clips) | with_faces)
+
+
+def _skip_identity(voices: VoiceCorpus, faces: FaceCorpus, voice_id: str, problem: str) -> list[Skipped]:
+    """The identity's skip, then one for each of its clips and photos in the corpora."""
+    identity = voices.identities.get(voice_id)
+    clips = voices.clips.get(voice_id, [])
+    photos = faces.photos.get(identity.face_id, []) if identity else []
+    because = f"identity {voice_id} is skipped: {problem}"
+    return [
+        Skipped("identity", voice_id, problem),
+        *(Skipped("clip", clip.rel, because) for clip in clips),
+        *(Skipped("photo", photo.rel, because) for photo in photos),
+    ]
+
+
+def _files_outside(voices: VoiceCorpus, faces: FaceCorpus, candidates: set[str]) -> list[Skipped]:
+    """Skips for the corpora's files that belong to no candidate: nothing read may vanish unlisted."""
+    skipped: list[Skipped] = []
+    for voice_id in sorted(set(voices.clips) - candidates):
+        skipped += _skip_identity(voices, faces, voice_id, "not among the identities asked for")
+    voice_of_face = {identity.face_id: voice_id for voice_id, identity in voices.identities.items()}
+    meta = voices.meta_file.name
+    for face_id in sorted(faces.photos):
+        voice_id = voice_of_face.get(face_id)
+        if voice_id in candidates or voice_id in voices.clips:
+            continue
+        if voice_id is None:
+            problem = f"face id that no row of {meta} names: it joins no voice"
+            because = f"its face id {face_id} is in no row of {meta}: it joins no voice"
+        else:
+            problem = f"face id of voice id {voice_id}, which is not among the identities asked for"
+            because = f"face id {face_id} is skipped: {problem}"
+        skipped.append(Skipped("identity", face_id, problem))
+        skipped += [Skipped("photo", photo.rel, because) for photo in faces.photos[face_id]]
+    return skipped
 
 
 def _identity_problem(
