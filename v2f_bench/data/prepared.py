@@ -489,7 +489,13 @@ def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
 
 
 def format_summary(result: PrepareResult, limit: int = 20) -> str:
-    """The summary printed after ``prepare``: counts, every skip (up to ``limit`` lines), the manifest path."""
+    """The summary printed after ``prepare``: counts, every skip (up to ``limit`` lines), the manifest path.
+
+    Consecutive clips or photos skipped for the same reason (the files of one skipped folder or
+    identity) share a line naming the first and how many more, so one large folder does not
+    push every other reason off the screen; the manifest lists each of them. Identities and
+    meta-file rows always get a line each.
+    """
     m = result.manifest
     s = m["summary"]
     lines = [
@@ -501,11 +507,25 @@ def format_summary(result: PrepareResult, limit: int = 20) -> str:
     skipped = m["skipped"]
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(s["skipped"].items())) or "nothing"
     lines.append(f"skipped {len(skipped)} items ({counts})")
-    for item in skipped[:limit]:
-        lines.append(f"  {item['kind']:<8} {item['item']}: {item['reason']}")
-    if len(skipped) > limit:
-        lines.append(f"  ... {len(skipped) - limit} more, all listed in {result.out / MANIFEST}")
+    runs = _runs(skipped)
+    for item, n in runs[:limit]:
+        more = f" and {n - 1} more" if n > 1 else ""
+        lines.append(f"  {item['kind']:<8} {item['item']}{more}: {item['reason']}")
+    if len(runs) > limit:
+        lines.append(f"  ... {sum(n for _, n in runs[limit:])} more, all listed in {result.out / MANIFEST}")
     if s.get("meta_identities_not_on_disk"):
         lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk: listed in the manifest, not counted as skipped)")
     lines.append(f"manifest: {result.out / MANIFEST}")
     return "\n".join(lines)
+
+
+def _runs(skipped: list[dict]) -> list[tuple[dict, int]]:
+    """(first entry, length) of each run of consecutive clip or photo skips with the same kind and reason."""
+    runs: list[tuple[dict, int]] = []
+    for item in skipped:
+        same = runs and (runs[-1][0]["kind"], runs[-1][0]["reason"]) == (item["kind"], item["reason"])
+        if same and item["kind"] in ("clip", "photo"):
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((item, 1))
+    return runs
