@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from dataclasses import replace
@@ -20,7 +21,9 @@ from v2f_bench.data.prepared import CLIPS_PER_CALL, MANIFEST, PrepareConfig, for
 from v2f_bench.data.records import Clip
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.data.synth import SMALL, SynthConfig, synth_identities
+from v2f_bench.data.synth_face import render_photo, sample_face_profile
 from v2f_bench.errors import UserError
+from tests.conftest import SHARED_DATA
 
 N_IDS = SMALL["identities"]
 N_CLIPS = N_IDS * SMALL["clips_per_identity"]
@@ -473,3 +476,80 @@ def test_a_prepared_dataset_refuses_to_load_when_damaged(raw_copy, tmp_path):
 def test_config_validation_names_the_bad_value():
     with pytest.raises(UserError, match="--backend"):
         replace(PrepareConfig(), backend="numpy").validate()
+
+
+# --------------------------------------------------------------------------------------------
+# Real VoxCeleb1 audio
+
+VOXCELEB_EXAMPLES = SHARED_DATA / "voxceleb_examples"
+"""Seven real VoxCeleb1 utterances, one per speaker, and their rows of vox1_meta.csv (see its README)."""
+PARTS = 3
+"""Each utterance is cut into this many clips: the shortest (3.9 s) still gives one 0.93 s window per part."""
+PHOTOS_EACH = 3
+
+
+@pytest.fixture(scope="module")
+def real_vox1(tmp_path_factory) -> tuple[Path, list[list[str]]]:
+    """A data root of the real clips laid out as VoxCeleb1, with synthetic VGGFace1 photos for the same names."""
+    if not VOXCELEB_EXAMPLES.is_dir():
+        pytest.skip(f"{VOXCELEB_EXAMPLES} is absent")
+    root = tmp_path_factory.mktemp("real_vox1") / "raw"
+    header, *lines = (VOXCELEB_EXAMPLES / "vox1_meta_rows.csv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line.strip()]
+    voices, faces = root / "voxceleb1", root / "vggface1"
+    voices.mkdir(parents=True)
+    (voices / "vox1_meta.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    for k, (voice_id, name, gender, *_) in enumerate(rows):
+        samples, rate = sf.read(VOXCELEB_EXAMPLES / f"{name}.wav", dtype="int16")
+        for n, part in enumerate(np.array_split(samples, PARTS), start=1):
+            folder = voices / "wav" / voice_id / f"video{n % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            sf.write(folder / f"{n:05d}.wav", part, rate, subtype="PCM_16")
+        write_vggface1_photos(faces, name, gender, k)
+    return root, rows
+
+
+def write_vggface1_photos(faces: Path, name: str, gender: str, k: int) -> None:
+    """``files/<name>.txt`` listing PHOTOS_EACH synthetic photos by box, and the photos in ``images/<name>/``."""
+    profile = sample_face_profile(np.random.default_rng([k]), gender)
+    (faces / "images" / name).mkdir(parents=True)
+    (faces / "files").mkdir(exist_ok=True)
+    lines = []
+    for n in range(1, PHOTOS_EACH + 1):
+        image, (x, y, w, h), _ = render_photo(profile, np.random.default_rng([k, n]))
+        image.save(faces / "images" / name / f"{n:08d}.jpg", quality=90)
+        lines.append(f"{n:08d} http://example.invalid/{n}.jpg {x:.2f} {y:.2f} {x + w:.2f} {y + h:.2f} 1.00 3.00 1")
+    (faces / "files" / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def expected_windows(path: Path) -> int:
+    """Full windows after resampling to 22,050 Hz, counted from the file's length alone."""
+    params = FeatureParams()
+    n = math.ceil(sf.info(path).frames * params.sample_rate / sf.info(path).samplerate)
+    return 1 + (n - params.window) // params.hop
+
+
+def test_real_voxceleb1_clips_prepare_into_the_papers_features_with_nothing_skipped(real_vox1, tmp_path):
+    root, rows = real_vox1
+    manifest = run(root, tmp_path / "ds")
+    ds = load_prepared(tmp_path / "ds", verify=True)
+    assert manifest["sources"]["voice_format"] == "voxceleb1" and manifest["sources"]["face_format"] == "vggface1"
+    assert manifest["skipped"] == [] and manifest["meta_identities_not_on_disk"] == []
+    assert [(i["voice_id"], i["face_id"], i["gender"]) for i in manifest["identities"]] == [(v, n, g) for v, n, g, *_ in rows]
+    wav = root / "voxceleb1"
+    for voice_id, *_ in rows:
+        on_disk = sorted(p.relative_to(wav).as_posix() for p in (wav / "wav" / voice_id).rglob("*.wav"))
+        assert sorted(c["file"] for c in manifest["clips"] if c["voice_id"] == voice_id) == on_disk and len(on_disk) == PARTS
+    for clip in manifest["clips"]:
+        assert clip["n_windows"] == expected_windows(wav / clip["file"])
+    windows = sum(c["n_windows"] for c in manifest["clips"])
+    assert ds.voice_features.shape == (windows, 60, 41, 2) and ds.voice_features.dtype == np.float32
+    assert np.isfinite(ds.voice_features).all() and ds.voice_features[..., 0].std() > 1.0, "real speech, not silence"
+    first = manifest["clips"][0]
+    with threadpool_limits(limits=1):
+        reference = clip_features((wav / first["file"]).read_bytes(), ".wav", FeatureParams())
+    np.testing.assert_array_equal(ds.voice_features[first["first_window"] : first["first_window"] + first["n_windows"]], reference)
+    assert ds.faces(64).shape == (len(rows) * PHOTOS_EACH, 64, 64, 3)
+    assert {p["found_by"] for p in manifest["photos"]} == {"box"}
+    for label in range(len(rows)):
+        assert set(ds.arrays["window_split.npy"][ds.arrays["window_label.npy"] == label]) == {"train", "val", "test"}
