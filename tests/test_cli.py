@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,23 @@ def test_prepare_with_explicit_dataset_paths_and_a_preset(small_raw, tmp_path, c
     assert "prepared 4 identities" in out
     assert "skipped 5 items (5 identity)" in out
     assert "id08599: not in vox2_meta.csv" in out
+
+
+def test_prepare_counts_prints_and_lists_a_voice_folder_without_a_meta_row(raw_copy, tmp_path, capsys):
+    """Issue 12: with a meta row gone, a quarter of the clips vanished while prepare printed 'skipped 0 items'."""
+    meta = raw_copy / "voxceleb2" / "vox2_meta.csv"
+    rows = meta.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    meta.write_text("".join(row for row in rows if not row.startswith("id04517")), encoding="utf-8-sig")
+    assert main(["prepare", str(raw_copy), "--out", str(tmp_path / "ds")]) == 0
+    out = capsys.readouterr().out
+    assert "prepared 3 identities: 15 clips" in out
+    assert "skipped 23 items (5 clip, 2 identity, 16 photo)" in out
+    assert "identity id04517: folder dev/aac/id04517 has no row in vox2_meta.csv" in out
+    assert re.search(r"clip +dev/aac/id04517/\S+ and 4 more: in folder dev/aac/id04517, which has no row in vox2_meta.csv", out)
+    assert re.search(r"photo +train/n004516/\S+ and 15 more: its face id n004516 is in no row of vox2_meta.csv", out)
+    manifest = json.loads((tmp_path / "ds" / "manifest.json").read_text())
+    clips = sorted(p.relative_to(raw_copy / "voxceleb2").as_posix() for p in (raw_copy / "voxceleb2" / "dev" / "aac" / "id04517").rglob("*.*"))
+    assert [s["item"] for s in manifest["skipped"] if s["kind"] == "clip"] == clips
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ from v2f_bench.data.layouts import (
     AUDIO_EXTENSIONS,
     IMAGE_EXTENSIONS,
     PRESETS,
-    meta_ids_without_clips,
+    meta_ids_not_on_disk,
     parse_identity_spec,
     read_iden_split,
     read_vggface2_identity_meta,
@@ -98,6 +98,9 @@ def test_vox1_meta_is_tab_separated_and_joins_to_vggface1_names(tmp_path):
         pytest.param("id0013,n000013,m,dev", "voice id 'id0013'", id="short-voice-id"),
         pytest.param("id00013,13,m,dev", "face id '13'", id="bad-face-id"),
         pytest.param("id00012,n000099,m,dev", "repeats an earlier row", id="repeated-voice-id"),
+        pytest.param(
+            "id00013,n000012,m,dev", "face id n000012 is already joined to voice id id00012", id="repeated-face-id"
+        ),
     ],
 )
 def test_malformed_vox2_rows_are_skipped_with_file_and_line(tmp_path, row, reason_part):
@@ -207,12 +210,15 @@ def test_voxceleb1_clips_are_sorted_by_path_relative_to_root(vox1_root):
 def test_voxceleb1_skips_other_extensions_and_speakers_missing_from_meta(vox1_root):
     corpus = scan_voxceleb1(vox1_root)
     assert "id19999" not in corpus.clips
-    by_kind = {s.kind: s for s in corpus.skipped}
-    assert set(by_kind) == {"clip", "identity"}, "hidden files such as .DS_Store are ignored silently"
-    assert by_kind["clip"].item == "wav/id10001/yt_a/notes.txt"
-    assert "'.txt'" in by_kind["clip"].reason
-    assert by_kind["identity"].item == "id19999"
-    assert "vox1_meta.csv" in by_kind["identity"].reason
+    assert [(s.kind, s.item) for s in corpus.skipped] == [
+        ("clip", "wav/id10001/yt_a/notes.txt"),
+        ("identity", "id19999"),
+        ("clip", "wav/id19999/yt/00001.wav"),
+    ], "hidden files such as .DS_Store are ignored silently"
+    notes, speaker, clip = corpus.skipped
+    assert "'.txt'" in notes.reason
+    assert speaker.reason == "folder wav/id19999 has no row in vox1_meta.csv"
+    assert clip.reason == "in folder wav/id19999, which has no row in vox1_meta.csv"
 
 
 def test_voxceleb1_meta_file_can_live_elsewhere(vox1_root, tmp_path):
@@ -288,6 +294,19 @@ def test_voxceleb2_without_any_subset_folder_is_a_user_error(vox2_root):
     with pytest.raises(UserError, match="expected train/aac or val/aac") as excinfo:
         scan_voxceleb2(vox2_root, subsets=("train", "val"))
     assert_one_line_error(excinfo, vox2_root)
+
+
+def test_voxceleb2_files_inside_skipped_folders_are_listed_one_by_one(vox2_root):
+    touch(vox2_root, "dev/aac/speakers/yt/00001.m4a", "dev/aac/speakers/yt/00002.m4a", "dev/aac/id00012/yt/more/00009.m4a")
+    skipped = scan_voxceleb2(vox2_root).skipped
+    reason = "folder name is not a VoxCeleb id like id00012"
+    assert Skipped("identity", "dev/aac/speakers", reason) in skipped
+    for clip in ("00001.m4a", "00002.m4a"):
+        assert Skipped("clip", f"dev/aac/speakers/yt/{clip}", f"in folder dev/aac/speakers: {reason}") in skipped
+    assert Skipped("clip", "dev/aac/id00012/yt/more", "unexpected folder inside a video folder") in skipped
+    assert Skipped(
+        "clip", "dev/aac/id00012/yt/more/00009.m4a", "in dev/aac/id00012/yt/more, an unexpected folder inside a video folder"
+    ) in skipped
 
 
 def test_voxceleb2_odd_entries_in_the_audio_folder_are_skipped(vox2_root):
@@ -416,9 +435,33 @@ def test_vggface2_identity_meta_when_present_filters_class_folders(vgg2_root):
     assert Skipped("identity", "n000002", "class folder has no row in identity_meta.csv") in corpus.skipped
 
 
+def test_vggface2_photos_in_a_class_folder_without_identity_meta_row_are_each_listed(vgg2_root):
+    write(vgg2_root / "identity_meta.csv", 'Class_ID, Name, Sample_Num, Flag, Gender\nn000001, "A", 4, 1, f\n')
+    reason = "in class folder train/n000002, which has no row in identity_meta.csv"
+    assert Skipped("photo", "train/n000002/0001_01.jpg", reason) in scan_vggface2(vgg2_root).skipped
+
+
+def test_vggface2_reads_the_test_half_with_its_own_box_file(vgg2_root):
+    touch(vgg2_root, "test/n000003/0001_01.jpg", "test/n000003/0002_01.jpg")
+    write(vgg2_root / "bb_landmark/loose_bb_test.csv", BB_HEADER + "n000003/0002_01,1,2,3,4\n")
+    corpus = scan_vggface2(vgg2_root)
+    assert [p.rel for p in corpus.photos["n000003"]] == ["test/n000003/0001_01.jpg", "test/n000003/0002_01.jpg"]
+    assert [p.box for p in corpus.photos["n000003"]] == [None, (1.0, 2.0, 3.0, 4.0)]
+    assert list(scan_vggface2(vgg2_root, subsets=("train",)).photos) == ["n000001", "n000002"]
+
+
+def test_vggface2_a_folder_inside_a_class_folder_is_skipped_with_its_files(vgg2_root):
+    touch(vgg2_root, "train/n000001/extra/0009_01.jpg")
+    skipped = scan_vggface2(vgg2_root).skipped
+    assert Skipped("photo", "train/n000001/extra", "unexpected folder inside a class folder") in skipped
+    assert Skipped(
+        "photo", "train/n000001/extra/0009_01.jpg", "in train/n000001/extra, an unexpected folder inside a class folder"
+    ) in skipped
+
+
 def test_vggface2_missing_subset_is_a_user_error(vgg2_root):
     with pytest.raises(UserError, match="test folder not found"):
-        scan_vggface2(vgg2_root, subset="test")
+        scan_vggface2(vgg2_root, subsets=("test",))
 
 
 # --------------------------------------------------------------------------------------------
@@ -459,6 +502,35 @@ def test_vggface1_reports_undownloaded_malformed_and_unlisted_photos(vgg1_root):
     assert Skipped("meta", "files/A.J._Buckley.txt:4", "expected 9 space-separated fields, found 4") in skipped
     assert Skipped("photo", "images/A.J._Buckley/99.jpg", "not listed in files/A.J._Buckley.txt") in skipped
     assert len(skipped) == 4
+
+
+@pytest.mark.parametrize("only", [pytest.param(None, id="all"), pytest.param({"Bob_Unlisted"}, id="only")])
+def test_vggface1_photos_in_a_folder_without_a_listing_are_skipped_one_by_one(vgg1_root, only):
+    touch(vgg1_root, "images/Bob_Unlisted/1.jpg", "images/Bob_Unlisted/2.jpg")
+    corpus = scan_vggface1(vgg1_root, only=only)
+    assert "Bob_Unlisted" not in corpus.photos
+    assert Skipped("identity", "Bob_Unlisted", "folder images/Bob_Unlisted has no listing files/Bob_Unlisted.txt") in corpus.skipped
+    for name in ("1.jpg", "2.jpg"):
+        reason = "in folder images/Bob_Unlisted, which has no listing files/Bob_Unlisted.txt"
+        assert Skipped("photo", f"images/Bob_Unlisted/{name}", reason) in corpus.skipped
+
+
+def test_vggface1_stray_files_and_folders_among_the_photos_are_skipped(vgg1_root):
+    touch(vgg1_root, "images/readme.txt", "images/Aamir_Khan/old/7.png")
+    skipped = scan_vggface1(vgg1_root).skipped
+    assert Skipped("photo", "images/readme.txt", "file outside any identity folder") in skipped
+    assert Skipped("photo", "images/Aamir_Khan/old", "unexpected folder inside an image folder") in skipped
+    assert Skipped(
+        "photo", "images/Aamir_Khan/old/7.png", "in images/Aamir_Khan/old, an unexpected folder inside an image folder"
+    ) in skipped
+
+
+def test_vggface1_a_listing_without_an_image_folder_is_not_read(vgg1_root):
+    """Most of the 2,622 listings have nothing downloaded: a skip per listed URL would bury the real ones."""
+    write(vgg1_root / "files/Zed_Nobody.txt", "1 http://z/1.jpg 0 0 50 60 1 2 1\nnot even a line\n")
+    corpus = scan_vggface1(vgg1_root)
+    assert "Zed_Nobody" not in corpus.photos
+    assert not any("Zed_Nobody" in s.item for s in corpus.skipped)
 
 
 def test_vggface1_only_limits_the_listings_read(vgg1_root):
@@ -559,7 +631,10 @@ def test_a_wanted_identity_without_enough_data_is_skipped_with_the_reason(
     voices, faces = corpora({"id00002": 3, **clip_counts}, {"f00002": 3, **photo_counts}, meta_only=("id00001",))
     chosen, skipped = select_identities(voices, faces, ["id00002", wanted_id])
     assert [i.voice_id for i in chosen] == ["id00002"]
-    assert skipped == [Skipped("identity", wanted_id, reason)]
+    assert skipped[0] == Skipped("identity", wanted_id, reason)
+    files = [f.rel for f in voices.clips.get(wanted_id, []) + faces.photos.get("f" + wanted_id[2:], [])]
+    assert [s.item for s in skipped[1:]] == files, "each of its files on disk is listed after it"
+    assert {s.reason for s in skipped[1:]} <= {f"identity {wanted_id} is skipped: {reason}"}
 
 
 def test_wanted_identities_come_back_sorted_by_voice_id():
@@ -577,8 +652,38 @@ def test_without_wanted_the_candidates_are_the_voices_with_clips_on_disk():
     )
     chosen, skipped = select_identities(voices, faces, None)
     assert [i.voice_id for i in chosen] == ["id00001"]
-    assert [s.item for s in skipped] == ["id00002", "id00003"], "meta rows with nothing on disk are not listed"
-    assert len(meta_ids_without_clips(voices)) == 2, "they are counted instead"
+    assert [s.item for s in skipped if s.kind == "identity"] == ["id00002", "id00003"], "meta rows with nothing on disk are not listed"
+    assert len(meta_ids_not_on_disk(voices, faces)) == 2, "they are counted instead"
+    assert sorted(s.item for s in skipped if s.kind != "identity") == sorted(
+        [f"id00002/yt/{k}.wav" for k in range(1)] + [f"f00002/{k}.jpg" for k in range(2)] + [f"id00003/yt/{k}.wav" for k in range(4)]
+    ), "the files of the skipped identities are listed one by one"
+
+
+def test_without_wanted_a_face_without_a_voice_and_a_face_outside_the_meta_file_are_skipped_with_their_photos():
+    voices, faces = corpora({"id00001": 3}, {"f00001": 2, "f00005": 3, "f00007": 2}, meta_only=("id00005",))
+    chosen, skipped = select_identities(voices, faces, None)
+    assert [i.voice_id for i in chosen] == ["id00001"]
+    no_voice = "no clips on disk under vox"
+    outside = "face id that no row of vox2_meta.csv names: it joins no voice"
+    assert skipped == [
+        Skipped("identity", "id00005", no_voice),
+        *(Skipped("photo", f"f00005/{k}.jpg", f"identity id00005 is skipped: {no_voice}") for k in range(3)),
+        Skipped("identity", "f00007", outside),
+        *(Skipped("photo", f"f00007/{k}.jpg", "its face id f00007 is in no row of vox2_meta.csv: it joins no voice") for k in range(2)),
+    ]
+    assert meta_ids_not_on_disk(voices, faces) == [], "id00005 has photos on disk, so it is skipped, not absent"
+
+
+def test_with_wanted_files_of_identities_not_asked_for_are_listed():
+    voices, faces = corpora({"id00001": 2, "id00002": 2}, {"f00001": 2, "f00002": 2, "f00003": 1}, meta_only=("id00003",))
+    chosen, skipped = select_identities(voices, faces, ["id00001"])
+    assert [i.voice_id for i in chosen] == ["id00001"]
+    assert [(s.kind, s.item) for s in skipped] == [
+        ("identity", "id00002"), ("clip", "id00002/yt/0.wav"), ("clip", "id00002/yt/1.wav"),
+        ("photo", "f00002/0.jpg"), ("photo", "f00002/1.jpg"),
+        ("identity", "f00003"), ("photo", "f00003/0.jpg"),
+    ]
+    assert skipped[0].reason == "not among the identities asked for"
 
 
 @pytest.mark.parametrize(
@@ -592,7 +697,13 @@ def test_max_identities_keeps_those_with_most_clips_ties_by_id(wanted):
     )
     chosen, skipped = select_identities(voices, faces, wanted, max_identities=3)
     assert [i.voice_id for i in chosen] == ["id00001", "id00002", "id00004"]
-    assert skipped == [Skipped("identity", "id00003", "3 clips: not among the 3 with most clips")]
+    reason = "3 clips: not among the 3 with most clips"
+    because = f"identity id00003 is skipped: {reason}"
+    assert skipped == [
+        Skipped("identity", "id00003", reason),
+        *(Skipped("clip", f"id00003/yt/{k}.wav", because) for k in range(3)),
+        *(Skipped("photo", f"f00003/{k}.jpg", because) for k in range(2)),
+    ]
 
 
 def test_minimums_are_configurable():

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +21,9 @@ from v2f_bench.data.prepared import CLIPS_PER_CALL, MANIFEST, PrepareConfig, for
 from v2f_bench.data.records import Clip
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.data.synth import SMALL, SynthConfig, synth_identities
+from v2f_bench.data.synth_face import render_photo, sample_face_profile
 from v2f_bench.errors import UserError
+from tests.conftest import SHARED_DATA
 
 N_IDS = SMALL["identities"]
 N_CLIPS = N_IDS * SMALL["clips_per_identity"]
@@ -208,15 +212,172 @@ def test_a_wanted_identity_absent_on_disk_and_one_with_too_few_samples_are_skipp
     assert "no clips on disk" in reasons[absent]
     assert "2 clips, fewer than min_clips=3" in reasons["id03258"]
     assert [row["voice_id"] for row in manifest["identities"]] == ["id00234", "id04064"]
+    files = [s["item"] for s in manifest["skipped"] if s["reason"].startswith("identity id03258 is skipped: 2 clips")]
+    assert len(files) == 2 + SMALL["photos_per_identity"], "the files of a skipped identity are listed with it"
 
 
-def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped(raw_copy, tmp_path):
-    for clip in sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))[:3]:
+FOURTH_VOICE, FOURTH_FACE = "id04517", "n004516"
+"""The fourth synthetic identity, whose folders the table below damages."""
+
+
+def dataset_files(root: Path) -> set[tuple[str, str]]:
+    """(kind, path relative to its dataset root) of every visible file in both trees."""
+    trees = [("clip", root / "voxceleb2", "dev/aac"), ("photo", root / "vggface2", "train")]
+    return {
+        (kind, path.relative_to(base).as_posix())
+        for kind, base, sub in trees
+        for path in (base / sub).rglob("*")
+        if path.is_file() and not path.name.startswith(".")
+    }
+
+
+def assert_every_file_is_used_or_skipped(root: Path, manifest: dict) -> None:
+    used = {("clip", c["file"]) for c in manifest["clips"]} | {("photo", p["file"]) for p in manifest["photos"]}
+    skipped = [(s["kind"], s["item"]) for s in manifest["skipped"] if s["kind"] in ("clip", "photo")]
+    assert len(skipped) == len(set(skipped)), "no file is listed twice"
+    assert not used & set(skipped)
+    assert used | set(skipped) == dataset_files(root), "a file on disk is neither in the dataset nor listed as skipped"
+
+
+def drop_meta_row(root: Path) -> None:
+    meta = root / "voxceleb2" / "vox2_meta.csv"
+    rows = meta.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    meta.write_text("".join(row for row in rows if not row.startswith(FOURTH_VOICE)), encoding="utf-8-sig")
+
+
+def drop_face_folder(root: Path) -> None:
+    shutil.rmtree(root / "vggface2" / "train" / FOURTH_FACE)
+
+
+def drop_voice_folder(root: Path) -> None:
+    shutil.rmtree(root / "voxceleb2" / "dev" / "aac" / FOURTH_VOICE)
+
+
+def misname_voice_folder(root: Path) -> None:
+    audio = root / "voxceleb2" / "dev" / "aac"
+    (audio / FOURTH_VOICE).rename(audio / "speaker_04517")
+
+
+def add_face_class_without_identity_meta_row(root: Path) -> None:
+    train = root / "vggface2" / "train"
+    shutil.copytree(train / FOURTH_FACE, train / "n009999")
+
+
+def keep_two_clips(root: Path) -> None:
+    for clip in sorted((root / "voxceleb2" / "dev" / "aac" / FOURTH_VOICE).rglob("*.*"))[2:]:
+        clip.unlink()
+
+
+def keep_two_photos(root: Path) -> None:
+    for photo in sorted((root / "vggface2" / "train" / FOURTH_FACE).glob("*.jpg"))[2:]:
+        photo.unlink()
+
+
+def no_damage(root: Path) -> None:
+    """The tree as written; the configuration does the dropping."""
+
+
+CLIPS, PHOTOS = SMALL["clips_per_identity"], SMALL["photos_per_identity"]
+
+
+@pytest.mark.parametrize(
+    "damage, config, identities, counts, kept",
+    [
+        pytest.param(
+            drop_meta_row, {},
+            {FOURTH_VOICE: "folder dev/aac/id04517 has no row in vox2_meta.csv",
+             FOURTH_FACE: "face id that no row of vox2_meta.csv names: it joins no voice"},
+            {"identity": 2, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="voice-folder-without-meta-row",
+        ),
+        pytest.param(
+            drop_face_folder, {}, {FOURTH_VOICE: "face id n004516 has no photos on disk"},
+            {"identity": 1, "clip": CLIPS}, N_IDS - 1, id="voice-without-face",
+        ),
+        pytest.param(
+            drop_voice_folder, {}, {FOURTH_VOICE: "no clips on disk"},
+            {"identity": 1, "photo": PHOTOS}, N_IDS - 1, id="face-without-voice",
+        ),
+        pytest.param(
+            misname_voice_folder, {},
+            {"dev/aac/speaker_04517": "folder name is not a VoxCeleb id", FOURTH_VOICE: "no clips on disk"},
+            {"identity": 2, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="misnamed-voice-folder",
+        ),
+        pytest.param(
+            add_face_class_without_identity_meta_row, {}, {"n009999": "class folder has no row in identity_meta.csv"},
+            {"identity": 1, "photo": PHOTOS}, N_IDS, id="face-class-without-identity-meta-row",
+        ),
+        pytest.param(
+            keep_two_clips, {}, {FOURTH_VOICE: "2 clips, fewer than min_clips=3"},
+            {"identity": 1, "clip": 2, "photo": PHOTOS}, N_IDS - 1, id="min-clips",
+        ),
+        pytest.param(
+            keep_two_photos, {}, {FOURTH_VOICE: "face id n004516 has 2 photos, fewer than min_photos=3"},
+            {"identity": 1, "clip": CLIPS, "photo": 2}, N_IDS - 1, id="min-photos",
+        ),
+        pytest.param(
+            no_damage, {"max_identities": N_IDS - 1}, {FOURTH_VOICE: f"{CLIPS} clips: not among the {N_IDS - 1} with most clips"},
+            {"identity": 1, "clip": CLIPS, "photo": PHOTOS}, N_IDS - 1, id="max-identities",
+        ),
+    ],
+)
+def test_every_dropped_folder_and_file_is_counted_printed_and_listed(raw_copy, tmp_path, damage, config, identities, counts, kept):
+    damage(raw_copy)
+    result = prepare(resolve_sources(raw_copy, None, None), tmp_path / "ds", PrepareConfig(**config))
+    manifest = result.manifest
+    assert manifest["summary"]["identities"] == kept
+    assert manifest["summary"]["skipped"] == counts
+    reasons = {s["item"]: s["reason"] for s in manifest["skipped"] if s["kind"] == "identity"}
+    assert set(reasons) == set(identities)
+    for item, part in identities.items():
+        assert part in reasons[item]
+    assert_every_file_is_used_or_skipped(raw_copy, manifest)
+    assert all(s["reason"] for s in manifest["skipped"])
+    printed = format_summary(result)
+    listed = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.items()))
+    assert f"skipped {sum(counts.values())} items ({listed})" in printed
+    for item in identities:
+        assert f"identity {item}: " in printed
+    assert FOURTH_VOICE not in manifest["meta_identities_not_on_disk"], "what was on disk is skipped, not called absent"
+
+
+def test_a_folder_added_after_a_run_is_listed_not_hidden_by_reusing_the_run(raw_copy, tmp_path):
+    out = tmp_path / "ds"
+    run(raw_copy, out)
+    audio = raw_copy / "voxceleb2" / "dev" / "aac"
+    shutil.copytree(audio / FOURTH_VOICE, audio / "id09999")
+    result = prepare(resolve_sources(raw_copy, None, None), out, PrepareConfig())
+    assert not result.reused, "the list of skips is part of what the result records"
+    skipped = {(s["kind"], s["item"]) for s in result.manifest["skipped"]}
+    assert ("identity", "id09999") in skipped
+    assert_every_file_is_used_or_skipped(raw_copy, result.manifest)
+
+
+def test_the_same_data_under_another_path_still_reuses_the_run(raw_copy, tmp_path):
+    """Skip reasons name the data root ("no clips on disk under ..."); the cache key must not."""
+    drop_voice_folder(raw_copy)
+    out = tmp_path / "ds"
+    first = run(raw_copy, out)
+    assert any(str(raw_copy) in s["reason"] for s in first["skipped"])
+    moved = raw_copy.rename(tmp_path / "moved")
+    assert prepare(resolve_sources(moved, None, None), out, PrepareConfig()).reused
+
+
+def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped_with_all_its_files(raw_copy, tmp_path):
+    clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))
+    for clip in clips[:3]:
         clip.write_bytes(b"")
     manifest = run(raw_copy, tmp_path / "ds")
-    kinds = [s["kind"] for s in manifest["skipped"]]
-    assert kinds.count("clip") == 3 and kinds.count("identity") == 1
     assert "id00234" not in {row["voice_id"] for row in manifest["identities"]}
+    reasons = {(s["kind"], s["item"]): s["reason"] for s in manifest["skipped"]}
+    assert len(reasons) == len(manifest["skipped"]) == 1 + len(clips) + SMALL["photos_per_identity"]
+    assert "too few usable items" in reasons["identity", "id00234"]
+    rels = [clip.relative_to(raw_copy / "voxceleb2").as_posix() for clip in clips]
+    assert all(reasons["clip", rel].startswith("empty file") for rel in rels[:3])
+    because = "identity id00234 is skipped: too few usable items"
+    assert all(reasons["clip", rel].startswith(because) for rel in rels[3:]), "its usable clips leave with it, listed"
+    photos = [reason for (kind, item), reason in reasons.items() if kind == "photo" and item.startswith("train/n000234/")]
+    assert len(photos) == SMALL["photos_per_identity"] and all(r.startswith(because) for r in photos)
+    assert manifest["summary"]["clips"] + len(clips) == N_CLIPS and manifest["summary"]["photos"] + len(photos) == N_PHOTOS
 
 
 def test_a_meta_file_in_the_wrong_format_is_one_clear_error(raw_copy, tmp_path):
@@ -315,3 +476,80 @@ def test_a_prepared_dataset_refuses_to_load_when_damaged(raw_copy, tmp_path):
 def test_config_validation_names_the_bad_value():
     with pytest.raises(UserError, match="--backend"):
         replace(PrepareConfig(), backend="numpy").validate()
+
+
+# --------------------------------------------------------------------------------------------
+# Real VoxCeleb1 audio
+
+VOXCELEB_EXAMPLES = SHARED_DATA / "voxceleb_examples"
+"""Seven real VoxCeleb1 utterances, one per speaker, and their rows of vox1_meta.csv (see its README)."""
+PARTS = 3
+"""Each utterance is cut into this many clips: the shortest (3.9 s) still gives one 0.93 s window per part."""
+PHOTOS_EACH = 3
+
+
+@pytest.fixture(scope="module")
+def real_vox1(tmp_path_factory) -> tuple[Path, list[list[str]]]:
+    """A data root of the real clips laid out as VoxCeleb1, with synthetic VGGFace1 photos for the same names."""
+    if not VOXCELEB_EXAMPLES.is_dir():
+        pytest.skip(f"{VOXCELEB_EXAMPLES} is absent")
+    root = tmp_path_factory.mktemp("real_vox1") / "raw"
+    header, *lines = (VOXCELEB_EXAMPLES / "vox1_meta_rows.csv").read_text(encoding="utf-8").splitlines()
+    rows = [line.split("\t") for line in lines if line.strip()]
+    voices, faces = root / "voxceleb1", root / "vggface1"
+    voices.mkdir(parents=True)
+    (voices / "vox1_meta.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    for k, (voice_id, name, gender, *_) in enumerate(rows):
+        samples, rate = sf.read(VOXCELEB_EXAMPLES / f"{name}.wav", dtype="int16")
+        for n, part in enumerate(np.array_split(samples, PARTS), start=1):
+            folder = voices / "wav" / voice_id / f"video{n % 2}"
+            folder.mkdir(parents=True, exist_ok=True)
+            sf.write(folder / f"{n:05d}.wav", part, rate, subtype="PCM_16")
+        write_vggface1_photos(faces, name, gender, k)
+    return root, rows
+
+
+def write_vggface1_photos(faces: Path, name: str, gender: str, k: int) -> None:
+    """``files/<name>.txt`` listing PHOTOS_EACH synthetic photos by box, and the photos in ``images/<name>/``."""
+    profile = sample_face_profile(np.random.default_rng([k]), gender)
+    (faces / "images" / name).mkdir(parents=True)
+    (faces / "files").mkdir(exist_ok=True)
+    lines = []
+    for n in range(1, PHOTOS_EACH + 1):
+        image, (x, y, w, h), _ = render_photo(profile, np.random.default_rng([k, n]))
+        image.save(faces / "images" / name / f"{n:08d}.jpg", quality=90)
+        lines.append(f"{n:08d} http://example.invalid/{n}.jpg {x:.2f} {y:.2f} {x + w:.2f} {y + h:.2f} 1.00 3.00 1")
+    (faces / "files" / f"{name}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def expected_windows(path: Path) -> int:
+    """Full windows after resampling to 22,050 Hz, counted from the file's length alone."""
+    params = FeatureParams()
+    n = math.ceil(sf.info(path).frames * params.sample_rate / sf.info(path).samplerate)
+    return 1 + (n - params.window) // params.hop
+
+
+def test_real_voxceleb1_clips_prepare_into_the_papers_features_with_nothing_skipped(real_vox1, tmp_path):
+    root, rows = real_vox1
+    manifest = run(root, tmp_path / "ds")
+    ds = load_prepared(tmp_path / "ds", verify=True)
+    assert manifest["sources"]["voice_format"] == "voxceleb1" and manifest["sources"]["face_format"] == "vggface1"
+    assert manifest["skipped"] == [] and manifest["meta_identities_not_on_disk"] == []
+    assert [(i["voice_id"], i["face_id"], i["gender"]) for i in manifest["identities"]] == [(v, n, g) for v, n, g, *_ in rows]
+    wav = root / "voxceleb1"
+    for voice_id, *_ in rows:
+        on_disk = sorted(p.relative_to(wav).as_posix() for p in (wav / "wav" / voice_id).rglob("*.wav"))
+        assert sorted(c["file"] for c in manifest["clips"] if c["voice_id"] == voice_id) == on_disk and len(on_disk) == PARTS
+    for clip in manifest["clips"]:
+        assert clip["n_windows"] == expected_windows(wav / clip["file"])
+    windows = sum(c["n_windows"] for c in manifest["clips"])
+    assert ds.voice_features.shape == (windows, 60, 41, 2) and ds.voice_features.dtype == np.float32
+    assert np.isfinite(ds.voice_features).all() and ds.voice_features[..., 0].std() > 1.0, "real speech, not silence"
+    first = manifest["clips"][0]
+    with threadpool_limits(limits=1):
+        reference = clip_features((wav / first["file"]).read_bytes(), ".wav", FeatureParams())
+    np.testing.assert_array_equal(ds.voice_features[first["first_window"] : first["first_window"] + first["n_windows"]], reference)
+    assert ds.faces(64).shape == (len(rows) * PHOTOS_EACH, 64, 64, 3)
+    assert {p["found_by"] for p in manifest["photos"]} == {"box"}
+    for label in range(len(rows)):
+        assert set(ds.arrays["window_split.npy"][ds.arrays["window_label.npy"] == label]) == {"train", "val", "test"}

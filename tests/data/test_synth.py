@@ -50,7 +50,7 @@ def test_the_real_readers_read_it_whole(small_raw):
     assert sorted(voices.clips) == [v for v, _, _ in AGARWAL9[:n]]
     assert all(len(clips) == SMALL["clips_per_identity"] for clips in voices.clips.values())
     assert len(voices.identities) == n + SMALL["absent_meta_rows"]
-    assert len(layouts.meta_ids_without_clips(voices)) == SMALL["absent_meta_rows"]
+    assert len(layouts.meta_ids_not_on_disk(voices, faces)) == SMALL["absent_meta_rows"]
     assert sorted(faces.photos) == sorted(voices.identities[v].face_id for v in voices.clips)
     photos = [p for group in faces.photos.values() for p in group]
     assert len(photos) == n * SMALL["photos_per_identity"]

@@ -6,8 +6,10 @@ so placeholder files are enough for tests.
 
 Problems with single items (a malformed meta row, a clip with an unknown extension, a listed
 photo that was never downloaded) become :class:`Skipped` entries, so every omission can be
-counted in the manifest. A file that is not in the expected format at all, or a missing root
-folder, raises :class:`UserError` with a one-line message naming the file.
+counted in the manifest. A folder that is skipped (a speaker folder without a meta row, an
+oddly named one) is one entry, and every file under it is one more, so nothing a reader looks
+at disappears without a trace. A file that is not in the expected format at all, or a missing
+root folder, raises :class:`UserError` with a one-line message naming the file.
 
 Conventions shared by all readers:
 
@@ -131,6 +133,29 @@ def _rel(path: Path | str, root: Path) -> str:
     return Path(path).relative_to(root).as_posix()
 
 
+def _files_under(folder: Path) -> list[Path]:
+    """Every visible file below ``folder``, at any depth, sorted by path."""
+    found = []
+    for entry in _visible(folder):
+        if entry.is_dir():
+            found.extend(_files_under(Path(entry.path)))
+        else:
+            found.append(Path(entry.path))
+    return found
+
+
+def _skip_folder(
+    root: Path, folder: Path, skipped: list[Skipped], kind: str, item: str, reason: str, file_kind: str, file_reason: str
+) -> None:
+    """Skip ``folder`` (one entry, ``kind``/``item``/``reason``) and each file under it (``file_kind``, ``file_reason``).
+
+    The files are listed one by one because the manifest promises that every file left out is
+    named: a folder entry alone would hide how many clips or photos went with it.
+    """
+    skipped.append(Skipped(kind, item, reason))
+    skipped.extend(Skipped(file_kind, _rel(path, root), file_reason) for path in _files_under(folder))
+
+
 def _bad_extension(name: str, allowed: tuple[str, ...]) -> str | None:
     """Why a file name's extension is not in ``allowed``, or None when it is."""
     suffix = Path(name).suffix
@@ -167,7 +192,7 @@ def read_vox1_meta(path: str | Path) -> tuple[dict[str, Identity], list[Skipped]
 
     The header must be ``VoxCeleb1 ID, VGGFace1 ID, Gender, Nationality, Set`` (tab-separated);
     ``face_id`` is the VGGFace1 name (``A.J._Buckley``). Malformed rows (wrong field count, a
-    voice id not like ``id10001``, a repeated id) are returned as ``Skipped(kind="meta")`` with
+    voice id not like ``id10001``, a repeated voice or face id) are returned as ``Skipped(kind="meta")`` with
     ``item="vox1_meta.csv:<line>"``. An empty, non-UTF-8 or wrongly laid out file raises UserError.
     """
     return _read_voice_meta(Path(path), _VOX1)
@@ -184,15 +209,20 @@ def read_vox2_meta(path: str | Path) -> tuple[dict[str, Identity], list[Skipped]
     return _read_voice_meta(Path(path), _VOX2)
 
 
-def meta_ids_without_clips(voices: VoiceCorpus) -> list[str]:
-    """The voice ids of meta-file rows that have no clips in ``voices``, sorted.
+def meta_ids_not_on_disk(voices: VoiceCorpus, faces: FaceCorpus) -> list[str]:
+    """The voice ids of meta-file rows with neither clips in ``voices`` nor photos in ``faces``, sorted.
 
     :func:`select_identities` does not list these rows as skipped when it picks identities by
     itself (the real VoxCeleb2 meta file has 6,114 rows, most of them absent from a partial
-    download); preparation lists them separately. When the corpus was scanned with ``only``,
-    rows outside ``only`` are included too, since their folders were not looked at.
+    download): nothing of them was on disk to drop. Preparation lists them separately. When the
+    corpora were scanned with ``only``, rows outside ``only`` are included too, since their
+    folders were not looked at.
     """
-    return sorted(voice_id for voice_id in voices.identities if not voices.clips.get(voice_id))
+    return sorted(
+        voice_id
+        for voice_id, identity in voices.identities.items()
+        if not voices.clips.get(voice_id) and not faces.photos.get(identity.face_id)
+    )
 
 
 def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity], list[Skipped]]:
@@ -203,14 +233,16 @@ def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity],
         raise UserError(f"{path}: file is empty; expected a {fmt.dataset} meta file with header {fmt.header_text!r}")
     _check_voice_header(path, fmt, numbered[0][1], hint)
     identities: dict[str, Identity] = {}
+    voice_of_face: dict[str, str] = {}
     skipped: list[Skipped] = []
     for no, line in numbered[1:]:
         fields = [_clean(f) for f in line.split(fmt.delimiter)]
-        problem = _voice_row_problem(fields, fmt, identities)
+        problem = _voice_row_problem(fields, fmt, identities, voice_of_face)
         if problem:
             skipped.append(Skipped("meta", f"{path.name}:{no}", problem))
             continue
         identities[fields[0]] = Identity(voice_id=fields[0], face_id=fields[1], gender=fields[2])
+        voice_of_face[fields[1]] = fields[0]
     return identities, skipped
 
 
@@ -223,8 +255,14 @@ def _check_voice_header(path: Path, fmt: _MetaFormat, line: str, hint: str) -> N
         )
 
 
-def _voice_row_problem(fields: list[str], fmt: _MetaFormat, seen: dict[str, Identity]) -> str | None:
-    """Why a meta row cannot be used, or None when it is fine."""
+def _voice_row_problem(
+    fields: list[str], fmt: _MetaFormat, seen: dict[str, Identity], voice_of_face: dict[str, str]
+) -> str | None:
+    """Why a meta row cannot be used, or None when it is fine.
+
+    A face id that an earlier row already joins to another voice is refused: two identities
+    sharing one face folder would share its photos, and the labels could only go to one of them.
+    """
     if len(fields) != len(fmt.columns):
         return f"expected {len(fmt.columns)} {fmt.separator_name}-separated fields, found {len(fields)}"
     voice_id, face_id = fields[0], fields[1]
@@ -234,6 +272,8 @@ def _voice_row_problem(fields: list[str], fmt: _MetaFormat, seen: dict[str, Iden
         return f"face id {face_id!r} is not a {fmt.columns[1]}"
     if voice_id in seen:
         return f"voice id {voice_id} repeats an earlier row"
+    if face_id in voice_of_face:
+        return f"face id {face_id} is already joined to voice id {voice_of_face[face_id]} by an earlier row"
     return None
 
 
@@ -271,7 +311,8 @@ def scan_voxceleb1(
 
     ``meta_file`` defaults to ``root/vox1_meta.csv``. Files with an extension outside
     AUDIO_EXTENSIONS are skipped (kind ``clip``); speaker folders without a meta row are skipped
-    (kind ``identity``). A missing root, ``wav`` folder or meta file raises UserError.
+    (kind ``identity``, and each file in them as ``clip``). A missing root, ``wav`` folder or meta
+    file raises UserError.
     """
     root = _existing_dir(Path(root), "VoxCeleb1 root folder", "pass the folder that holds wav/ and vox1_meta.csv")
     meta_path = Path(meta_file) if meta_file is not None else root / _VOX1.file_name
@@ -319,8 +360,10 @@ def _scan_speakers(
         for speaker_dir in _id_folders(root, audio_dir, only, VOICE_ID, "a VoxCeleb id like id00012", skipped, "clip"):
             voice_id = speaker_dir.name
             if voice_id not in identities:
-                reason = f"folder {_rel(speaker_dir, root)} has no row in {meta_name}"
-                skipped.append(Skipped("identity", voice_id, reason))
+                where = _rel(speaker_dir, root)
+                reason = f"folder {where} has no row in {meta_name}"
+                file_reason = f"in folder {where}, which has no row in {meta_name}"
+                _skip_folder(root, speaker_dir, skipped, "identity", voice_id, reason, "clip", file_reason)
                 continue
             clips.setdefault(voice_id, []).extend(_speaker_clips(root, speaker_dir, skipped))
     return {voice_id: sorted(found, key=lambda c: c.rel) for voice_id, found in clips.items() if found}
@@ -337,7 +380,8 @@ def _id_folders(
 ) -> Iterator[Path]:
     """The identity folders in ``parent``: those named in ``only``, or every well-named one.
 
-    Stray files beside the folders are skipped as ``file_kind``, oddly named folders as ``identity``.
+    Stray files beside the folders are skipped as ``file_kind``, oddly named folders as ``identity``
+    (with every file inside them as ``file_kind``).
     """
     if only is not None:
         yield from (parent / name for name in sorted(only) if (parent / name).is_dir())
@@ -346,7 +390,9 @@ def _id_folders(
         if not entry.is_dir():
             skipped.append(Skipped(file_kind, _rel(entry.path, root), "file outside any identity folder"))
         elif not pattern.fullmatch(entry.name):
-            skipped.append(Skipped("identity", _rel(entry.path, root), f"folder name is not {expected}"))
+            where = _rel(entry.path, root)
+            reason = f"folder name is not {expected}"
+            _skip_folder(root, Path(entry.path), skipped, "identity", where, reason, file_kind, f"in folder {where}: {reason}")
         else:
             yield Path(entry.path)
 
@@ -361,8 +407,11 @@ def _speaker_clips(root: Path, speaker_dir: Path, skipped: list[Skipped]) -> lis
             continue
         for entry in _visible(Path(video.path)):
             rel = _rel(entry.path, root)
-            problem = "unexpected folder inside a video folder" if entry.is_dir() else None
-            problem = problem or _bad_extension(entry.name, AUDIO_EXTENSIONS)
+            if entry.is_dir():
+                reason = "unexpected folder inside a video folder"
+                _skip_folder(root, Path(entry.path), skipped, "clip", rel, reason, "clip", f"in {rel}, an {reason}")
+                continue
+            problem = _bad_extension(entry.name, AUDIO_EXTENSIONS)
             if problem:
                 skipped.append(Skipped("clip", rel, problem))
             else:
@@ -384,12 +433,17 @@ def read_vggface2_identity_meta(path: str | Path) -> dict[str, tuple[str, str]]:
     return _read_identity_meta(Path(path))[0]
 
 
-def scan_vggface2(root: str | Path, subset: str = "train", only: Iterable[str] | None = None) -> FaceCorpus:
+def scan_vggface2(
+    root: str | Path, subsets: Iterable[str] = ("train", "test"), only: Iterable[str] | None = None
+) -> FaceCorpus:
     """Find VGGFace2 photos at ``root/<subset>/nXXXXXX/NNNN_NN.jpg``, with their boxes and landmarks.
 
-    Optional files, read when present:
+    VGGFace2 ships its classes in two disjoint halves, ``train`` and ``test``, and the VoxCeleb2
+    meta file names classes of both, so both are read. Subset folders that are absent are passed
+    over, as in :func:`scan_voxceleb2`, but at least one must exist. Optional files, read when present:
 
-    - ``root/identity_meta.csv``: class folders it does not list are skipped (kind ``identity``);
+    - ``root/identity_meta.csv``: class folders it does not list are skipped (kind ``identity``,
+      and each photo in them as ``photo``);
     - ``root/bb_landmark/loose_bb_<subset>.csv`` (``NAME_ID,X,Y,W,H``) gives ``Photo.box``;
     - ``root/bb_landmark/loose_landmark_<subset>.csv`` (``NAME_ID,P1X,P1Y,...,P5X,P5Y``) gives
       ``Photo.landmarks``.
@@ -398,24 +452,42 @@ def scan_vggface2(root: str | Path, subset: str = "train", only: Iterable[str] |
     landmark file with the wrong header raises UserError. Rows of classes without a folder on
     disk (or outside ``only``) are passed over unparsed: the real files hold about 3 million rows.
     """
-    root = _existing_dir(Path(root), "VGGFace2 root folder", f"pass the folder that holds {subset}/ and bb_landmark/")
-    image_dir = _existing_dir(root / subset, f"VGGFace2 {subset} folder", f"expected photos at {subset}/nXXXXXX/*.jpg")
+    names = (subsets,) if isinstance(subsets, str) else tuple(subsets)
+    root = _existing_dir(Path(root), "VGGFace2 root folder", f"pass the folder that holds {' and/or '.join(n + '/' for n in names)} and bb_landmark/")
+    image_dirs = [root / name for name in names if (root / name).is_dir()]
+    if not image_dirs:
+        expected = " or ".join(f"{name}/nXXXXXX/*.jpg" for name in names)
+        raise UserError(f"{root}: VGGFace2 {' or '.join(names)} folder not found; expected photos at {expected}")
     skipped: list[Skipped] = []
     known = _optional_identity_meta(root / "identity_meta.csv", skipped)
+    photos: dict[str, list[Photo]] = {}
+    for image_dir in image_dirs:
+        for face_id, found in _vggface2_subset(root, image_dir, known, _id_set(only), skipped).items():
+            photos[face_id] = sorted(photos.get(face_id, []) + found, key=lambda p: p.rel)
+    return FaceCorpus(root=root, photos=photos, skipped=skipped)
+
+
+def _vggface2_subset(
+    root: Path, image_dir: Path, known: dict[str, tuple[str, str]] | None, only: set[str] | None, skipped: list[Skipped]
+) -> dict[str, list[Photo]]:
+    """The photos of one subset folder (``train`` or ``test``), keyed by class id."""
+    subset = image_dir.name
     expected = "a VGGFace2 class like n000001"
-    class_dirs = list(_id_folders(root, image_dir, _id_set(only), VGGFACE2_ID, expected, skipped, "photo"))
+    class_dirs = list(_id_folders(root, image_dir, only, VGGFACE2_ID, expected, skipped, "photo"))
     on_disk = {class_dir.name for class_dir in class_dirs}
     boxes = _optional_table(root / "bb_landmark" / f"loose_bb_{subset}.csv", _BOX_COLUMNS, on_disk, skipped)
     marks = _optional_table(root / "bb_landmark" / f"loose_landmark_{subset}.csv", _LANDMARK_COLUMNS, on_disk, skipped)
     photos: dict[str, list[Photo]] = {}
     for class_dir in class_dirs:
         if known is not None and class_dir.name not in known:
-            skipped.append(Skipped("identity", class_dir.name, "class folder has no row in identity_meta.csv"))
+            reason = "class folder has no row in identity_meta.csv"
+            file_reason = f"in class folder {_rel(class_dir, root)}, which has no row in identity_meta.csv"
+            _skip_folder(root, class_dir, skipped, "identity", class_dir.name, reason, "photo", file_reason)
             continue
         found = _vggface2_photos(root, class_dir, boxes, marks, skipped)
         if found:
             photos[class_dir.name] = found
-    return FaceCorpus(root=root, photos=photos, skipped=skipped)
+    return photos
 
 
 def _vggface2_photos(
@@ -428,8 +500,11 @@ def _vggface2_photos(
     photos = []
     for entry in _visible(class_dir):
         rel = _rel(entry.path, root)
-        problem = "unexpected folder inside a class folder" if entry.is_dir() else None
-        problem = problem or _bad_extension(entry.name, IMAGE_EXTENSIONS)
+        if entry.is_dir():
+            reason = "unexpected folder inside a class folder"
+            _skip_folder(root, Path(entry.path), skipped, "photo", rel, reason, "photo", f"in {rel}, an {reason}")
+            continue
+        problem = _bad_extension(entry.name, IMAGE_EXTENSIONS)
         if problem:
             skipped.append(Skipped("photo", rel, problem))
             continue
@@ -553,15 +628,23 @@ def scan_vggface1(root: str | Path, only: Iterable[str] | None = None) -> FaceCo
     The face id is ``<Name>``; ``Photo.box`` is ``(left, top, right - left, bottom - top)`` and
     ``Photo.landmarks`` is None. A listed photo missing on disk is skipped (kind ``photo``), a
     malformed line too (kind ``meta``), and so is a file in ``images/<Name>/`` that no line lists.
+    A folder ``images/<Name>/`` without a listing is skipped (kind ``identity``, each file in it as
+    ``photo``). A listing whose ``images/<Name>/`` folder does not exist is not read: nothing of
+    that name is on disk (most of the 2,622 names, when only some were downloaded).
     """
     root = _existing_dir(Path(root), "VGGFace1 root folder", "pass the folder that holds files/ and images/")
     files_dir = _existing_dir(root / "files", "VGGFace1 files folder", "expected listings at files/<Name>.txt")
+    only_ids = _id_set(only)
     skipped: list[Skipped] = []
     photos: dict[str, list[Photo]] = {}
-    for listing in _vggface1_listings(root, files_dir, _id_set(only), skipped):
+    listings = _vggface1_listings(root, files_dir, only_ids, skipped)
+    for listing in listings:
+        if not (root / "images" / listing.stem).is_dir():
+            continue
         found = _vggface1_photos(root, listing, skipped)
         if found:
             photos[listing.stem] = found
+    _unlisted_image_folders(root, {listing.stem for listing in listings}, only_ids, skipped)
     return FaceCorpus(root=root, photos=photos, skipped=skipped)
 
 
@@ -577,13 +660,38 @@ def _vggface1_listings(root: Path, files_dir: Path, only: set[str] | None, skipp
     return listings
 
 
+def _unlisted_image_folders(root: Path, listed: set[str], only: set[str] | None, skipped: list[Skipped]) -> None:
+    """Skip what ``images/`` holds outside the listed names' folders: downloaded photos no listing describes."""
+    images = root / "images"
+    if not images.is_dir():
+        return
+    entries = [images / name for name in sorted(only)] if only is not None else [Path(e.path) for e in _visible(images)]
+    for entry in entries:
+        if entry.name in listed or not entry.exists():
+            continue
+        where = _rel(entry, root)
+        if not entry.is_dir():
+            skipped.append(Skipped("photo", where, "file outside any identity folder"))
+            continue
+        reason = f"folder {where} has no listing files/{entry.name}.txt"
+        file_reason = f"in folder {where}, which has no listing files/{entry.name}.txt"
+        _skip_folder(root, entry, skipped, "identity", entry.name, reason, "photo", file_reason)
+
+
 def _vggface1_photos(root: Path, listing: Path, skipped: list[Skipped]) -> list[Photo]:
     name = listing.stem
     listing_rel = _rel(listing, root)
     hint = "expected lines 'id url left top right bottom pose detection_score curation'"
     text = _read_text(listing, "a VGGFace1 listing", hint)
     image_dir = root / "images" / name
-    on_disk = {e.name for e in _visible(image_dir) if e.is_file()} if image_dir.is_dir() else set()
+    on_disk = set()
+    for entry in _visible(image_dir):
+        if entry.is_dir():
+            rel = _rel(entry.path, root)
+            reason = "unexpected folder inside an image folder"
+            _skip_folder(root, Path(entry.path), skipped, "photo", rel, reason, "photo", f"in {rel}, an {reason}")
+        else:
+            on_disk.add(entry.name)
     listed: set[str] = set()
     photos = []
     for no, line in enumerate(text.splitlines(), start=1):
@@ -663,27 +771,77 @@ def select_identities(
     (kind ``identity``) with the reason: not in the meta file, no clips on disk, no photos for
     its face id, or fewer than ``min_clips`` clips / ``min_photos`` photos (with the numbers).
 
-    With ``wanted=None`` (the paper's rule) the candidates are the voice ids with clips on disk,
-    under the same minimums. Meta rows with nothing on disk are not listed as skipped; count
-    them with :func:`meta_ids_without_clips`.
+    With ``wanted=None`` (the paper's rule) the candidates are the meta rows with clips or
+    photos on disk, under the same minimums, so a voice without a face and a face without a
+    voice are both skipped with the reason. Meta rows with nothing on disk are not listed as
+    skipped; count them with :func:`meta_ids_not_on_disk`.
 
     In both modes, ``max_identities`` keeps that many of the passing identities, those with the
     most clips first (ties broken by voice id); the others are skipped with their clip count.
-    Returns the chosen identities sorted by voice id, and the skips.
+
+    Every clip and photo of the corpora that does not go to a chosen identity is skipped too,
+    one entry each after its identity's entry, so that what is left out can be counted file by
+    file: the files of skipped identities, photos of face ids that no meta row names, and (with
+    ``wanted``) files of identities not asked for. Returns the chosen identities sorted by voice
+    id, and the skips.
     """
     if max_identities is not None and max_identities < 1:
         raise UserError(f"max_identities must be at least 1, got {max_identities}")
-    candidates = sorted(voices.clips) if wanted is None else list(dict.fromkeys(wanted))
+    candidates = _candidates(voices, faces) if wanted is None else list(dict.fromkeys(wanted))
     chosen: list[Identity] = []
     skipped: list[Skipped] = []
     for voice_id in candidates:
         problem = _identity_problem(voices, faces, voice_id, min_clips, min_photos)
         if problem:
-            skipped.append(Skipped("identity", voice_id, problem))
+            skipped += _skip_identity(voices, faces, voice_id, problem)
         else:
             chosen.append(voices.identities[voice_id])
     kept, dropped = _cap(chosen, voices, max_identities)
-    return sorted(kept, key=lambda i: i.voice_id), skipped + dropped
+    for skip in dropped:
+        skipped += _skip_identity(voices, faces, skip.item, skip.reason)
+    skipped += _files_outside(voices, faces, set(candidates))
+    return sorted(kept, key=lambda i: i.voice_id), skipped
+
+
+def _candidates(voices: VoiceCorpus, faces: FaceCorpus) -> list[str]:
+    """The voice ids of the meta rows with anything on disk: clips, or photos of their face id."""
+    with_faces = {v for v, identity in voices.identities.items() if faces.photos.get(identity.face_id)}
+    return sorted(set(voices.clips) | with_faces)
+
+
+def _skip_identity(voices: VoiceCorpus, faces: FaceCorpus, voice_id: str, problem: str) -> list[Skipped]:
+    """The identity's skip, then one for each of its clips and photos in the corpora."""
+    identity = voices.identities.get(voice_id)
+    clips = voices.clips.get(voice_id, [])
+    photos = faces.photos.get(identity.face_id, []) if identity else []
+    because = f"identity {voice_id} is skipped: {problem}"
+    return [
+        Skipped("identity", voice_id, problem),
+        *(Skipped("clip", clip.rel, because) for clip in clips),
+        *(Skipped("photo", photo.rel, because) for photo in photos),
+    ]
+
+
+def _files_outside(voices: VoiceCorpus, faces: FaceCorpus, candidates: set[str]) -> list[Skipped]:
+    """Skips for the corpora's files that belong to no candidate: nothing read may vanish unlisted."""
+    skipped: list[Skipped] = []
+    for voice_id in sorted(set(voices.clips) - candidates):
+        skipped += _skip_identity(voices, faces, voice_id, "not among the identities asked for")
+    voice_of_face = {identity.face_id: voice_id for voice_id, identity in voices.identities.items()}
+    meta = voices.meta_file.name
+    for face_id in sorted(faces.photos):
+        voice_id = voice_of_face.get(face_id)
+        if voice_id in candidates or voice_id in voices.clips:
+            continue
+        if voice_id is None:
+            problem = f"face id that no row of {meta} names: it joins no voice"
+            because = f"its face id {face_id} is in no row of {meta}: it joins no voice"
+        else:
+            problem = f"face id of voice id {voice_id}, which is not among the identities asked for"
+            because = f"face id {face_id} is skipped: {problem}"
+        skipped.append(Skipped("identity", face_id, problem))
+        skipped += [Skipped("photo", photo.rel, because) for photo in faces.photos[face_id]]
+    return skipped
 
 
 def _identity_problem(

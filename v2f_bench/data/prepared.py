@@ -105,7 +105,7 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     out = Path(out)
     _check_writable(out)
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
-    inputs = _hash_inputs(identities, clips, photos)
+    inputs = _hash_inputs(identities, clips, photos, _rootless(skipped, paths))
     cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
     cached = _reusable(out, cache_key)
     if cached is not None:
@@ -116,27 +116,25 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
 
 
 def _select(paths: sources.SourcePaths, config: PrepareConfig):
+    """The chosen identities with their clips and photos, everything skipped so far, and the meta rows not on disk.
+
+    With ``--identities`` only the folders of the identities asked for are read; by default both
+    trees are read whole, so a folder of either dataset that joins nothing is listed as skipped
+    with its files, never passed over. Every skip a reader or the selection makes is kept.
+    """
     wanted = layouts.parse_identity_spec(config.identities) if config.identities else None
     voices = sources.read_voices(paths, only=set(wanted) if wanted else None)
-    face_ids = {voices.identities[v].face_id for v in (wanted or voices.clips) if v in voices.identities}
+    face_ids = {voices.identities[v].face_id for v in wanted if v in voices.identities} if wanted else None
     faces = sources.read_faces(paths, only=face_ids)
     identities, skipped = layouts.select_identities(
         voices, faces, wanted, min_clips=config.min_clips, min_photos=config.min_photos, max_identities=config.max_identities
     )
-    not_on_disk = layouts.meta_ids_without_clips(voices) if wanted is None else []
+    not_on_disk = layouts.meta_ids_not_on_disk(voices, faces) if wanted is None else []
     if not identities:
         raise UserError(f"no usable identity in {paths.voice_root} and {paths.face_root}: " + _skip_digest(skipped + voices.skipped + faces.skipped))
     clips = [clip for identity in identities for clip in voices.clips[identity.voice_id]]
     photos = [photo for identity in identities for photo in faces.photos[identity.face_id]]
-    selected_voice = {i.voice_id for i in identities}
-    selected_face = {i.face_id for i in identities}
-    reader_skips = [s for s in voices.skipped + faces.skipped if _concerns(s, selected_voice | selected_face)]
-    return identities, clips, photos, reader_skips + skipped, not_on_disk
-
-
-def _concerns(skip: Skipped, ids: set[str]) -> bool:
-    """Reader skips about unselected identities stay out of this dataset's list; meta-file problems always count."""
-    return skip.kind == "meta" or any(part in ids for part in Path(skip.item).parts) or skip.item in ids
+    return identities, clips, photos, voices.skipped + faces.skipped + skipped, not_on_disk
 
 
 def _skip_digest(skipped: Sequence[Skipped]) -> str:
@@ -147,8 +145,9 @@ def _skip_digest(skipped: Sequence[Skipped]) -> str:
     return f"{first.kind} {first.item}: {first.reason}{more}"
 
 
-def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: Sequence[Photo]) -> dict:
-    """What decides the output besides the parameters: the identity join, every file's content, every box and landmark set."""
+def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: Sequence[Photo], skipped: Sequence[Skipped]) -> dict:
+    """What decides the output besides the parameters: the identity join, every file's content, every box and landmark set,
+    and what the readers and the selection skipped (the manifest lists it, so a new stray folder must not reuse an old list)."""
     files = {}
     for item in progress([*clips, *photos], "hashing inputs", unit="file"):
         try:
@@ -159,7 +158,21 @@ def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: 
         "identities": [asdict(i) for i in identities],
         "files": files,
         "annotations": {p.rel: [p.box, p.landmarks] for p in photos if p.box is not None or p.landmarks is not None},
+        "skipped": [asdict(s) for s in skipped],
     }
+
+
+def _rootless(skipped: Sequence[Skipped], paths: sources.SourcePaths) -> list[Skipped]:
+    """The skips with the dataset roots in their reasons replaced by placeholders, for the cache
+    key: the same data read from another mount point must still reuse its prepared directory."""
+    roots = sorted([(str(paths.voice_root), "<voices>"), (str(paths.face_root), "<faces>")], key=lambda r: -len(r[0]))
+
+    def strip(reason: str) -> str:
+        for root, placeholder in roots:
+            reason = reason.replace(root, placeholder)
+        return reason
+
+    return [Skipped(s.kind, s.item, strip(s.reason)) for s in skipped]
 
 
 def _config_dict(config: PrepareConfig) -> dict:
@@ -358,15 +371,26 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
 
 
 def _enough_left(identities, clips, photos, clip_ok, photo_ok, config: PrepareConfig):
-    good_clips = Counter(c.voice_id for c, ok in zip(clips, clip_ok) if ok)
-    good_photos = Counter(p.face_id for p, ok in zip(photos, photo_ok) if ok)
+    """The identities still above the minimums once unusable files are out, and skips for the others.
+
+    A dropped identity's usable clips and photos are skipped as well, each naming the identity,
+    since they leave the dataset with it.
+    """
+    good_clips: dict[str, list[Clip]] = {}
+    good_photos: dict[str, list[Photo]] = {}
+    for clip in (c for c, ok in zip(clips, clip_ok) if ok):
+        good_clips.setdefault(clip.voice_id, []).append(clip)
+    for photo in (p for p, ok in zip(photos, photo_ok) if ok):
+        good_photos.setdefault(photo.face_id, []).append(photo)
     kept, dropped = [], []
     for identity in identities:
-        n_clips, n_photos = good_clips[identity.voice_id], good_photos[identity.face_id]
-        if n_clips < config.min_clips or n_photos < config.min_photos:
-            dropped.append(Skipped("identity", identity.voice_id,
-                                   f"too few usable items after skipping bad files: {n_clips} clips (min {config.min_clips}), "
-                                   f"{n_photos} photos (min {config.min_photos})"))
+        mine, theirs = good_clips.get(identity.voice_id, []), good_photos.get(identity.face_id, [])
+        if len(mine) < config.min_clips or len(theirs) < config.min_photos:
+            reason = (f"too few usable items after skipping bad files: {len(mine)} clips (min {config.min_clips}), "
+                      f"{len(theirs)} photos (min {config.min_photos})")
+            because = f"identity {identity.voice_id} is skipped: {reason}"
+            dropped.append(Skipped("identity", identity.voice_id, reason))
+            dropped += [Skipped("clip", c.rel, because) for c in mine] + [Skipped("photo", p.rel, because) for p in theirs]
         else:
             kept.append(identity)
     return kept, dropped
@@ -465,7 +489,13 @@ def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
 
 
 def format_summary(result: PrepareResult, limit: int = 20) -> str:
-    """The summary printed after ``prepare``: counts, every skip (up to ``limit`` lines), the manifest path."""
+    """The summary printed after ``prepare``: counts, every skip (up to ``limit`` lines), the manifest path.
+
+    Consecutive clips or photos skipped for the same reason (the files of one skipped folder or
+    identity) share a line naming the first and how many more, so one large folder does not
+    push every other reason off the screen; the manifest lists each of them. Identities and
+    meta-file rows always get a line each.
+    """
     m = result.manifest
     s = m["summary"]
     lines = [
@@ -477,11 +507,25 @@ def format_summary(result: PrepareResult, limit: int = 20) -> str:
     skipped = m["skipped"]
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(s["skipped"].items())) or "nothing"
     lines.append(f"skipped {len(skipped)} items ({counts})")
-    for item in skipped[:limit]:
-        lines.append(f"  {item['kind']:<8} {item['item']}: {item['reason']}")
-    if len(skipped) > limit:
-        lines.append(f"  ... {len(skipped) - limit} more, all listed in {result.out / MANIFEST}")
+    runs = _runs(skipped)
+    for item, n in runs[:limit]:
+        more = f" and {n - 1} more" if n > 1 else ""
+        lines.append(f"  {item['kind']:<8} {item['item']}{more}: {item['reason']}")
+    if len(runs) > limit:
+        lines.append(f"  ... {sum(n for _, n in runs[limit:])} more, all listed in {result.out / MANIFEST}")
     if s.get("meta_identities_not_on_disk"):
         lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk: listed in the manifest, not counted as skipped)")
     lines.append(f"manifest: {result.out / MANIFEST}")
     return "\n".join(lines)
+
+
+def _runs(skipped: list[dict]) -> list[tuple[dict, int]]:
+    """(first entry, length) of each run of consecutive clip or photo skips with the same kind and reason."""
+    runs: list[tuple[dict, int]] = []
+    for item in skipped:
+        same = runs and (runs[-1][0]["kind"], runs[-1][0]["reason"]) == (item["kind"], item["reason"])
+        if same and item["kind"] in ("clip", "photo"):
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((item, 1))
+    return runs

@@ -59,6 +59,7 @@ class Skipped:
     kind: str
     """What was skipped: ``clip``, ``photo``, ``identity`` or ``meta``."""
     item: str
+    """A file or folder relative to its dataset root, a voice or face id, or ``<meta file>:<line>``."""
     reason: str
 
 
