@@ -28,6 +28,13 @@ def test_installed_environment_matches_the_lock():
     assert problems == [], "\n".join(problems)
 
 
+def test_rays_vendored_packages_are_not_taken_for_installed_ones():
+    """Importing Ray puts ray/thirdparty_files (psutil, colorama with dist-info) on sys.path."""
+    import ray  # noqa: F401
+
+    assert not {"psutil", "colorama"} & set(install_check.installed_versions()) - set(install_check.read_lock(LOCK))
+
+
 def test_every_compiled_part_loads():
     problems = install_check.load_problems()
     assert problems == [], "\n".join(problems)

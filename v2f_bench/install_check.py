@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib.metadata
 import re
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -43,9 +44,15 @@ def read_lock(path: Path) -> dict[str, str]:
 
 
 def installed_versions() -> dict[str, str]:
-    """Every distribution on this interpreter's path: canonical name -> version."""
+    """Every distribution installed in this environment's site-packages: canonical name -> version.
+
+    Only site-packages is read, not ``sys.path``: once Ray is imported, its vendored copies of
+    psutil and colorama (``ray/thirdparty_files``, with their own dist-info) are on the path, and
+    they are part of Ray's wheel, not installed packages.
+    """
+    paths = sorted({sysconfig.get_paths()[key] for key in ("purelib", "platlib")})
     found = {}
-    for dist in importlib.metadata.distributions():
+    for dist in importlib.metadata.distributions(path=paths):
         name = dist.metadata["Name"]
         if name:
             found.setdefault(canonicalize_name(name), dist.version)
