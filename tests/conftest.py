@@ -21,6 +21,17 @@ def small_raw(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def prepared_dir(small_raw, tmp_path_factory) -> Path:
+    """The tiny dataset prepared once per session, read-only by convention (searches, status, trackers, reports)."""
+    from v2f_bench.data.prepared import PrepareConfig, prepare
+    from v2f_bench.data.sources import resolve_sources
+
+    out = tmp_path_factory.mktemp("prepared") / "prepared"
+    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
+    return out
+
+
 @pytest.fixture
 def raw_copy(small_raw, tmp_path) -> Path:
     """A private copy of the tiny dataset that a test may damage."""

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.test_search import CLI, prepared_dir, trial_results  # noqa: F401  (prepared_dir is a fixture)
+from tests.test_search import CLI, trial_results
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 

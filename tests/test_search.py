@@ -13,23 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from v2f_bench.cli import main
-from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
-from v2f_bench.data.sources import resolve_sources
-from v2f_bench.judge import JudgeConfig
 from v2f_bench.artifacts import OPTUNA_STUDY
+from v2f_bench.cli import main
+from v2f_bench.data.prepared import load_prepared
+from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
 from v2f_bench.stages import search_setup
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
-
-
-@pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("search") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
 
 
 def trial_results(experiment: Path) -> dict[str, list[dict]]:

@@ -16,16 +16,6 @@ from v2f_bench.status import status
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    from v2f_bench.data.prepared import PrepareConfig, prepare
-    from v2f_bench.data.sources import resolve_sources
-
-    out = tmp_path_factory.mktemp("status") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
-
-
 def _counts(search) -> tuple[int, int, int, int]:
     return search.done, search.running, search.failed, search.pending
 

@@ -78,16 +78,6 @@ def test_rays_experiment_state_is_read_without_unpickling(tmp_path, ray_local):
 # ----------------------------------------------------------------------------- a real S3-compatible server
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    from v2f_bench.data.prepared import PrepareConfig, prepare
-    from v2f_bench.data.sources import resolve_sources
-
-    out = tmp_path_factory.mktemp("storage") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
-
-
 def _download(source: Location, target: Path) -> None:
     """Copy a bucket folder to a local one, as a user would to read it offline."""
     from pyarrow import fs

@@ -11,16 +11,6 @@ from v2f_bench.errors import UserError
 from v2f_bench.trackers import Tracking
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    from v2f_bench.data.prepared import PrepareConfig, prepare
-    from v2f_bench.data.sources import resolve_sources
-
-    out = tmp_path_factory.mktemp("trackers") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
-
-
 @pytest.mark.slow
 def test_log_mlflow_and_wandb_write_one_run_per_trial_locally(prepared_dir, tmp_path, monkeypatch):
     from mlflow.tracking import MlflowClient

@@ -27,16 +27,6 @@ def test_a_point_is_dominated_only_by_one_at_least_as_good_everywhere_and_better
     assert dominated(np.array(values), higher).tolist() == expected
 
 
-@pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    from v2f_bench.data.prepared import PrepareConfig, prepare
-    from v2f_bench.data.sources import resolve_sources
-
-    out = tmp_path_factory.mktemp("pareto") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
-
-
 @pytest.mark.slow
 def test_a_multi_objective_search_gives_a_table_of_truly_non_dominated_trials(prepared_dir, tmp_path):
     import optuna
