@@ -81,7 +81,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         voice_results = run_search(voice_setup, voice_budget, searches, "voice", seed)
         best = best_result(voice_results, voice_setup.space)
         chosen = next(r for r in voice_results if r.path == best["path"])
-        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen.checkpoint, chosen.metrics)
+        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen)
         timings["voice search"] = time.time() - started - sum(timings.values())
         judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
