@@ -82,7 +82,8 @@ def stages(small_raw, tmp_path_factory, ray_session):
 
 def test_the_voice_stage_reports_accuracies_and_exports_embeddings(stages):
     prepared, root, voice, _ = stages
-    assert voice["val"]["epoch"] == 2
+    assert voice["epochs_trained"] == 2
+    assert voice["val"]["epoch"] == voice["epoch"] == voice["test"]["epoch_of_model"]
     assert 0.0 <= voice["val"]["val_clip_accuracy"] <= 1.0
     assert set(voice["test"]) >= {"test_accuracy", "test_clip_accuracy"}
     windows = np.load(root / "voice" / "window_embeddings.npy")
@@ -110,6 +111,53 @@ def test_a_failed_voice_trial_leaves_the_previous_voice_stage_as_it_was(stages):
     after = {p.relative_to(root): p.read_bytes() for p in (root / "voice").rglob("*") if p.is_file()}
     assert after == before
     assert voice_stage(prepared, root, {"max_epochs": 2, "patience": 5}) == voice
+
+
+def reported_rows(trial_dir: Path) -> dict[int, dict]:
+    """The rows a trial reported to Ray (its ``progress.csv``), by epoch."""
+    import pandas as pd
+
+    return {int(row["epoch"]): row for row in pd.read_csv(trial_dir / "progress.csv").to_dict("records")}
+
+
+def test_train_voice_prints_and_records_val_and_test_of_the_model_early_stopping_kept(stages, tmp_path, capsys):
+    """Issue 11: with patience 1 training stops one epoch after the best one and keeps the best epoch's
+    weights; the summary's val column and the stage record must be that epoch's, like the test column."""
+    from v2f_bench.cli import main
+
+    _, root, _, _ = stages
+    (tmp_path / "patience1.yaml").write_text("patience: 1\n")
+    argv = ["train", "voice", "--prepared", str(root / "prepared"), "--run-dir", str(tmp_path / "run"),
+            "--config", str(tmp_path / "patience1.yaml"), "--epochs", "20"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "run" / "voice" / "stage.json").read_text())
+    rows = reported_rows(next((tmp_path / "run" / "voice" / "voice_trial").glob("train_voice_*")))
+    epoch, trained = record["test"]["epoch_of_model"], max(rows)
+    assert epoch < trained < 20, "early stopping must have restored an earlier epoch for this test to mean anything"
+    assert record["val"]["epoch"] == epoch
+    for key in ("val_loss", "val_accuracy", "val_clip_accuracy"):
+        assert record["val"][key] == pytest.approx(rows[epoch][key])
+    assert (record["epoch"], record["epochs_trained"]) == (epoch, trained)
+    assert f"model of epoch {epoch} (the best on validation of {trained} trained)" in out
+    printed = {line.split()[0]: line.split()[1:] for line in out.splitlines()[-5:] if line.startswith("    ")}
+    assert float(printed["loss"][0]) == pytest.approx(rows[epoch]["val_loss"], abs=5e-5)
+    assert float(printed["loss"][0]) != pytest.approx(rows[trained]["val_loss"], abs=5e-5)
+    assert float(printed["clip_accuracy"][1]) == pytest.approx(record["test"]["test_clip_accuracy"], abs=5e-5)
+
+
+def test_a_generator_run_names_its_models_epoch_and_takes_val_from_that_epoch(stages, tmp_path):
+    from v2f_bench.stages import checkpoint_metrics, format_trial
+
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_once")
+    outcome = checkpoint_metrics(result)
+    assert (outcome["epoch"], outcome["epochs_trained"]) == (2, 2)
+    assert outcome["test"]["epoch_of_model"] == outcome["val"]["epoch"] == 2
+    assert outcome["val"]["val_mae"] == pytest.approx(reported_rows(Path(result.path))[2]["val_mae"])
+    text = format_trial({"target": "tiny-linear", "config": result.config, **outcome})
+    assert "model of epoch 2 (the last of 2 trained)" in text and "epoch 2 training: l1_loss=" in text
 
 
 def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(stages):

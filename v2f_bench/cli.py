@@ -376,8 +376,9 @@ def _judge_config(args: argparse.Namespace):
     return config
 
 
-def _check_experiment(storage: str, name: str, target: str, resume: bool) -> None:
-    """Before Ray starts: a new search must not land on an earlier one, and a resumed one must exist."""
+def _check_experiment(storage: str, name: str, target: str, resume: bool) -> dict | None:
+    """Before Ray starts: a new search must not land on an earlier one, and a resumed one must exist.
+    Returns the search record of the experiment (None when it has none)."""
     from ray import tune
 
     from v2f_bench.search import read_record
@@ -394,6 +395,7 @@ def _check_experiment(storage: str, name: str, target: str, resume: bool) -> Non
             raise UserError(f"{path}: that search is for {record.get('target')!r}, not {target!r}")
     elif restorable or record is not None:
         raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
+    return record
 
 
 def _budget(args: argparse.Namespace):
@@ -409,6 +411,7 @@ def _budget(args: argparse.Namespace):
 def _run_tune(args: argparse.Namespace) -> None:
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
+    from v2f_bench.resources import check_trial_resources
     from v2f_bench.search import best_result, default_space_file, resume_search, run_search
     from v2f_bench.search_space import load_target_space, with_objectives
     from v2f_bench.stages import search_setup
@@ -421,10 +424,16 @@ def _run_tune(args: argparse.Namespace) -> None:
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
-    _check_experiment(args.storage, name, args.target, args.resume)
+    record = _check_experiment(args.storage, name, args.target, args.resume)
     tracking = _tracking(args)
     objectives = _objectives(args)
     with ray_session(args.address or "local"):
+        if args.resume and record is not None:  # a resumed search keeps the resources it started with, not these flags
+            kept = record["budget"]
+            check_trial_resources(kept["cpus_per_trial"], kept["gpus_per_trial"], kept["concurrency"], source="the resumed search",
+                                  fix="--resume keeps the resources the search started with, so start a new search (another --name)")
+        else:
+            check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
         setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage)
         if objectives:
             setup.space = with_objectives(setup.space, objectives)
@@ -442,6 +451,7 @@ def _run_compare(args: argparse.Namespace) -> None:
     from v2f_bench.compare import check_comparison, run_comparison
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
+    from v2f_bench.resources import check_trial_resources
 
     budget = _budget(args)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
@@ -452,6 +462,7 @@ def _run_compare(args: argparse.Namespace) -> None:
     tracking = _tracking(args)
     objectives = _objectives(args)
     with ray_session(args.address or "local"):
+        check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
         summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
                                  tracking, objectives)
     for row in summary["searches"]:

@@ -10,7 +10,9 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
 - ``full``: the paper's settings (20 generator epochs as the authors' code, 16 trials per family,
   5 seeds, a GPU per trial): meant for a GPU cluster (``--address auto --storage s3://...``).
 
-Every stage is cached or rerun as its own command would be; searches start afresh each run.
+Every stage is cached or rerun as its own command would be; searches start afresh each run. Once Ray
+is connected, before the first search (and before the previous run's searches are deleted), the
+largest trial of the profile is checked against the cluster's nodes (``resources.check_trial_resources``).
 """
 
 from __future__ import annotations
@@ -71,21 +73,23 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     prepared = load_prepared(run_dir / "prepared")
     timings["prepare"] = time.time() - started - sum(timings.values())
     searches = storage or str(run_dir / "searches")
-    if storage is None:
-        shutil.rmtree(run_dir / "searches", ignore_errors=True)
     judge = JudgeConfig(epochs=profile.judge_epochs, seed=seed)
     resources = dict(cpus_per_trial=profile.cpus_per_trial, gpus_per_trial=profile.gpus_per_trial, concurrency=profile.concurrency)
+    voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
+    budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, **resources)
+    # Ray starts here, after synth and prepare: synth forks worker processes, which is unsafe beside Ray's threads
     with ray_session(address or "local"):
+        _check_resources(profile_name, [voice_budget, budget])
+        if storage is None:
+            shutil.rmtree(run_dir / "searches", ignore_errors=True)
         voice_setup = search_setup("voice", default_space_file("voice"), prepared, run_dir, {}, judge)
-        voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
         voice_results = run_search(voice_setup, voice_budget, searches, "voice", seed)
         best = best_result(voice_results, voice_setup.space)
         chosen = next(r for r in voice_results if r.path == best["path"])
-        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen.checkpoint, chosen.metrics)
+        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen)
         timings["voice search"] = time.time() - started - sum(timings.values())
         judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
-        budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, **resources)
         run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed)
         timings["compare"] = time.time() - started - sum(timings.values())
     summary = build_report([f"{searches}/compare", f"{searches}/voice"], report_dir)
@@ -94,6 +98,18 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "timings_s": timings, "voice_stage": voice}
     (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return {**summary, "timings_s": timings}
+
+
+def _check_resources(profile_name: str, budgets: list) -> None:
+    """Before the first search (and before the previous searches are deleted): the largest trial and
+    concurrency of all the profile's searches against the connected Ray cluster."""
+    from v2f_bench.resources import check_trial_resources
+
+    cpus, gpus = max(b.cpus_per_trial for b in budgets), max(b.gpus_per_trial for b in budgets)
+    lighter = [name for name, p in PROFILES.items() if p.cpus_per_trial <= cpus and p.gpus_per_trial <= gpus and name != profile_name
+               and (p.cpus_per_trial, p.gpus_per_trial) != (cpus, gpus)]
+    fix = f"choose --profile {' or '.join(sorted(lighter))}, whose trials ask for less" if lighter else "no other --profile asks for less"
+    check_trial_resources(cpus, gpus, max(b.concurrency for b in budgets), source=f"--profile {profile_name}", fix=fix)
 
 
 def _check_paths(run_dir: Path, report_dir: Path, seed: int) -> None:

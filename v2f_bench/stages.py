@@ -93,7 +93,7 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     folder = Path(run_dir) / "voice"
     key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
     cached = _cached(folder, key)
-    if cached is not None:
+    if cached is not None and "epochs_trained" in cached:  # older records paired the last epoch's val with the best epoch's test
         return cached
     staging = Path(run_dir) / ".voice-training"
     shutil.rmtree(staging, ignore_errors=True)
@@ -101,29 +101,56 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     trial_storage = str(Location.parse(storage).child("stages")) if storage else staging
     result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
     shutil.rmtree(folder, ignore_errors=True)
-    record = adopt_voice_trial(prepared, run_dir, config, result.checkpoint, result.metrics)
+    record = adopt_voice_trial(prepared, run_dir, config, result)
     if storage is None:
         os.replace(staging / "voice_trial", folder / "voice_trial")
     shutil.rmtree(staging, ignore_errors=True)
     return record
 
 
-def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, checkpoint, metrics: dict) -> dict:
-    """Make a finished voice trial (of a search or of ``voice_stage``) the voice stage: copy its
-    checkpoint, export its best epoch's embeddings, and record it under ``config``'s key."""
+def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result) -> dict:
+    """Make a finished voice trial (a Ray ``Result`` of a search or of ``voice_stage``) the voice stage:
+    copy its checkpoint, export the embeddings of the model it holds, and record it under ``config``'s
+    key with that model's epoch and its validation and test metrics."""
     config = {**VOICE_DEFAULTS, **{k: v for k, v in config.items() if k in VOICE_DEFAULTS}}
     folder = Path(run_dir) / "voice"
     key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / "best_checkpoint", ignore_errors=True)
-    local = Path(checkpoint.to_directory(str(folder / "best_checkpoint")))
+    local = Path(result.checkpoint.to_directory(str(folder / "best_checkpoint")))
     model = load_voice_model(local)
-    test = json.loads((local / TEST_METRICS_FILE).read_text())
+    outcome = checkpoint_metrics(result)
     windows, clips = export_embeddings(model, prepared)
     np.save(folder / "window_embeddings.npy", windows)
     np.save(folder / "clip_embeddings.npy", clips)
-    val = {k: metrics[k] for k in ("val_accuracy", "val_clip_accuracy", "epoch") if k in metrics}
-    return _finish(folder, key, {"config": config, "val": val, "test": test})
+    val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
+    return _finish(folder, key, {"config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
+                                 "val": val, "test": outcome["test"]})
+
+
+def checkpoint_metrics(result) -> dict:
+    """The model in a finished trial's checkpoint: its epoch, the number of epochs trained, and its
+    validation row and test metrics, which thus always describe the same model.
+
+    The checkpoint's ``test_metrics.json`` names the epoch its model comes from (``epoch_of_model``),
+    and the validation numbers are the row the trial reported for that epoch. That is not always the
+    last reported row (``result.metrics``): when early stopping ends a voice trial, its last
+    checkpoint holds the weights of the epoch with the lowest validation loss, which may be several
+    epochs before the last one.
+    """
+    with result.checkpoint.as_directory() as folder:
+        test = json.loads((Path(folder) / TEST_METRICS_FILE).read_text())
+    last = int(result.metrics["epoch"])
+    epoch = int(test.get("epoch_of_model", last))
+    history = result.metrics_dataframe
+    rows = [] if history is None or "epoch" not in history else history[history["epoch"] == epoch].to_dict("records")
+    if not rows:
+        raise UserError(f"{result.path}: its results hold no row of epoch {epoch}, the epoch of the model in its checkpoint; "
+                        "the trial's result files are incomplete, so train it again")
+    row = {k: v.item() if isinstance(v, np.generic) else v for k, v in rows[-1].items()}
+    val = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool) and v == v  # v == v: not NaN
+           and k not in RAY_BOOKKEEPING and not k.startswith("config/")}
+    return {"epoch": epoch, "epochs_trained": last, "val": val, "test": test}
 
 
 @torch.no_grad()
@@ -228,7 +255,8 @@ def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> 
     if unknown:
         raise UserError(f"unknown voice hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted(VOICE_DEFAULTS))}")
     record = voice_stage(prepared, run_dir, config)
-    return {"target": "voice", "config": record["config"], "val": record["val"], "test": record["test"]}
+    return {"target": "voice", "config": record["config"], "epoch": record["epoch"], "epochs_trained": record["epochs_trained"],
+            "val": record["val"], "test": record["test"]}
 
 
 def train_generator_once(
@@ -250,10 +278,7 @@ def train_generator_once(
     data = generator_data(prepared, run_dir, voice, judge_record)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
-    with result.checkpoint.as_directory() as checkpoint:
-        test = json.loads((Path(checkpoint) / TEST_METRICS_FILE).read_text())
-    val = {k: v for k, v in result.metrics.items() if isinstance(v, int | float) and k not in RAY_BOOKKEEPING}
-    return {"target": family, "config": result.config, "val": val, "test": test, "judge": judge_record["calibration"]["tau"],
+    return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
             "voice": voice["test"], "path": result.path}
 
 
@@ -262,6 +287,9 @@ def format_trial(outcome: dict) -> str:
     from v2f_bench.metrics import METRICS
 
     lines = [f"{outcome['target']}: " + ", ".join(f"{k}={v}" for k, v in sorted(outcome["config"].items()))]
+    epoch, trained = outcome["epoch"], outcome["epochs_trained"]
+    kept = "the last" if epoch == trained else "the best on validation"
+    lines.append(f"  model of epoch {epoch} ({kept} of {trained} trained): val and test below both describe it")
     names = sorted({key.split("_", 1)[1] for part in ("val", "test") for key in outcome[part] if "_" in key and key.split("_", 1)[0] in ("val", "test")})
     groups = {"Table I": "I", "Table II": "II", "identity (beyond the paper)": "identity"}
     lines.append(f"  {'metric':<28}{'val':>12}{'test':>12}")
@@ -276,9 +304,9 @@ def format_trial(outcome: dict) -> str:
     for name in others:
         cells = [outcome[part].get(f"{part}_{name}") for part in ("val", "test")]
         lines.append(f"    {name:<26}" + "".join(f"{c:>12.4f}" if isinstance(c, float) else f"{'-':>12}" for c in cells))
-    losses = {k: v for k, v in outcome["val"].items() if not k.startswith("val_")}
+    losses = {k: v for k, v in outcome["val"].items() if not k.startswith("val_") and k != "epoch"}
     if losses:
-        lines.append("  last epoch: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(losses.items())))
+        lines.append(f"  epoch {epoch} training: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(losses.items())))
     if "path" in outcome:
         lines.append(f"  trial directory: {outcome['path']}")
     return "\n".join(lines)

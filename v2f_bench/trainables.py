@@ -13,7 +13,9 @@ trial and Optuna as failed; reporting NaN instead would leave the Optuna trial r
 Test-split metrics of the model in each checkpoint are written to ``test_metrics.json`` inside that
 checkpoint, never reported as metrics: nothing can select on test data, and whichever checkpoint a
 report selects on validation metrics (the best epoch, or the last of a trial ASHA stopped) carries
-its own test values. The voice classifier's final checkpoint holds its best epoch's weights.
+its own test values and names the epoch its model comes from (``epoch_of_model``). The voice
+classifier's final checkpoint holds its best epoch's weights, so its validation numbers are the row
+reported for that epoch, not the last row (``stages.checkpoint_metrics`` pairs them).
 """
 
 from __future__ import annotations
