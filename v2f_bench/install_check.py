@@ -163,9 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as exc:
         print(f"install check: {exc}", file=sys.stderr)
         return 2
-    problems = drift(locked, installed_versions()) + load_problems()
-    for line in problems:
+    drifted, broken = drift(locked, installed_versions()), load_problems()
+    for line in drifted:
         print(f"install check: {line}; run ./install.sh to restore {lock.name}", file=sys.stderr)
+    for line in broken:
+        hint = "run ./install.sh to restore it" if drifted else f"pin versions that load together and regenerate {lock.name} (README)"
+        print(f"install check: {line}; {hint}", file=sys.stderr)
+    problems = drifted + broken
     if not problems:
         print(f"install check: {len(locked)} packages as locked, {len(PROBES)} compiled parts load")
     return 1 if problems else 0
