@@ -19,6 +19,7 @@ from v2f_bench.data.prepared import load_prepared
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
 from v2f_bench.stages import search_setup
+from v2f_bench.storage import Location, read_trial_states
 
 pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
@@ -67,14 +68,9 @@ def load_study(experiment: Path, name: str):
 
 def _finished_trials(experiment: Path) -> set[str]:
     """Trial ids Ray's own experiment snapshot records as TERMINATED."""
-    finished = set()
-    for state_file in glob.glob(str(experiment / "experiment_state-*.json")):
-        state = json.loads(Path(state_file).read_text())
-        for trial_json, _runtime in state.get("trial_data", []):
-            trial = json.loads(trial_json)
-            if trial.get("status") == "TERMINATED":
-                finished.add(trial["trial_id"])
-    return finished
+    loc = Location.parse(experiment)
+    states = read_trial_states(loc, loc.listing(), []) or {}
+    return {state["trial_id"] for state in states.values() if state["status"] == "TERMINATED"}
 
 
 def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_trials(prepared_dir, tmp_path):
