@@ -293,8 +293,7 @@ def _run_status(args: argparse.Namespace) -> None:
             print(f"note: {problem}")
         if not searches:
             raise UserError(f"no v2f-bench search in {', '.join(args.runs)}: {problems[0] if problems else 'nothing found'}")
-        finished = all(not (s.running or s.pending or s.unfinished) for s in searches)
-        if args.watch is None or finished:
+        if args.watch is None or all(search.finished for search in searches):
             return
         time.sleep(args.watch)
 

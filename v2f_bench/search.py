@@ -109,12 +109,12 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from v2f_bench.study import StudyUpload, study_storage
+
     space = setup.space
     fixed = {"max_epochs": budget.max_epochs, "seed": seed}
     if setup.target not in ("voice", "judge"):
         fixed["family"] = setup.target
-    from v2f_bench.study import StudyUpload, study_storage
-
     exp = experiment(storage, name)
     study, journal = study_storage(exp)
     multi = len(space.objectives) > 1

@@ -37,6 +37,11 @@ class SearchStatus:
     trial_seconds: float
     eta_s: float
 
+    @property
+    def finished(self) -> bool:
+        """No trial running, pending or unfinished."""
+        return not (self.running or self.pending or self.unfinished)
+
     def line(self) -> str:
         budget = f" of {self.trials_budget}" if self.trials_budget else ""
         started = self.done + self.running + self.failed + self.unfinished
@@ -44,7 +49,7 @@ class SearchStatus:
         if self.unfinished:
             states += f", {self.unfinished} unfinished"
         best = f"{self.best:.4f}" if math.isfinite(self.best) else "none yet"
-        eta = "finished" if started >= (self.trials_budget or 0) and not (self.running or self.pending or self.unfinished) else (
+        eta = "finished" if started >= (self.trials_budget or 0) and self.finished else (
             f"about {self.eta_s / 60:.1f} min left" if math.isfinite(self.eta_s) else "time left unknown (no trial finished yet)")
         return (f"{self.experiment} ({self.target}): {states}; best {self.metric} ({self.mode}) so far {best}; "
                 f"{started}{budget} trials started, {self.trial_seconds:.0f} trial-s spent; {eta}")

@@ -80,12 +80,6 @@ class Location:
         info = self.fs.get_file_info(self.path)
         return {fs.FileType.NotFound: "missing", fs.FileType.Directory: "dir"}.get(info.type, "file")
 
-    def exists(self) -> bool:
-        try:
-            return self.kind() != "missing"
-        except OSError:
-            return False
-
     def listing(self) -> dict[str, bool]:
         """Entry name -> is a directory; empty when the directory is missing or vanished meanwhile."""
         from pyarrow import fs

@@ -22,16 +22,20 @@ from v2f_bench.artifacts import OPTUNA_STUDY
 from v2f_bench.storage import Location
 
 
+def journal_path(exp: Location) -> Path:
+    """The local journal file of the search in ``exp``: in its folder, or the mirror of a URI experiment."""
+    if exp.is_local:
+        return Path(exp.path) / OPTUNA_STUDY
+    digest = hashlib.sha256(str(exp).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "v2f_bench-optuna" / digest / OPTUNA_STUDY
+
+
 def study_storage(exp: Location):
     """(Optuna journal storage, its local file) of the search in ``exp``."""
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    if exp.is_local:
-        journal = Path(exp.path) / OPTUNA_STUDY
-    else:
-        digest = hashlib.sha256(str(exp).encode()).hexdigest()[:16]
-        journal = Path(tempfile.gettempdir()) / "v2f_bench-optuna" / digest / OPTUNA_STUDY
+    journal = journal_path(exp)
     journal.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(journal))), journal
 
@@ -43,8 +47,9 @@ def fetch_study(exp: Location) -> None:
     if exp.is_local:
         return
     data = exp.read_bytes(OPTUNA_STUDY)
-    _, journal = study_storage(exp)
+    journal = journal_path(exp)
     if data is not None and (not journal.is_file() or journal.stat().st_size < len(data)):
+        journal.parent.mkdir(parents=True, exist_ok=True)
         journal.write_bytes(data)
 
 
