@@ -84,6 +84,7 @@ def _add_train(commands) -> None:
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     """Where the prepared data and stage outputs live, and how the voice and judge stages run."""
     from v2f_bench.judge import CRITERIA, DISTANCES, JUDGE_KINDS
+    from v2f_bench.stages import EVAL_UNITS
 
     p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where the voice and judge stages are kept (default {DEFAULT_RUN_DIR})")
@@ -93,14 +94,19 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
     p.add_argument("--distance", default="sq_l2", choices=DISTANCES, help="judge distance (default sq_l2, the authors' code)")
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
+    p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
+                   help="one generator test decision per voice window (default, as the authors' code) or per clip")
 
 
 def _add_budget_options(p: argparse.ArgumentParser) -> None:
-    from v2f_bench.search import SCHEDULERS, Budget
+    from v2f_bench.search import COMPUTE_CAPS, SCHEDULERS, Budget
 
     b = Budget()
-    p.add_argument("--trials", type=int, default=b.trials, help=f"trials per search (default {b.trials})")
-    p.add_argument("--max-epochs", type=int, default=b.max_epochs, help=f"epochs per trial at most (default {b.max_epochs})")
+    p.add_argument("--compute-budget", help="compute per search, summed over its trials: FLOPs (2e15, 2PFLOP) or resource-seconds "
+                                            "(600cpu-s, 2gpu-h); the search ends once it is spent (default: none)")
+    p.add_argument("--trials", type=int, help=f"trials per search (default {b.trials}; a cap of {COMPUTE_CAPS['trials']} with --compute-budget)")
+    p.add_argument("--max-epochs", type=int,
+                   help=f"epochs per trial at most (default {b.max_epochs}; a cap of {COMPUTE_CAPS['max_epochs']} with --compute-budget)")
     p.add_argument("--grace-period", type=int, default=b.grace_period, help=f"ASHA: epochs before a trial may be stopped (default {b.grace_period})")
     p.add_argument("--scheduler", default=b.scheduler, choices=SCHEDULERS, help=f"trial scheduler (default {b.scheduler})")
     p.add_argument("--concurrency", type=int, default=b.concurrency, help=f"trials at once (default {b.concurrency})")
@@ -317,7 +323,7 @@ def _run_train(args: argparse.Namespace) -> None:
     voice_config = _voice_config(args)
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge)))
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit)))
 
 
 def _check_train_target(target: str) -> None:
@@ -332,6 +338,7 @@ def _check_hyperparameters(source: str, config: dict, target: str) -> None:
     from v2f_bench.configs import check_values
     from v2f_bench.models.registry import FAMILIES
     from v2f_bench.models.voice_cnn import VARIANTS
+    from v2f_bench.compute import PRECISIONS
     from v2f_bench.trainables import GENERATOR_DEFAULTS, PAIRING_CHOICES, TARGET_CHOICES, VOICE_DEFAULTS
 
     if target == "voice":
@@ -344,7 +351,7 @@ def _check_hyperparameters(source: str, config: dict, target: str) -> None:
     if unknown:
         raise UserError(f"{source}: {unknown[0]!r} is not a {target} hyperparameter; accepted: {', '.join(sorted({*accepted, *family_hypers}))}")
     check_values(source, {k: v for k, v in config.items() if k in accepted}, accepted,
-                 {"variant": VARIANTS, "target": TARGET_CHOICES, "pairing": PAIRING_CHOICES})
+                 {"variant": VARIANTS, "target": TARGET_CHOICES, "pairing": PAIRING_CHOICES, "precision": PRECISIONS})
     for key, hyper in family_hypers.items():
         if key in config:
             try:
@@ -398,11 +405,16 @@ def _check_experiment(storage: str, name: str, target: str, resume: bool) -> dic
 
 
 def _budget(args: argparse.Namespace):
-    from v2f_bench.search import Budget
+    from v2f_bench.compute import parse_compute_budget
+    from v2f_bench.search import COMPUTE_CAPS, Budget
 
-    budget = Budget(trials=args.trials, max_epochs=args.max_epochs, grace_period=args.grace_period, time_budget_s=args.time_budget,
+    compute = parse_compute_budget(args.compute_budget) if args.compute_budget is not None else None
+    defaults = COMPUTE_CAPS if compute is not None else {"trials": Budget.trials, "max_epochs": Budget.max_epochs}
+    trials = args.trials if args.trials is not None else defaults["trials"]
+    max_epochs = args.max_epochs if args.max_epochs is not None else defaults["max_epochs"]
+    budget = Budget(trials=trials, max_epochs=max_epochs, grace_period=args.grace_period, time_budget_s=args.time_budget,
                     cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, concurrency=args.concurrency,
-                    scheduler=args.scheduler, max_failures=args.max_failures)
+                    scheduler=args.scheduler, max_failures=args.max_failures, compute=None if compute is None else compute.as_dict())
     budget.validate()
     return budget
 
@@ -433,7 +445,7 @@ def _run_tune(args: argparse.Namespace) -> None:
                                   fix="--resume keeps the resources the search started with, so start a new search (another --name)")
         else:
             check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
-        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage)
+        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit)
         if objectives:
             setup.space = with_objectives(setup.space, objectives)
         if args.resume:
@@ -463,7 +475,7 @@ def _run_compare(args: argparse.Namespace) -> None:
     with ray_session(args.address or "local"):
         check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
         summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
-                                 tracking, objectives)
+                                 tracking, objectives, args.eval_unit)
     for row in summary["searches"]:
         best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
         print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")

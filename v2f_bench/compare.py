@@ -69,6 +69,7 @@ def run_comparison(
     base_seed: int = 0,
     tracking=None,
     objectives: tuple = (),
+    eval_unit: str = "window",
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
     from v2f_bench.search_space import with_objectives
@@ -77,7 +78,8 @@ def run_comparison(
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
     root = experiment(storage, name)
-    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage) for family in families}
+    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit)
+              for family in families}
     if objectives:
         for setup in setups.values():
             setup.space = with_objectives(setup.space, objectives)
@@ -101,7 +103,9 @@ def run_comparison(
                 row.update(best=best["value"], trials=best["trials"], failed=best["failed"], error=None)
             except UserError as exc:
                 row.update(best=None, trials=len(results), failed=sum(1 for r in results if r.error is not None), error=str(exc))
-            row["wall_time_s"] = float((read_record(root.child(search_name)) or {}).get("wall_time_s", 0.0))
+            search_record = read_record(root.child(search_name)) or {}
+            row["wall_time_s"] = float(search_record.get("wall_time_s", 0.0))
+            row["spent"] = search_record.get("spent")
             record["searches"].append(row)
             root.write_json(COMPARE_RECORD, record)
     record["record"] = str(root.child(COMPARE_RECORD))

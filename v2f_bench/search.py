@@ -35,6 +35,8 @@ from v2f_bench.errors import UserError, first_line
 from v2f_bench.storage import Location, experiment, storage_root
 
 SCHEDULERS = ("asha", "fifo")
+COMPUTE_CAPS = {"trials": 1000, "max_epochs": 1000}
+"""``--trials`` and ``--max-epochs`` when a compute budget is given and they are not: caps that the budget reaches first."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class Budget:
     concurrency: int = 2
     scheduler: str = "asha"
     max_failures: int = 2
+    compute: dict | None = None
+    """A compute budget summed over the search's trials (``compute.ComputeBudget.as_dict``); None = none.
+    With one, ``trials`` and ``max_epochs`` are caps, and the search ends once the budget is spent."""
 
     def validate(self) -> None:
         if self.trials < 1 or self.max_epochs < 1 or self.concurrency < 1:
@@ -63,6 +68,15 @@ class Budget:
             raise UserError(f"--scheduler {self.scheduler!r}: choose one of {', '.join(SCHEDULERS)}")
         if self.time_budget_s is not None and self.time_budget_s <= 0:
             raise UserError("--time-budget must be positive")
+        if self.compute is not None and self.compute["unit"] == "gpu-s" and self.gpus_per_trial == 0:
+            raise UserError(f"--compute-budget {self.compute['text']}: GPU-seconds, but trials hold no GPU; "
+                            "give --gpus-per-trial, or a budget in FLOPs or cpu-s")
+
+    def compute_budget(self):
+        """The ``compute.ComputeBudget`` of this budget, or None."""
+        from v2f_bench.compute import ComputeBudget
+
+        return None if self.compute is None else ComputeBudget(**self.compute)
 
 
 @dataclass
@@ -109,6 +123,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
+    from v2f_bench.compute import make_stopper
     from v2f_bench.study import StudyUpload, study_storage
 
     space = setup.space
@@ -147,6 +162,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             storage_path=storage_root(storage),
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
+            stop=None if budget.compute is None else make_stopper(budget.compute_budget()),
             callbacks=([] if exp.is_local else [StudyUpload(journal, exp)]) + (tracking.callbacks(name) if tracking else []),
             verbose=1,
         ),
@@ -182,8 +198,19 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
     started = time.time()
     results = tuner.fit()
     record["wall_time_s"] = time.time() - started
+    record["spent"] = spent_compute(results, budget)
     write_record(exp, record)
     return results
+
+
+def spent_compute(results, budget: Budget) -> dict:
+    """What the search's trials spent in total (``compute.spent``) and whether the compute budget ended it."""
+    from v2f_bench.compute import spent
+
+    totals = spent(results)
+    compute = budget.compute_budget()
+    totals["stopped_by_budget"] = compute is not None and totals[compute.spent_key] >= compute.amount
+    return totals
 
 
 def _discard_start(exp: Location, remove_folder: bool) -> None:
@@ -217,6 +244,7 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
     started = time.time()
     results = tuner.fit()
     record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
+    record["spent"] = spent_compute(results, Budget(**record["budget"]))
     write_record(exp, record)
     return results
 

@@ -32,6 +32,8 @@ from v2f_bench.storage import Location, storage_root
 from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load_voice_model, train_voice, voice_data
 
 STAGE_FILE = "stage.json"
+EVAL_UNITS = ("window", "clip")
+"""What one validation or test decision of a generator is (``generator_data``)."""
 RAY_BOOKKEEPING = {"timestamp", "training_iteration", "time_this_iter_s", "time_total_s", "pid", "time_since_restore",
                    "iterations_since_restore", "done", "should_checkpoint"}
 """Keys Ray adds to every result; not metrics of the trial."""
@@ -210,8 +212,16 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
                                  "calibration": calibration.as_dict(), "test_verification": verification})
 
 
-def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict) -> dict:
-    """Everything a generator trial reads, from the prepared dataset and the two stages' outputs."""
+def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window") -> dict:
+    """Everything a generator trial reads, from the prepared dataset and the two stages' outputs.
+
+    ``eval_unit`` says what one validation or test decision is: a ``window`` (one generated face per
+    voice window, as the authors' code evaluated: 453 test decisions on the default data) or a
+    ``clip`` (one face from the clip's mean window embedding: 36). A split protocol that splits
+    windows rather than clips (``paper-code``) has no clip-level split, so it is evaluated per window.
+    """
+    if eval_unit not in EVAL_UNITS:
+        raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
     run_dir = Path(run_dir)
     clips = prepared.manifest["clips"]
     label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
@@ -221,9 +231,8 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     window_label = np.asarray(prepared.arrays["window_label.npy"])
     window_split = np.asarray(prepared.arrays["window_split.npy"])
     clip_split = np.array([c["split"] for c in clips])
-    if (clip_split == "mixed").any():
-        # paper-code splits windows, not clips: evaluate one generated face per window instead of per clip
-        eval_emb, eval_label, eval_split = windows, window_label, window_split
+    if eval_unit == "window" or (clip_split == "mixed").any():
+        eval_unit, eval_emb, eval_label, eval_split = "window", windows, window_label, window_split
     else:
         eval_emb = np.load(run_dir / "voice" / "clip_embeddings.npy")
         eval_label, eval_split = np.array([label_of[c["voice_id"]] for c in clips]), clip_split
@@ -235,6 +244,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "clip_emb": eval_emb,
         "clip_label": eval_label,
         "clip_split": eval_split,
+        "eval_unit": eval_unit,
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
@@ -260,7 +270,8 @@ def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> 
 
 
 def train_generator_once(
-    prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None
+    prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
+    eval_unit: str = "window",
 ) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
     from v2f_bench.models.registry import get_family
@@ -275,7 +286,7 @@ def train_generator_once(
         raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
     voice = voice_stage(prepared, run_dir, voice_config, storage)
     judge_record = judge_stage(prepared, run_dir, judge)
-    data = generator_data(prepared, run_dir, voice, judge_record)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
@@ -313,7 +324,8 @@ def format_trial(outcome: dict) -> str:
 
 
 def search_setup(
-    target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None
+    target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
+    eval_unit: str = "window",
 ):
     """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``)."""
     from v2f_bench.search import SearchSetup
@@ -333,7 +345,8 @@ def search_setup(
     extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
              "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
-    data = generator_data(prepared, run_dir, voice, judge_record)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
+    extra["eval_unit"] = data["eval_unit"]
     return SearchSetup(target, train_generator, data, space, key, extra, stage_artifacts(prepared, data, judge_record))
 
 

@@ -58,9 +58,14 @@ GENERATOR_DEFAULTS = {
     "max_epochs": 20,
     "target": "seeded",
     "pairing": "target",
+    "precision": "fp32",
+    "channels_last": False,
     "seed": 0,
 }
-"""Generic generator-trial settings; family hyperparameters ride along in the same flat config."""
+"""Generic generator-trial settings; family hyperparameters ride along in the same flat config.
+
+``precision``: ``fp32`` or ``bf16`` (autocast of the training step; evaluation stays float32, see
+``compute.autocast``). ``channels_last``: networks and face batches in NHWC memory layout."""
 
 TARGET_CHOICES = ("seeded", "last")
 PAIRING_CHOICES = ("target", "all-faces")
@@ -307,44 +312,80 @@ def load_voice_model(checkpoint_dir: Path):
 
 @fails_once_on_divergence
 def train_generator(config: dict, data: dict) -> None:
-    """Ray Tune trainable for any registered generator family.
+    """Ray Tune trainable for any registered generator family: reports each epoch of ``generator_epochs``."""
+    from v2f_bench.compute import trial_resources
 
-    ``data`` (see ``stages.generator_data``): the family registry as the driver knew it (so that
-    families registered at run time reach the workers), window voice embeddings with labels and splits,
-    clip embeddings for evaluation, the 64x64 real faces with labels and splits, and the judge
-    (state dict, input size, tau, distance, and the judge embedding of every real photo).
-    Each epoch reports the losses, Table I accuracy, the identity metrics and Table II on the
-    validation clips.
+    for row, state, extra, arrays in generator_epochs(config, data, _restore(), trial_resources()):
+        _report(row, state, extra, arrays)
+
+
+def generator_epochs(config: dict, data: dict, state: dict | None = None, resources: tuple[float, float] = (1.0, 0.0)):
+    """A generator family's training, resumed from a checkpoint ``state`` when given: yields
+    (metrics row, checkpoint state, extra checkpoint files, sample-face arrays) after each epoch.
+
+    ``train_generator`` reports each yield to Ray Tune; loops outside Tune (benchmarks, GPU checks)
+    iterate it directly. ``data`` (see ``stages.generator_data``): the family registry as the driver
+    knew it (so that families registered at run time reach the workers), window voice embeddings
+    with labels and splits, the evaluation embeddings (one per test window or per clip, ``eval_unit``)
+    with labels and splits, the 64x64 real faces with labels and splits, and the judge (state dict,
+    input size, tau, distance, and the judge embedding of every real photo). ``resources`` are the
+    (CPUs, GPUs) the trial holds, for its resource-seconds.
+
+    Each row holds the epoch's losses, Table I accuracy, the identity metrics and Table II on the
+    validation units, and the cumulative compute (``compute.ComputeMeter``: ``train_flops``,
+    ``train_steps``, ``images_seen``, ``cpu_s``, ``gpu_s``).
     """
+    from v2f_bench.compute import PRECISIONS, ComputeMeter
+
     settings, family_config = split_config(config, GENERATOR_DEFAULTS)
-    if settings["target"] not in TARGET_CHOICES or settings["pairing"] not in PAIRING_CHOICES:
-        raise ValueError(f"target must be one of {TARGET_CHOICES} and pairing one of {PAIRING_CHOICES}")
+    if settings["target"] not in TARGET_CHOICES or settings["pairing"] not in PAIRING_CHOICES or settings["precision"] not in PRECISIONS:
+        raise ValueError(f"target must be one of {TARGET_CHOICES}, pairing one of {PAIRING_CHOICES} and precision one of {PRECISIONS}")
     seed_everything(settings["seed"])
     dev = device()
     if settings["family"] not in data["families"]:
         raise ValueError(f"unknown generator family {settings['family']!r}; known: {', '.join(sorted(data['families']))}")
     family = data["families"][settings["family"]](family_config, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
+    memory = torch.channels_last if settings["channels_last"] else torch.contiguous_format
+    for net in family.networks.values():
+        net.to(memory_format=memory)
     judge = _judge_from(data, dev)
     targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"])
     start_epoch = 0
-    state = _restore()
     if state is not None:
         family.load_state_dict(state["family"])
         torch.set_rng_state(state["rng"])
         start_epoch = state["epoch"]
+    meter = ComputeMeter(*resources, state=(state or {}).get("compute"))
     faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
     voice = shared_tensor(data["voice_emb"]).float()
     train = np.flatnonzero(data["window_split"] == "train")
     photo_pool = _photo_pool(data, settings["pairing"])
+    step = _training_step(family, settings["precision"], memory, dev)
     for epoch in range(start_epoch + 1, settings["max_epochs"] + 1):
         generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
         order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
-        losses = _generator_epoch(family, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator, dev)
+        losses = _generator_epoch(step, meter, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator)
         row = {"epoch": epoch, **losses, **evaluate_generator(family, judge, data, faces, targets, "val", dev)}
         _finite_or_raise(row, f"{settings['family']} epoch {epoch}")
-        extra = {TEST_METRICS_FILE: {**evaluate_generator(family, judge, data, faces, targets, "test", dev), "epoch_of_model": epoch}}
-        state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}
-        _report(row, state, extra, sample_faces(family, data, faces, targets, dev))
+        test = evaluate_generator(family, judge, data, faces, targets, "test", dev)
+        decisions = int((np.asarray(data["clip_split"]) == "test").sum())
+        extra = {TEST_METRICS_FILE: {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch}}
+        arrays = sample_faces(family, data, faces, targets, dev)
+        state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
+                 "compute": meter.state()}
+        yield {**row, **meter.row()}, state, extra, arrays
+
+
+def _training_step(family, precision: str, memory, dev):
+    """``step(voice, faces) -> losses``: one ``family.train_step`` on a batch moved to ``dev`` in ``memory``
+    layout, under ``precision``'s autocast."""
+    from v2f_bench.compute import autocast
+
+    def step(voice_batch, face_batch):
+        with autocast(precision, dev):
+            return family.train_step(voice_batch.to(dev), face_batch.to(dev).contiguous(memory_format=memory))
+
+    return step
 
 
 @torch.no_grad()
@@ -385,7 +426,12 @@ def _photo_pool(data: dict, pairing: str) -> list[np.ndarray] | None:
     return [np.flatnonzero((labels == c) & (split == "train")) for c in range(int(labels.max()) + 1)]
 
 
-def _generator_epoch(family, voice, faces, window_label, order, targets, photo_pool, batch_size, generator, dev) -> dict[str, float]:
+def _generator_epoch(step, meter, voice, faces, window_label, order, targets, photo_pool, batch_size, generator) -> dict[str, float]:
+    """One pass over the training windows in ``order``; returns the mean of each loss over its steps.
+
+    A batch pairs each window's voice embedding with its identity's target photo (or a random train
+    photo of the identity, ``pairing: all-faces``); a last batch of one window is skipped (batch norm
+    needs two). Every step goes through ``meter`` (its FLOPs, steps and images)."""
     sums: dict[str, float] = {}
     steps = 0
     labels = np.asarray(window_label)
@@ -400,7 +446,7 @@ def _generator_epoch(family, voice, faces, window_label, order, targets, photo_p
             picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
             photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
         try:
-            losses = family.train_step(voice[index].to(dev), faces[photo_index].to(dev))
+            losses = meter.step(len(index), lambda: step(voice[index], faces[photo_index]))
         except FloatingPointError as exc:
             raise TrialDiverged(str(exc)) from None
         for key, value in losses.items():
