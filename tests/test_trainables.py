@@ -254,3 +254,53 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
         assert (Path(result.path) / trainables.DIVERGED_FILE).is_file()
     assert best_result(results, space)["failed"] == len(failed)
 
+
+
+def test_a_generator_report_carries_cumulative_compute_and_its_test_decisions(stages, tmp_path):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_compute")
+    rows = reported_rows(Path(result.path))
+    train_windows = int((data["window_split"] == "train").sum())
+    steps = len([n for n in range(0, train_windows, 16) if train_windows - n >= 2])
+    assert [rows[e]["train_steps"] for e in (1, 2)] == [steps, 2 * steps]
+    assert rows[2]["images_seen"] == 2 * train_windows - 2 * (train_windows % 16 == 1)
+    assert rows[2]["train_flops"] == 2 * rows[1]["train_flops"] > 0
+    assert rows[2]["cpu_s"] > rows[1]["cpu_s"] > 0 and rows[2]["gpu_s"] == 0
+    with result.checkpoint.as_directory() as checkpoint:
+        test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
+    assert test["test_unit"] == "window" and test["test_decisions"] == int((data["window_split"] == "test").sum())
+
+
+def test_per_clip_evaluation_makes_one_decision_per_test_clip(stages):
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge, "clip")
+    test_clips = sum(1 for clip in prepared.manifest["clips"] if clip["split"] == "test")
+    assert data["eval_unit"] == "clip" and int((data["clip_split"] == "test").sum()) == test_clips
+    with pytest.raises(UserError, match="--eval-unit"):
+        generator_data(prepared, root, voice, judge, "frame")
+
+
+def test_a_compute_budget_stops_a_real_search_within_one_report_and_records_what_it_spent(stages, tmp_path):
+    from v2f_bench.compute import parse_compute_budget
+    from v2f_bench.search import Budget, SearchSetup, read_record, run_search
+    from v2f_bench.search_space import load_space
+
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    probe = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 1, "batch_size": 16}, tmp_path, "probe")
+    per_epoch = probe.metrics["train_flops"]
+    space_file = tmp_path / "tiny.yaml"
+    space_file.write_text("target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
+                          "parameters:\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n  batch_size: {type: fixed, value: 16}\n")
+    setup = SearchSetup("tiny-linear", trainables.train_generator, data, load_space(space_file, {"lr", "batch_size"}), "key")
+    compute = parse_compute_budget(f"{5.5 * per_epoch:.6e}")
+    budget = Budget(trials=50, max_epochs=3, grace_period=1, concurrency=2, scheduler="asha", compute=compute.as_dict())
+    results = run_search(setup, budget, str(tmp_path / "searches"), "budgeted", seed=0)
+    record = read_record(tmp_path / "searches" / "budgeted")
+    spent = record["spent"]
+    assert spent["flops"] == pytest.approx(sum((r.metrics or {}).get("train_flops", 0.0) for r in results))
+    assert spent["trials"] == len(results) < 50 and spent["stopped_by_budget"]
+    # each of the 2 concurrent trials may finish the epoch it was in when the budget ran out
+    assert compute.amount <= spent["flops"] <= compute.amount + 2 * per_epoch
+    assert record["budget"]["compute"] == compute.as_dict()
