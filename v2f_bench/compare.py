@@ -70,9 +70,14 @@ def run_comparison(
     tracking=None,
     objectives: tuple = (),
     eval_unit: str = "window",
+    fixed: dict | None = None,
+    defaults_first: bool = False,
 ) -> dict:
-    """Run ``len(families) * seeds`` searches under one root and return the comparison record."""
-    from v2f_bench.search_space import with_objectives
+    """Run ``len(families) * seeds`` searches under one root and return the comparison record.
+
+    ``fixed`` settings go to every family that declares them (a width only the GANs have stays out of
+    the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults."""
+    from v2f_bench.search_space import accepted_parameters, with_objectives
     from v2f_bench.stages import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
@@ -80,13 +85,17 @@ def run_comparison(
     root = experiment(storage, name)
     setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit)
               for family in families}
-    if objectives:
-        for setup in setups.values():
+    for family, setup in setups.items():
+        setup.fixed = {k: v for k, v in (fixed or {}).items() if k in accepted_parameters(family)}
+        setup.defaults_first = defaults_first
+        if objectives:
             setup.space = with_objectives(setup.space, objectives)
     record = {
         "families": families,
         "seeds": [base_seed + k for k in range(seeds)],
         "budget": asdict(budget),
+        "fixed": {family: setup.fixed for family, setup in setups.items()},
+        "defaults_first": defaults_first,
         "resources": _resources(),
         "prepared": prepared.manifest["cache_key"],
         "stages": next(iter(setups.values())).extra,

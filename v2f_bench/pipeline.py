@@ -39,6 +39,14 @@ class Profile:
     concurrency: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
+    compute_budget: str | None = None
+    """Compute per generator search (``--compute-budget``), the same for every family and seed; with it,
+    ``trials`` and ``max_epochs`` are caps."""
+    fixed: dict = field(default_factory=dict)
+    """Settings of every generator trial that declares them: network widths and precision."""
+    defaults_first: bool = False
+    """Each generator search's first trial is the family's defaults (the paper's settings)."""
+    eval_unit: str = "window"
 
 
 PROFILES = {
@@ -51,10 +59,12 @@ PROFILES = {
 def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None) -> dict:
     """Run the whole study; returns the report summary with the time each stage took."""
     from v2f_bench.compare import run_comparison
+    from v2f_bench.compute import parse_compute_budget
     from v2f_bench.data.prepared import PrepareConfig, format_summary, load_prepared, prepare
     from v2f_bench.data.sources import resolve_sources
     from v2f_bench.judge import JudgeConfig
     from v2f_bench.parallel import ray_session
+    from v2f_bench.provenance import code_version
     from v2f_bench.report.build import build_report
     from v2f_bench.search import Budget, best_result, default_space_file, run_search
     from v2f_bench.stages import adopt_voice_trial, judge_stage, search_setup
@@ -76,7 +86,8 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     judge = JudgeConfig(epochs=profile.judge_epochs, seed=seed)
     resources = dict(cpus_per_trial=profile.cpus_per_trial, gpus_per_trial=profile.gpus_per_trial, concurrency=profile.concurrency)
     voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
-    budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, **resources)
+    compute = parse_compute_budget(profile.compute_budget).as_dict() if profile.compute_budget else None
+    budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, compute=compute, **resources)
     # Ray starts here, after synth and prepare: synth forks worker processes, which is unsafe beside Ray's threads
     with ray_session(address or "local"):
         _check_resources(profile_name, [voice_budget, budget])
@@ -90,12 +101,13 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         timings["voice search"] = time.time() - started - sum(timings.values())
         judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
-        run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed)
+        run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed,
+                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first)
         timings["compare"] = time.time() - started - sum(timings.values())
     summary = build_report([f"{searches}/compare", f"{searches}/voice"], report_dir)
     timings["report"] = time.time() - started - sum(timings.values())
     timings["total"] = time.time() - started
-    record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "timings_s": timings, "voice_stage": voice}
+    record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "code": code_version(), "timings_s": timings, "voice_stage": voice}
     (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return {**summary, "timings_s": timings}
 

@@ -91,6 +91,10 @@ class SearchSetup:
     prepared_key: str
     extra: dict = field(default_factory=dict)
     """Recorded beside the results (e.g. which voice classifier and judge the generators used)."""
+    fixed: dict = field(default_factory=dict)
+    """Hyperparameters every trial of the search gets, beside the space's (e.g. a profile's network widths and precision)."""
+    defaults_first: bool = False
+    """Whether the first trial evaluates the target's defaults (``search_space.target_defaults``) before the sampler draws."""
     artifacts: dict = field(default_factory=dict)
     """Written into ``<experiment>/stages/``: arrays as ``.npy``, dicts as JSON (embeddings and the judge's
     calibration curve, so that the report needs nothing but the experiment directory)."""
@@ -126,16 +130,23 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from v2f_bench.compute import make_stopper
     from v2f_bench.study import StudyUpload, study_storage
 
+    from v2f_bench.search_space import target_defaults
+
     space = setup.space
-    fixed = {"max_epochs": budget.max_epochs, "seed": seed}
+    clash = sorted(set(setup.fixed) & set(space.names))
+    if clash:
+        raise UserError(f"{space.path}: searches {clash[0]!r}, which this study fixes; remove it from the space or from the fixed settings")
+    fixed = {**setup.fixed, "max_epochs": budget.max_epochs, "seed": seed}
     if setup.target not in ("voice", "judge"):
         fixed["family"] = setup.target
+    first = [space.point(target_defaults(setup.target))] if setup.defaults_first else None
     exp = experiment(storage, name)
     study, journal = study_storage(exp)
     multi = len(space.objectives) > 1
     metric = [m for m, _ in space.objectives] if multi else space.metric
     mode = [d for _, d in space.objectives] if multi else space.mode
-    searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name, storage=study)
+    searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name, storage=study,
+                            points_to_evaluate=first)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
         stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}
@@ -261,6 +272,8 @@ def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
         "space_file": str(space.path),
         "space": asdict(space),
         "budget": asdict(budget),
+        "fixed": dict(setup.fixed),
+        "defaults_first": setup.defaults_first,
         "prepared": setup.prepared_key,
         **setup.extra,
     }

@@ -133,6 +133,17 @@ class SearchSpace:
                 constants[param.name] = param.value
         return constants or None
 
+    def point(self, values: dict[str, Any]) -> dict[str, Any]:
+        """The searched (non-fixed) parameters set to ``values`` where the space admits them, conditions
+        applied: a config Optuna can be told to evaluate first (``OptunaSearch(points_to_evaluate=...)``).
+        A parameter whose value is missing from ``values`` or outside its range takes its midpoint."""
+        chosen: dict[str, Any] = {}
+        for param in self.parameters:
+            if param.active(chosen):
+                given = values.get(param.name)
+                chosen[param.name] = given if given is not None and param.admits(given) else param.midpoint()
+        return {p.name: chosen[p.name] for p in self.parameters if p.type != "fixed" and p.name in chosen}
+
     def defaults(self) -> dict[str, Any]:
         """A single config of midpoints, first choices and fixed values (conditions applied), for smoke runs."""
         chosen: dict[str, Any] = {}
@@ -165,6 +176,18 @@ def _target_parameters(target: str) -> set[str]:
         return set(FAMILIES[target].defaults) | (set(GENERATOR_DEFAULTS) - {"family"})
     known = ", ".join(["voice", "judge", *sorted(FAMILIES)])
     raise UserError(f"unknown search target {target!r}; known targets: {known}")
+
+
+def target_defaults(target: str) -> dict[str, Any]:
+    """The default value of every hyperparameter ``target`` declares (the paper's settings where it gives them)."""
+    from v2f_bench.models.registry import FAMILIES
+    from v2f_bench.trainables import GENERATOR_DEFAULTS, VOICE_DEFAULTS
+
+    if target == "voice":
+        return dict(VOICE_DEFAULTS)
+    if target in FAMILIES:
+        return {**GENERATOR_DEFAULTS, **{k: h.default for k, h in FAMILIES[target].defaults.items()}}
+    return {}
 
 
 def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
