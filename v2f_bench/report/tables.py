@@ -38,6 +38,7 @@ import pandas as pd
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
 from v2f_bench.report.budget import seed_summary
+from v2f_bench.report.collect import held_seconds
 
 __all__ = [
     "PAPER",
@@ -255,7 +256,8 @@ def counts_table(trials: pd.DataFrame, names: Iterable[str] | None = None) -> pd
 
     Columns (index ``family``): ``seeds`` (number of searches), ``trials``, ``completed``, ``stopped``
     (stopped early), ``failed``, ``unfinished``, ``time_s`` (summed trial time in seconds), ``cpu_s`` and
-    ``gpu_s`` (trial time x CPUs / GPUs per trial), and ``cpus`` / ``gpus`` per trial (a number, or the
+    ``gpu_s`` (summed resource-seconds held, ``collect.held_seconds``: as reported, else trial time x CPUs / GPUs
+    per trial), and ``cpus`` / ``gpus`` per trial (a number, or the
     distinct values joined by "/" when searches differ). ``names`` defaults to every generator family.
     """
     _check_columns(trials)
@@ -268,7 +270,7 @@ def counts_table(trials: pd.DataFrame, names: Iterable[str] | None = None) -> pd
         gpus = pd.to_numeric(group.get("gpus", pd.Series(np.nan, index=group.index)), errors="coerce")
         row = {"family": name, "seeds": int(group[["seed"]].drop_duplicates().shape[0]), "trials": len(group)}
         row.update({s: int((group["status"] == s).sum()) for s in ("completed", "stopped", "failed", "unfinished")})
-        row.update(time_s=float(time.sum()), cpu_s=float((time * cpus).sum()), gpu_s=float((time * gpus).sum()),
+        row.update(time_s=float(time.sum()), cpu_s=float(held_seconds(group, "cpu_s").sum()), gpu_s=float(held_seconds(group, "gpu_s").sum()),
                    cpus=_distinct(cpus), gpus=_distinct(gpus))
         rows.append(row)
     return pd.DataFrame(rows, columns=["family"] + COUNT_COLUMNS).set_index("family")
