@@ -55,6 +55,8 @@ __all__ = [
     "counts_table",
     "counts_line",
     "judge_summary",
+    "per_seed_values",
+    "sample_note",
     "render",
     "write_tables",
 ]
@@ -345,7 +347,7 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         rows_for = _ordered(list(rows_for) + list(FAMILY_ORDER))
     columns: dict[str, list] = {"seeds": []}
     for m in metrics:
-        for suffix in ("", ":half", ":low", ":high", ":n", ":paper", ":best"):
+        for suffix in ("", ":half", ":low", ":high", ":n", ":decisions", ":paper", ":best"):
             if suffix == ":paper" and m not in with_paper:
                 continue
             columns[m + suffix] = []
@@ -367,6 +369,7 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             columns[m + ":low"].append(low)
             columns[m + ":high"].append(high)
             columns[m + ":n"].append(n)
+            columns[m + ":decisions"].append(_fewest_decisions(picked, col))
             if m in with_paper:
                 columns[m + ":paper"].append(PAPER.get(fam, {}).get(m, math.nan))
             columns[m + ":best"].append(False)
@@ -384,10 +387,64 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         table=table,
         title=TABLES[name][1],
         metrics=shown,
+        per_seed=per_seed_values(best[best["target"].isin(rows_for)], shown).to_dict("records"),
         counts=counts_table(trials).reset_index().to_dict("records"),
         notes=_notes(trials, best, table, shown, frame),
     )
     return frame
+
+
+DECISIONS, UNIT = "test/decisions", "test/unit"
+"""Columns of the selected checkpoint's ``test_metrics.json``: how many test decisions (generated test faces) each of
+its Table I / Table II / identity metrics was computed from, and what one decision is ("window" or "clip")."""
+
+
+def _fewest_decisions(picked: pd.DataFrame, column: str) -> float:
+    """The smallest number of test decisions behind ``column`` over the seeds that have a value of it (NaN: not recorded)."""
+    if column not in picked or DECISIONS not in picked:
+        return math.nan
+    decisions = pd.to_numeric(picked.loc[pd.to_numeric(picked[column], errors="coerce").notna(), DECISIONS], errors="coerce").dropna()
+    return float(decisions.min()) if len(decisions) else math.nan
+
+
+def per_seed_values(best: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per (family, seed, metric) of the selected trials: the test value on the table's scale and its n.
+
+    Columns: ``family``, ``seed``, ``metric``, ``value`` (test value x ``display_factor``), ``decisions`` (test
+    decisions it was computed from, NaN when not recorded), ``unit`` ("window" / "clip" or None), ``trial_id``.
+    These are the values each table's mean and interval are computed from.
+    """
+    rows = []
+    for _, row in best.iterrows():
+        for m in metrics:
+            value = pd.to_numeric(pd.Series([row.get(_test_column(m))]), errors="coerce").iloc[0]
+            if pd.notna(value):
+                decisions = pd.to_numeric(pd.Series([row.get(DECISIONS)]), errors="coerce").iloc[0]
+                unit = row.get(UNIT)
+                rows.append({"family": row["target"], "seed": row["seed"], "metric": m, "value": float(value) * display_factor(m),
+                             "decisions": decisions, "unit": unit if isinstance(unit, str) else None, "trial_id": row.get("trial_id")})
+    return pd.DataFrame(rows, columns=["family", "seed", "metric", "value", "decisions", "unit", "trial_id"])
+
+
+def sample_note(per_seed: pd.DataFrame, seeds: dict[str, int]) -> str:
+    """The table's n in one line: test decisions per seed with their unit, seeds per family, and the interval used.
+
+    E.g. "n = 612 test windows per seed, 5 seeds; intervals: 95 % Student-t over training seeds". Decisions that
+    differ across seeds are given as a range; seeds that differ across families are listed per family.
+    """
+    decisions = per_seed["decisions"].dropna()
+    units = sorted({str(u) for u in per_seed["unit"].dropna()})
+    unit = f"test {'/'.join(units)}s" if units else "test decisions"
+    if decisions.empty:
+        n_text = "n = not recorded (the checkpoints predate test_decisions)"
+    elif decisions.min() == decisions.max():
+        n_text = f"n = {int(decisions.min())} {unit} per seed"
+    else:
+        n_text = f"n = {int(decisions.min())}-{int(decisions.max())} {unit} per seed"
+    counts = sorted(set(seeds.values()))
+    seeds_text = (f"{counts[0]} seed{'s' if counts[0] != 1 else ''}" if len(counts) == 1
+                  else ", ".join(f"{fam} {k} seed{'s' if k != 1 else ''}" for fam, k in seeds.items()))
+    return f"{n_text}, {seeds_text}; intervals: {100 * LEVEL:.0f} % Student-t over training seeds (none with one seed)."
 
 
 def table_one(trials: pd.DataFrame) -> pd.DataFrame:
@@ -396,9 +453,11 @@ def table_one(trials: pd.DataFrame) -> pd.DataFrame:
     Index ``family`` (vae, cgan, rcgan always, then any other family alphabetically). For each metric m of
     Table I in ``METRICS``: ``m`` the mean over seeds of the selected trials' test values (in %),
     ``m:half`` the half-width of the 95 % t-interval (NaN with one seed), ``m:low`` / ``m:high`` its
-    bounds, ``m:n`` the number of seeds with a value, ``m:paper`` the published value, ``m:best`` whether
+    bounds, ``m:n`` the number of seeds with a value, ``m:decisions`` the number of test decisions (generated test
+    faces) per seed behind it (the fewest over seeds; NaN when not recorded), ``m:paper`` the published value, ``m:best`` whether
     this family has the best mean (direction from ``METRICS``); then ``seeds`` (searches with a selected
-    trial). ``attrs`` holds the title, metrics, notes and per-family counts that ``render`` prints.
+    trial). ``attrs`` holds the title, metrics, notes and per-family counts that ``render`` prints, and ``per_seed``
+    (``per_seed_values`` as records: every seed's value and decisions, written to ``<name>_seeds.csv``).
     UserError when no family has a finished trial with test values.
     """
     return _family_table(trials, "I", "table1")
@@ -426,6 +485,8 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
                  "n=1: one seed, no interval. Bold: best mean (see the ranking for whether gaps exceed noise).")
     scales = "; ".join(f"{label(m)} {_arrow(m)}: {METRICS[m].scale}{' (x 100)' if is_fraction(m) else ''}" for m in shown)
     notes.append(f"Scales: {scales}.")
+    seeds = {fam: int(frame.loc[fam, "seeds"]) for fam in frame.index if frame.loc[fam, "seeds"] > 0}
+    notes.append(sample_note(per_seed_values(best[best["target"].isin(frame.index)], shown), seeds))
     if table == "I":
         notes.append(f"Paper: Agarwal et al., Table I (percent; 305/420, 286/420, 355/420 test pairs in the authors' code). "
                      f"Paper's judge on real faces: {PAPER_JUDGE['verification_accuracy']} % at tau = {PAPER_JUDGE['tau']}.")
@@ -605,6 +666,8 @@ def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
 def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
     """Write ``table1``, ``table2`` and ``table_identity`` as .md, .tex, .csv and .html, and ``trials.csv``.
 
+    Beside each table, ``<name>_seeds.csv`` holds the per-seed values it is computed from (``per_seed_values``).
+
     ``trials.parquet`` is written too when pyarrow is installed and can store the frame (config columns
     mixing types are stored as text). Returns {"table1": [paths], ..., "trials": [paths]}. The directory is
     created. UserError (nothing written) when no family has a finished trial with test values.
@@ -620,6 +683,10 @@ def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Pa
             path = out / f"{name}.{ext}"
             path.write_text(render(table, fmt), encoding="utf-8")
             written[name].append(path)
+        seeds_csv = out / f"{name}_seeds.csv"
+        pd.DataFrame(table.attrs["per_seed"], columns=["family", "seed", "metric", "value", "decisions", "unit", "trial_id"]).to_csv(
+            seeds_csv, index=False, float_format="%.6g")
+        written[name].append(seeds_csv)
     trials_csv = out / "trials.csv"
     trials.to_csv(trials_csv, index=False)
     written["trials"] = [trials_csv]
