@@ -37,7 +37,7 @@ import pandas as pd
 
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
-from v2f_bench.report.budget import seed_summary
+from v2f_bench.report.budget import paired_differences, seed_summary
 from v2f_bench.report.collect import held_seconds
 
 __all__ = [
@@ -56,6 +56,7 @@ __all__ = [
     "counts_line",
     "judge_summary",
     "per_seed_values",
+    "paired_comparisons",
     "sample_note",
     "render",
     "write_tables",
@@ -514,6 +515,32 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
     for _, row in lacking.iterrows():
         notes.append(f"{row['target']} seed {row['seed']}: its selected trial has no test values (checkpoint without test_metrics.json).")
     return notes
+
+
+def paired_comparisons(trials: pd.DataFrame, which: Iterable[str] = ("I", "II")) -> pd.DataFrame:
+    """Every pair of families on every metric of the given paper tables: the mean paired difference over seeds.
+
+    Per search (family, seed) the validation-best trial (``best_per_search``); a comparison's seeds pair up
+    across families (same voice stage, judge, data split and seed index), so family A and B are compared on
+    the seeds both have: difference = mean over those seeds of (A's test value - B's), on the table's scale
+    (fractions x 100, so accuracy differences are in percentage points), with its 95 % paired Student-t interval
+    (``budget.paired_differences``). Columns: ``metric``, ``scale``, then ``paired_differences``' columns
+    (``a``, ``b``, ``difference``, ``low``, ``high``, ``n_pairs``, ``pairs``, ``higher_is_better`` from
+    ``METRICS``, ``within_noise``, ``better``). Families in table order (vae, cgan, rcgan, then others).
+    """
+    best = _selected(trials)
+    names = families(trials)
+    parts = []
+    for m in (m for table in which for m in table_metrics(table)):
+        column = _test_column(m)
+        if column not in best:
+            continue
+        frame = best.assign(_value=pd.to_numeric(best[column], errors="coerce") * display_factor(m))
+        part = paired_differences(frame, "_value", "target", "seed", METRICS[m].higher_is_better, LEVEL, names)
+        part.insert(0, "metric", m)
+        part.insert(1, "scale", f"{METRICS[m].scale}{' (x 100: percentage points)' if is_fraction(m) else ''}")
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 # --------------------------------------------------------------------------- rendering
