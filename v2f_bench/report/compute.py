@@ -78,11 +78,12 @@ def _cell(value, column: str) -> str:
     return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
 
 
-def render_compute(table: pd.DataFrame) -> str:
-    """The compute table as GitHub Markdown; width columns no search used are left out; missing cells "—"."""
+def render_compute(table: pd.DataFrame, fmt: str = "github") -> str:
+    """The compute table as GitHub Markdown (``fmt="github"``) or HTML (``"html"``, escaped); width columns no
+    search used are left out; missing cells "—"."""
     from tabulate import tabulate
 
     columns = [c for c in COMPUTE_COLUMNS if c not in WIDTH_KEYS or table[c].notna().any()]
     rows = [[_cell(row[c], c) for c in columns] for _, row in table.iterrows()]
     headers = [c.replace("spent_", "spent ").replace("_", " ") for c in columns]
-    return tabulate(rows, headers, tablefmt="github", disable_numparse=True) + "\n"
+    return tabulate(rows, headers, tablefmt=fmt, disable_numparse=True) + "\n"
