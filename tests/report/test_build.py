@@ -92,3 +92,42 @@ def test_claims_paired_and_compute_sections_write_their_files(tmp_path):
     section = _compute_section(SimpleNamespace(trials=trials, records=records), tmp_path)
     compute = pd.read_csv(tmp_path / "compute.csv")
     assert len(compute) == 9 and set(compute["precision"]) == {"fp32"} and "—" in section.html
+
+
+def write_search(root, family: str, seed: int, acc: float) -> None:
+    """A hand-made finished generator search: record (with compute budget and spent), one trial, one checkpoint."""
+    import json
+
+    experiment = root / f"{family}-s{seed}"
+    trial = experiment / f"train_gen_{family}{seed}a_00000_0_lr=0.001"
+    (trial / "checkpoint_000001").mkdir(parents=True)
+    (experiment / "v2f_search.json").write_text(json.dumps({
+        "target": family, "seed": seed, "metric": "val_verification_accuracy", "mode": "max", "prepared": "key",
+        "budget": {"max_epochs": 2, "cpus_per_trial": 1, "gpus_per_trial": 0, "compute": {"amount": 1e13, "unit": "flops", "text": "10TFLOP"}},
+        "spent": {"flops": 4e12, "cpu_s": 20.0, "gpu_s": 0.0, "trials": 1, "stopped_by_budget": False}}))
+    (trial / "params.json").write_text(json.dumps({"lr": 0.001, "precision": "fp32"}))
+    rows = [{"training_iteration": k, "epoch": k, "trial_id": f"{family}{seed}a_00000", "time_total_s": 10.0 * k, "train_flops": 2e12 * k,
+             "cpu_s": 10.0 * k, "gpu_s": 0.0, "val_verification_accuracy": acc - 0.1 / k, "done": k == 2,
+             "checkpoint_dir_name": "checkpoint_000001" if k == 2 else None} for k in (1, 2)]
+    (trial / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (trial / "checkpoint_000001" / "test_metrics.json").write_text(json.dumps({
+        "test_verification_accuracy": acc, "test_psnr": 20 + 10 * acc, "test_ssim": acc, "test_mae": 1 - acc, "test_decisions": 420,
+        "test_unit": "window"}))
+
+
+def test_a_whole_report_on_constructed_searches(tmp_path):
+    from v2f_bench.report.build import build_report
+
+    root = tmp_path / "runs"
+    for family, acc in (("vae", 0.72), ("cgan", 0.68), ("rcgan", 0.84)):
+        for seed in range(2):
+            write_search(root, family, seed, acc + 0.01 * seed)
+    summary = build_report([str(root)], tmp_path / "out")
+    out = tmp_path / "out"
+    for name in ("claims.csv", "claims.md", "paired.csv", "compute.csv", "budget_flops.csv", "table1_seeds.csv", "learning_curves_flops.png"):
+        assert (out / name).is_file(), name
+    report = (out / "report.md").read_text()
+    assert "## Claims of the paper, checked" in report and "| claim" in report and "10TFLOP" in report
+    assert "n = 420 test windows per seed, 2 seeds" in report
+    assert report.count("**Table I: face verification") == 1, "Table II's section must not repeat Table I"
+    assert "Claims of the paper" in (out / "index.html").read_text() and summary["trials"] == 6

@@ -331,7 +331,8 @@ def _write_markdown(out: Path, sections: list[Section]) -> None:
     """A Markdown version of the page: tables from their .md files, images by relative link."""
     parts = ["# v2f_bench report", ""]
     markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md",
-                       "Claims of the paper": "claims.md", "Paired differences": "paired.md", "Compute spent": "compute.md"}
+                       "Claims of the paper, checked": "claims.md", "Paired differences between families": "paired.md",
+                       "Compute spent per family and seed": "compute.md"}
     if (out / "ranking.csv").is_file():
         markdown_tables["Equal-budget view"] = "ranking.md"
         ranking = pd.read_csv(out / "ranking.csv")[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]
