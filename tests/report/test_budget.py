@@ -19,6 +19,7 @@ from v2f_bench.report.budget import (
     expected_max_bootstrap,
     expected_max_table,
     expected_max_vs_time,
+    paired_differences,
     rank_families,
     seed_summary,
 )
@@ -340,3 +341,64 @@ def test_rank_families_refuses_a_frame_without_values():
         rank_families(pd.DataFrame({"family": ["a"], "acc": [np.nan]}), "acc")
     with pytest.raises(ValueError):
         rank_families(pd.DataFrame({"family": ["a"]}), "acc")
+
+
+# --------------------------------------------------------------------------- paired comparisons
+
+
+SHARED_SEED_EFFECT = np.array([0.0, 10.0, -8.0, 4.0, -6.0])
+"""A seed effect both families share (same voice stage, judge and split per seed): large against the family gap."""
+
+
+def paired_frame(gap: float = 1.0, jitter=(0.1, -0.1, 0.05, -0.05, 0.0)) -> pd.DataFrame:
+    rows = []
+    for seed, shared in enumerate(SHARED_SEED_EFFECT):
+        rows.append({"family": "a", "seed": seed, "v": 50.0 + shared + gap + jitter[seed]})
+        rows.append({"family": "b", "seed": seed, "v": 50.0 + shared})
+    return pd.DataFrame(rows)
+
+
+def test_paired_interval_is_the_t_interval_of_the_differences():
+    d = np.array([1.0, 2.0, 4.0])
+    res = compare_pair(d + 10.0, np.full(3, 10.0), method="paired")
+    half = stats.t.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert res["difference"] == pytest.approx(d.mean())
+    assert (res["low"], res["high"]) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_pairing_on_seeds_separates_what_the_unpaired_test_calls_noise():
+    frame = paired_frame()
+    a, b = (frame[frame["family"] == f]["v"].to_numpy() for f in ("a", "b"))
+    assert compare_pair(a, b, method="welch")["within_noise"], "the shared seed effect swamps the gap without pairing"
+    assert not compare_pair(a, b, method="paired")["within_noise"]
+    unpaired = rank_families(frame, "v", method="welch")
+    paired = rank_families(frame, "v", paired=True)
+    assert list(unpaired["label"]) == ["1=", "1="], "the old unpaired behaviour is kept"
+    assert list(paired["label"]) == ["1", "2"] and paired["family"].iloc[0] == "a"
+
+
+def test_paired_differences_pair_by_seed_not_by_position():
+    frame = paired_frame().sample(frac=1.0, random_state=3)  # shuffled rows: pairing must follow the seed column
+    frame = frame[~((frame["family"] == "b") & (frame["seed"] == 4))]  # b lacks seed 4: four pairs remain
+    table = paired_differences(frame, "v", families=["b", "a"], higher_is_better=True)
+    row = table.iloc[0]
+    assert (row["a"], row["b"], row["n_pairs"], row["pairs"]) == ("b", "a", 4, "0,1,2,3")
+    assert row["difference"] == pytest.approx(-1.0) and row["high"] < 0 and row["better"] == "a"
+
+
+@pytest.mark.parametrize(
+    ("higher", "better"), [pytest.param(True, "a", id="higher-is-better"), pytest.param(False, "b", id="lower-is-better")],
+)
+def test_paired_differences_name_the_better_family_by_direction(higher, better):
+    row = paired_differences(paired_frame(), "v", higher_is_better=higher).iloc[0]
+    assert row["better"] == better and not row["within_noise"]
+
+
+def test_one_pair_gives_no_interval():
+    row = paired_differences(paired_frame()[lambda f: f["seed"] == 0], "v").iloc[0]
+    assert row["n_pairs"] == 1 and np.isnan(row["low"]) and row["within_noise"] and row["better"] is None
+
+
+def test_paired_needs_equal_lengths():
+    with pytest.raises(ValueError, match="one value per pair"):
+        compare_pair([1.0, 2.0], [1.0, 2.0, 3.0], method="paired")

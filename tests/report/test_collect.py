@@ -12,6 +12,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from v2f_bench.errors import UserError
@@ -398,3 +399,43 @@ def test_file_names_match_what_the_search_and_trainables_write():
     assert collect_module.COMPARE_RECORD == compare.COMPARE_RECORD
     assert collect_module.TEST_METRICS_FILE == trainables.TEST_METRICS_FILE
     assert collect_module.DIVERGED_FILE == trainables.DIVERGED_FILE
+
+
+# ----------------------------------------------------------------------------- compute counters, on constructed folders
+
+
+def write_experiment(root: Path, rows: list[dict], cpus: int = 2, gpus: int = 0) -> Path:
+    """A hand-made finished experiment of one trial: the search record, params.json and result.json lines."""
+    experiment = root / "vae-s0"
+    trial = experiment / "train_gen_abc12_00000_0_lr=0.001"
+    trial.mkdir(parents=True)
+    (experiment / "v2f_search.json").write_text(json.dumps({
+        "target": "vae", "seed": 0, "metric": "val_verification_accuracy", "mode": "max", "prepared": "key",
+        "budget": {"max_epochs": len(rows), "cpus_per_trial": cpus, "gpus_per_trial": gpus}}))
+    (trial / "params.json").write_text(json.dumps({"lr": 0.001, "precision": "bf16", "latent_dim": 64}))
+    lines = [{"training_iteration": k + 1, "epoch": k + 1, "trial_id": "abc12_00000", "time_total_s": 10.0 * (k + 1),
+              "val_verification_accuracy": 0.5 + 0.1 * k, "done": k + 1 == len(rows), **row} for k, row in enumerate(rows)]
+    (trial / "result.json").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return experiment
+
+
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        pytest.param({"train_flops": 2e12, "train_steps": 40, "images_seen": 640, "cpu_s": 55.0, "gpu_s": 0.0},
+                     {"train_flops": 2e12, "train_steps": 40, "images_seen": 640, "cpu_s": 55.0, "gpu_s": 0.0}, id="reported-counters-win"),
+        pytest.param({}, {"train_flops": None, "train_steps": None, "images_seen": None, "cpu_s": 40.0, "gpu_s": 0.0},
+                     id="old-experiment-falls-back-to-time-x-resources"),
+    ],
+)
+def test_compute_counters_come_from_the_last_reported_row(tmp_path, reported, expected):
+    first = {key: value / 2 for key, value in reported.items()}
+    collection = collect(str(write_experiment(tmp_path, [first, reported])))
+    row = collection.trials.iloc[0]
+    for key, value in expected.items():
+        assert (pd.isna(row[key]) if value is None else row[key] == value), key
+    assert row["config/precision"] == "bf16" and row["config/latent_dim"] == 64
+    counts = collection.counts().iloc[0]
+    assert counts["cpu_s"] == expected["cpu_s"], "the counts table and the trial column must agree on one CPU-s"
+    if reported:
+        assert list(collection.epochs["train_flops"]) == [1e12, 2e12]

@@ -205,3 +205,19 @@ def test_faces_grid_refuses_mismatched_inputs(tmp_path):
         faces_grid(real[..., :1], {}, tmp_path / "g.png")
     with pytest.raises(ValueError, match="row_labels"):
         faces_grid(real, {"vae": faces(3, 32, 1)}, tmp_path / "g.png", row_labels=["a"])
+
+
+def test_learning_curves_against_cumulative_flops_on_a_log_axis(tmp_path):
+    epochs = pd.DataFrame({"trial_id": ["a", "a", "b", "b"], "target": ["vae", "vae", "cgan", "cgan"],
+                           "train_flops": [0.0, 1e12, 5e11, 5e12], "val_acc": [0.1, 0.2, 0.15, 0.3]})
+    out = learning_curves(epochs, "val_acc", tmp_path / "flops.png", x_col="train_flops", log_x=True)
+    assert_png(out)
+    with pytest.raises(ValueError, match="no epoch has a finite value"):
+        learning_curves(epochs.assign(train_flops=0.0), "val_acc", tmp_path / "none.png", x_col="train_flops", log_x=True)
+
+
+def test_expected_max_against_flops_is_drawn_on_a_log_axis(tmp_path):
+    table = pd.DataFrame({"family": ["vae"] * 3, "n": [1, 2, 3], "estimate": [0.5, 0.6, 0.65], "low": [0.4, 0.5, 0.6],
+                          "high": [0.6, 0.7, 0.7], "time": [1e12, 2e12, 3e12], "n_trials": [3] * 3})
+    written = expected_max_curves(table, tmp_path / "n.png", tmp_path / "flops.png", "acc", time_label="training FLOPs", log_time=True)
+    assert_png(written["time"])

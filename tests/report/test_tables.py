@@ -408,7 +408,7 @@ def test_write_tables_writes_every_format_and_the_trial_table(trials, tmp_path):
     written = write_tables(mixed, tmp_path / "out")
     assert set(written) == {"table1", "table2", "table_identity", "trials"}
     for name in ("table1", "table2", "table_identity"):
-        assert [p.name for p in written[name]] == [f"{name}.md", f"{name}.tex", f"{name}.csv", f"{name}.html"]
+        assert [p.name for p in written[name]] == [f"{name}.md", f"{name}.tex", f"{name}.csv", f"{name}.html", f"{name}_seeds.csv"]
         assert all(p.stat().st_size > 0 for p in written[name])
     assert pd.read_csv(tmp_path / "out" / "trials.csv").shape[0] == len(trials)
     pytest.importorskip("pyarrow")
@@ -454,3 +454,47 @@ def test_html_escapes_text_it_did_not_write(trials):
     odd = trials.assign(target=trials["target"].replace("zeta", "<z&eta>"))
     text = render(table_one(odd), "html")
     assert "&lt;z&amp;eta&gt;" in text and "<z&eta>" not in text
+
+
+# --------------------------------------------------------------------------- n, unit and seeds
+
+
+DECISIONS = {"vae": [612, 612, 600], "cgan": [612, 612], "rcgan": [612, 612, 612], "zeta": [612]}
+"""Test decisions (generated test windows) behind each selected checkpoint's metrics."""
+
+
+def with_decisions(trials: pd.DataFrame, unit: str = "window") -> pd.DataFrame:
+    out = trials.assign(**{"test/decisions": np.nan, "test/unit": None})
+    for fam, counts in DECISIONS.items():
+        for seed, count in enumerate(counts):
+            chosen = out["trial_id"] == f"{fam}{seed}_1"
+            out.loc[chosen, "test/decisions"] = count
+            out.loc[chosen, "test/unit"] = unit
+    return out
+
+
+def test_each_table_states_n_the_unit_and_the_seeds(trials):
+    table = table_one(with_decisions(trials))
+    assert table.loc["vae", "verification_accuracy:decisions"] == 600, "the fewest decisions over the seeds"
+    assert table.loc["rcgan", "verification_accuracy:decisions"] == 612
+    note = next(n for n in table.attrs["notes"] if n.startswith("n = "))
+    assert note.startswith("n = 600-612 test windows per seed, vae 3 seeds, cgan 2 seeds, rcgan 3 seeds, zeta 1 seed;")
+    assert "95 % Student-t over training seeds" in note
+    assert "n = 600-612 test windows per seed" in render(table, "markdown")
+
+
+def test_an_old_experiment_without_decisions_says_so(trials):
+    table = table_two(trials)
+    assert table["psnr:decisions"].isna().all()
+    assert any(n.startswith("n = not recorded") for n in table.attrs["notes"])
+
+
+def test_the_csv_carries_decisions_and_the_per_seed_values_are_written(trials, tmp_path):
+    written = write_tables(with_decisions(trials), tmp_path)
+    csv = pd.read_csv(written["table1"][2]).set_index("family")
+    assert csv.loc["cgan", "verification_accuracy:decisions"] == 612
+    seeds = pd.read_csv(tmp_path / "table1_seeds.csv")
+    vae = seeds[(seeds["family"] == "vae") & (seeds["metric"] == "verification_accuracy")].sort_values("seed")
+    assert list(vae["value"]) == pytest.approx([100 * a for a in ACCURACY["vae"]]), "per-seed values on the table's scale"
+    assert list(vae["decisions"]) == DECISIONS["vae"] and set(vae["unit"]) == {"window"}
+    assert list(vae["trial_id"]) == [f"vae{s}_1" for s in range(3)], "the validation-best trials only"

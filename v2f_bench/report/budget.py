@@ -12,7 +12,9 @@ Pure functions over numpy arrays and pandas frames; nothing here reads experimen
   (retraining with a new seed moves GAN scores more than resampling one model, so error bars are
   over seeds).
 * ``compare_pair`` / ``rank_families`` - bootstrap the difference between two families and rank
-  families, saying which gaps are within noise.
+  families, saying which gaps are within noise; with seeds that pair up across families (a comparison
+  runs every family on the same seeds, voice stage, judge and split), ``paired_interval`` /
+  ``paired_differences`` give the paired Student-t interval of the mean per-seed difference.
 
 Inputs are 1-d sequences of finite numbers (NaN or inf raise ``ValueError``: failed trials must be
 filtered and counted by the caller, never silently scored). ``higher_is_better=False`` mirrors every
@@ -36,6 +38,8 @@ __all__ = [
     "seed_summary",
     "compare_pair",
     "rank_families",
+    "paired_interval",
+    "paired_differences",
 ]
 
 
@@ -295,7 +299,7 @@ def compare_pair(
     seed: int = 0,
     level: float = 0.95,
     statistic: Literal["mean", "expected_max"] = "mean",
-    method: Literal["bootstrap", "welch"] = "bootstrap",
+    method: Literal["bootstrap", "welch", "paired"] = "bootstrap",
 ) -> dict:
     """Is family A's score different from family B's, beyond noise?
 
@@ -310,7 +314,10 @@ def compare_pair(
     ((1 - level)/2, (1 + level)/2) percentile pair of the n_boot differences. ``method="welch"``
     (statistic ``"mean"`` only): Welch's unequal-variance t interval for the difference of means,
     wider than the percentile bootstrap with very few seeds, where the bootstrap is too narrow
-    (it uses normal-like quantiles and the plug-in variance, ddof = 0).
+    (it uses normal-like quantiles and the plug-in variance, ddof = 0). ``method="paired"`` (statistic
+    ``"mean"`` only): a[k] and b[k] belong to the same pair (the same training seed, data split and judge);
+    the interval is the Student-t interval of the mean of the per-pair differences d_k = a[k] - b[k]
+    (``paired_interval``), which removes the seed-to-seed variation the two families share.
 
     ``within_noise`` is True when the interval contains 0 (low <= 0 <= high). With fewer than two
     values on either side no noise estimate exists: low and high are NaN and ``within_noise`` is
@@ -322,10 +329,12 @@ def compare_pair(
     level = _check_level(level)
     if statistic not in ("mean", "expected_max"):
         raise ValueError(f"statistic must be 'mean' or 'expected_max', got {statistic!r}")
-    if method not in ("bootstrap", "welch"):
-        raise ValueError(f"method must be 'bootstrap' or 'welch', got {method!r}")
-    if method == "welch" and statistic != "mean":
-        raise ValueError("method='welch' compares means; use the bootstrap for statistic='expected_max'")
+    if method not in ("bootstrap", "welch", "paired"):
+        raise ValueError(f"method must be 'bootstrap', 'welch' or 'paired', got {method!r}")
+    if method in ("welch", "paired") and statistic != "mean":
+        raise ValueError(f"method={method!r} compares means; use the bootstrap for statistic='expected_max'")
+    if method == "paired" and a.size != b.size:
+        raise ValueError(f"method='paired' needs one value per pair on both sides: {a.size} and {b.size} values")
     budget = min(a.size, b.size)
 
     if statistic == "mean":
@@ -339,7 +348,10 @@ def compare_pair(
     difference = float(stat(a) - stat(b))
     low = high = float("nan")
     if a.size >= 2 and b.size >= 2:
-        if method == "welch":
+        if method == "paired":
+            paired = paired_interval(a - b, level)
+            low, high = paired["low"], paired["high"]
+        elif method == "welch":
             ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence_level=level)
             low, high = float(ci.low), float(ci.high)
             if not (np.isfinite(low) and np.isfinite(high)):  # both samples constant: no spread at all
@@ -369,6 +381,59 @@ def compare_pair(
     }
 
 
+def paired_interval(differences: Sequence[float], level: float = 0.95) -> dict[str, float]:
+    """Mean of paired differences d_k = a_k - b_k with its Student-t interval (the paired t-interval).
+
+    With n pairs: mean = sum d_k / n, sd = sqrt(sum (d_k - mean)^2 / (n - 1)),
+    low, high = mean -/+ t_{(1 + level)/2, n - 1} * sd / sqrt(n) (``seed_summary`` on the differences).
+    Returns ``difference`` (the mean), ``low``, ``high``, ``n`` (pairs). With one pair there is no
+    interval (NaN); when every pair differs by the same amount the interval is that single point.
+    """
+    summary = seed_summary(differences, level)
+    low, high = summary["low"], summary["high"]
+    if summary["n"] > 1 and not (np.isfinite(low) and np.isfinite(high)):
+        low = high = summary["mean"]
+    return {"difference": summary["mean"], "low": low, "high": high, "n": summary["n"]}
+
+
+def paired_differences(
+    frame: pd.DataFrame,
+    value_col: str,
+    family_col: str = "family",
+    pair_col: str = "seed",
+    higher_is_better: bool = True,
+    level: float = 0.95,
+    families: Sequence | None = None,
+) -> pd.DataFrame:
+    """For every pair of families (A before B in ``families``), the mean paired difference A - B over common pairs.
+
+    ``frame`` has one row per (family, pair) with the value in ``value_col``; rows with a missing value are
+    dropped. A and B are paired on ``pair_col`` (the seed index of a comparison, which shares voice stage,
+    judge and data split): only pairs both have count. Columns: ``a``, ``b``, ``difference`` (mean of
+    a_k - b_k, not oriented by direction), ``low``, ``high`` (``paired_interval``, NaN with fewer than two
+    pairs), ``n_pairs``, ``pairs`` (the pair keys, joined by ","), ``higher_is_better``, ``within_noise``
+    (the interval contains 0, or there is none) and ``better`` (the better family's name, None within noise). ``families`` defaults to the
+    families in the frame, sorted.
+    """
+    missing = [c for c in (family_col, value_col, pair_col) if c not in frame.columns]
+    if missing:
+        raise ValueError(f"frame has no column(s) {missing}")
+    data = frame.assign(_v=pd.to_numeric(frame[value_col], errors="coerce")).dropna(subset=["_v"])
+    by_family = {fam: g.drop_duplicates(pair_col).set_index(pair_col)["_v"] for fam, g in data.groupby(family_col, sort=True)}
+    order = [f for f in (families if families is not None else sorted(by_family)) if f in by_family]
+    rows = []
+    for i, a in enumerate(order):
+        for b in order[i + 1:]:
+            common = sorted(set(by_family[a].index) & set(by_family[b].index))
+            diffs = (by_family[a].loc[common] - by_family[b].loc[common]).to_numpy(dtype=float)
+            res = paired_interval(diffs, level) if diffs.size else {"difference": np.nan, "low": np.nan, "high": np.nan, "n": 0}
+            within = bool(not (np.isfinite(res["low"]) and np.isfinite(res["high"])) or res["low"] <= 0.0 <= res["high"])
+            better = None if within else (a if (res["difference"] > 0) == higher_is_better else b)
+            rows.append({"a": a, "b": b, "difference": res["difference"], "low": res["low"], "high": res["high"], "n_pairs": res["n"],
+                         "pairs": ",".join(map(str, common)), "higher_is_better": higher_is_better, "within_noise": within, "better": better})
+    return pd.DataFrame(rows, columns=["a", "b", "difference", "low", "high", "n_pairs", "pairs", "higher_is_better", "within_noise", "better"])
+
+
 def rank_families(
     frame: pd.DataFrame,
     value_col: str,
@@ -378,6 +443,8 @@ def rank_families(
     seed: int = 0,
     level: float = 0.95,
     method: Literal["bootstrap", "welch"] = "bootstrap",
+    paired: bool = False,
+    pair_col: str = "seed",
 ) -> pd.DataFrame:
     """Families ordered best first by their mean, with intervals and which gaps are within noise.
 
@@ -397,15 +464,22 @@ def rank_families(
       Grouping chains through adjacent pairs, so A~B and B~C put A, B, C in one group even when A and
       C differ; ``best_within_noise`` says which families are indistinguishable from the top one.
 
-    All pairwise comparisons use ``compare_pair(..., statistic="mean", method=method, seed=seed)``.
+    All pairwise comparisons use ``compare_pair(..., statistic="mean", method=method, seed=seed)``; with
+    ``paired=True`` they use ``method="paired"`` instead, on the values of the two families at the ``pair_col``
+    keys both have (a comparison's seeds pair up across families), and ``method`` is not used; ``gap_to_next``
+    is then the mean paired difference over those keys (the difference of means when all seeds pair up).
+    Means and intervals per family stay over all its seeds.
     """
     missing = [c for c in (family_col, value_col) if c not in frame.columns]
     if missing:
         raise ValueError(f"frame has no column(s) {missing}")
+    if paired and pair_col not in frame.columns:
+        raise ValueError(f"frame has no column {pair_col!r} to pair families on")
     samples: dict = {}
     n_missing: dict = {}
     for fam, g in frame.groupby(family_col, sort=True):
-        vals = pd.to_numeric(g[value_col], errors="coerce").to_numpy(dtype=np.float64)
+        vals = pd.Series(pd.to_numeric(g[value_col], errors="coerce").to_numpy(dtype=np.float64),
+                         index=g[pair_col].to_numpy() if paired else None)
         kept = vals[np.isfinite(vals)]
         n_missing[fam] = int(vals.size - kept.size)
         if kept.size:
@@ -415,14 +489,20 @@ def rank_families(
 
     rows = []
     for fam, vals in samples.items():
-        rows.append({"family": fam, **seed_summary(vals, level), "n_missing": n_missing[fam]})
+        rows.append({"family": fam, **seed_summary(vals.to_numpy(), level), "n_missing": n_missing[fam]})
     table = pd.DataFrame(rows)
     table["_key"] = -table["mean"] if higher_is_better else table["mean"]
     table = table.sort_values(["_key", "family"], kind="stable").drop(columns="_key").reset_index(drop=True)
     families = list(table["family"])
 
     def compare(x, y) -> dict:
-        return compare_pair(samples[x], samples[y], higher_is_better, n_boot, seed, level, "mean", method)
+        if not paired:
+            return compare_pair(samples[x].to_numpy(), samples[y].to_numpy(), higher_is_better, n_boot, seed, level, "mean", method)
+        common = sorted(set(samples[x].index) & set(samples[y].index))
+        if not common:
+            return {"difference": float("nan"), "within_noise": True}
+        return compare_pair(samples[x].loc[common].to_numpy(), samples[y].loc[common].to_numpy(), higher_is_better, n_boot, seed, level,
+                            "mean", "paired")
 
     gaps, next_noise, best_noise, groups = [], [], [], []
     for k, fam in enumerate(families):

@@ -7,8 +7,13 @@ searches) and writes into ``out``:
 - ``trials.csv`` (and ``trials.parquet``): every trial, tidy; ``epochs.csv``: every reported epoch;
 - ``table1``, ``table2``, ``table_identity`` as Markdown, LaTeX, CSV and HTML, with the paper's
   published numbers beside ours, and the counts of trials, failures and budget under each;
-- ``budget.csv`` and ``ranking.csv``: expected best validation accuracy after n trials (Dodge et
-  al. 2019) per family with bootstrap bands, and the families ranked with "within noise" flags;
+- ``table1_seeds.csv`` (and for the other tables): the per-seed values and test decisions behind each row;
+- ``claims.csv`` / ``claims.md``: the paper's claims with our value, interval and verdict (``claims.py``);
+- ``paired.csv``: every pair of families on every Table I / II metric, the mean paired difference over seeds
+  with its 95 % paired Student-t interval; ``compute.csv``: budget and compute spent per family and seed;
+- ``budget.csv`` (``budget_flops.csv``) and ``ranking.csv``: expected best validation accuracy after n trials
+  (Dodge et al. 2019) per family with bootstrap bands, against n, trial time and training FLOPs, and the
+  families ranked with "within noise" flags (paired over seeds when the seeds pair up);
 - figures (PNG) and ``index.html`` (self-contained) and ``report.md``.
 
 What cannot be drawn (no generator searches, no stage artifacts) is said on the page, not skipped
@@ -29,7 +34,7 @@ from v2f_bench.artifacts import (SAMPLE_GENERATED, SAMPLE_TARGETS, STAGE_FACE_EM
                                  STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
-from v2f_bench.report import budget, figures, pareto, tables
+from v2f_bench.report import budget, claims, compute, figures, pareto, tables
 from v2f_bench.report.collect import collect
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
@@ -79,6 +84,9 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
     else:
         written = tables.write_tables(trials, out)
         sections += _table_sections(trials, out)
+        sections.append(_claims_section(trials, _judge_verification(generators), out))
+        sections.append(_paired_section(trials, out))
+        sections.append(_compute_section(collection, out))
         sections += _budget_sections(generators, out)
         sections += _pareto_sections(collection, generators, out, notes)
         sections += _figure_sections(collection, generators, out, notes)
@@ -128,6 +136,27 @@ def search_objective(generators: pd.DataFrame) -> tuple[str, bool]:
     return str(metric), not tables.sorts_ascending(mode, metric)
 
 
+def seeds_pair_up(per_search: pd.DataFrame, family_col: str = "target") -> bool:
+    """Whether every family ran the same seeds (at least two): a comparison's searches pair up seed by seed."""
+    seed_sets = {frozenset(g["seed"].dropna()) for _, g in per_search.groupby(family_col)}
+    return len(seed_sets) == 1 and len(next(iter(seed_sets))) >= 2
+
+
+def _flops_curve(scored: pd.DataFrame, higher: bool, out: Path, label: str) -> tuple[Path | None, str]:
+    """The expected best against training FLOPs (n x mean trial train_flops), or None and why not."""
+    flops = pd.to_numeric(scored["train_flops"], errors="coerce") if "train_flops" in scored else pd.Series(float("nan"), index=scored.index)
+    if flops.isna().any() or not (flops > 0).all():
+        return None, ("Training FLOPs were not recorded for every trial (experiments older than the FLOP counter): "
+                      "the expected best is drawn against trials and trial time only.")
+    curve = budget.expected_max_table(scored.assign(train_flops=flops), "best_val", family_col="target", time_col="train_flops",
+                                      higher_is_better=higher)
+    curve.to_csv(out / "budget_flops.csv", index=False)
+    path = out / "expected_max_flops.png"
+    figures.expected_max_curves(curve, out / ".expected_max_flops_n.png", path, label, time_label="training FLOPs", log_time=True)
+    (out / ".expected_max_flops_n.png").unlink(missing_ok=True)
+    return path, "Main axis: training FLOPs, n x mean training FLOPs per trial of the family (torch.utils.flop_counter). "
+
+
 def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
     scored = generators[(generators["status"] != "failed") & generators["best_val"].notna()]
     if scored.empty:
@@ -138,15 +167,54 @@ def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
     curve.to_csv(out / "budget.csv", index=False)
     by_n, by_time = out / "expected_max_trials.png", out / "expected_max_time.png"
     figures.expected_max_curves(curve, by_n, by_time, metric.replace("_", " "))
+    by_flops, flops_note = _flops_curve(scored, higher, out, metric.replace("_", " "))
     per_search = tables.best_per_search(generators)
-    ranking = budget.rank_families(per_search, "best_val", family_col="target", method="welch", higher_is_better=higher)
+    paired = seeds_pair_up(per_search)
+    ranking = budget.rank_families(per_search, "best_val", family_col="target", method="welch", higher_is_better=higher, paired=paired)
     ranking.to_csv(out / "ranking.csv", index=False)
     shown = ranking[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]
-    note = (f"Expected {best_word} {metric} after n trials (Dodge et al. 2019) from the empirical distribution "
-            "of trial scores, with 95 % bootstrap bands; the same against compute (n x mean trial time). "
+    test = ("the 95 % paired Student-t interval of the per-seed differences (the seeds pair up across families)" if paired
+            else "Welch's 95 % interval of the difference (the seeds do not pair up across families)")
+    note = (f"{flops_note}Expected {best_word} {metric} after n trials (Dodge et al. 2019) from the empirical distribution "
+            "of trial scores, with 95 % bootstrap bands; the same against trial time (n x mean trial time). "
             f"Ranking by the {best_word} {metric} per search ({'higher' if higher else 'lower'} is better; mean over seeds, 95 % t-interval); "
-            "a gap to the next family is within noise when Welch's 95 % interval of the difference contains 0, and such families share a label.")
-    return [Section("Equal-budget view", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}"), images=[by_n, by_time], note=note)]
+            f"a gap to the next family is within noise when {test} contains 0, and such families share a label.")
+    images = ([by_flops] if by_flops else []) + [by_n, by_time]
+    return [Section("Equal-budget view", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}"), images=images, note=note)]
+
+
+def _claims_section(trials: pd.DataFrame, judge: dict | None, out: Path) -> Section:
+    """The paper's claims with our verdicts (``claims.py``), written to claims.csv and claims.md."""
+    table = claims.claims_table(trials, judge)
+    claims.write_claims(table, out)
+    shown = table[["claim", "paper", "ours", "verdict", "reason", "rule"]]
+    note = ("Verdicts: greater (A better than B): reproduced when the interval of the paired difference lies above 0, contradicted below, "
+            "undecided when it contains 0; at least x: reproduced when the lower end >= x, contradicted when the upper end < x; "
+            f"about d: reproduced inside [d - {claims.ABOUT_TOLERANCE:g}, d + {claims.ABOUT_TOLERANCE:g}] points, contradicted wholly outside. "
+            "Fewer than 2 paired seeds, or a family missing: undecided.")
+    return Section("Claims of the paper, checked", html=shown.to_html(index=False, na_rep="—"), note=note)
+
+
+def _paired_section(trials: pd.DataFrame, out: Path) -> Section:
+    """Every pair of families on every Table I / II metric: the mean paired difference over seeds (paired.csv)."""
+    paired = tables.paired_comparisons(trials)
+    paired.to_csv(out / "paired.csv", index=False, float_format="%.6g")
+    shown = paired[["metric", "a", "b", "difference", "low", "high", "n_pairs", "better"]] if not paired.empty else paired
+    (out / "paired.md").write_text(shown.to_markdown(index=False, floatfmt=".3f") + "\n")
+    note = ("Difference = mean over the seeds both families ran of (a - b) on the table's scale (accuracy in percentage points), "
+            "with the 95 % paired Student-t interval over those n_pairs seeds (seeds pair up: same voice stage, judge, split and seed index); "
+            "better: the better family by the metric's direction (metrics.METRICS), blank when the interval contains 0 or n_pairs < 2.")
+    return Section("Paired differences between families", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep=""), note=note)
+
+
+def _compute_section(collection, out: Path) -> Section:
+    """Compute budgeted and spent per family and seed, with the precision and widths trained (compute.csv)."""
+    table = compute.compute_table(collection.trials, collection.records)
+    table.to_csv(out / "compute.csv", index=False, float_format="%.6g")
+    (out / "compute.md").write_text(compute.render_compute(table))
+    note = ("Per search (family, seed): the compute budget (FLOPs, CPU- or GPU-seconds) and what its trials spent in all, from the search "
+            "record; precision and widths: the distinct values its trials trained with. —: not recorded (searches older than compute budgets).")
+    return Section("Compute spent per family and seed", html=compute.render_compute(table, "html"), note=note)
 
 
 def _pareto_sections(collection, generators: pd.DataFrame, out: Path, notes: list[str]) -> list[Section]:
@@ -188,6 +256,13 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     if metric in epochs:
         figures.learning_curves(epochs, metric, curves)
         sections.append(Section(f"Learning curves ({metric} per epoch)", images=[curves]))
+        flops = pd.to_numeric(epochs.get("train_flops", pd.Series(dtype=float)), errors="coerce")
+        if (flops > 0).any():
+            by_flops = figures.learning_curves(epochs, metric, out / "learning_curves_flops.png", x_col="train_flops", log_x=True,
+                                               title=f"Learning curves: {metric} against cumulative training FLOPs")
+            sections.append(Section(f"Learning curves ({metric} against training FLOPs)", images=[by_flops]))
+        else:
+            notes.append("no trial reported train_flops (experiments older than the FLOP counter): learning curves are drawn per epoch only")
     stages = _stage_folder(generators)
     if stages is None:
         notes.append("no stage artifacts beside the generator searches: t-SNE and the tau curve are not drawn")
@@ -199,6 +274,12 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     else:
         sections.append(Section("Real target faces beside generated faces for the same test voices (Fig. 10)", images=[grid]))
     return sections
+
+
+def _judge_verification(generators: pd.DataFrame) -> dict | None:
+    """The judge stage's test verification on real faces ({"accuracy": fraction, "n_pairs", ...}), or None without stage artifacts."""
+    stages = _stage_folder(generators)
+    return None if stages is None else stages.read_json(STAGE_JUDGE).get("test_verification")
 
 
 def _stage_folder(generators: pd.DataFrame) -> Location | None:
@@ -249,7 +330,9 @@ def _faces_grid(generators: pd.DataFrame, out: Path) -> Path | None:
 def _write_markdown(out: Path, sections: list[Section]) -> None:
     """A Markdown version of the page: tables from their .md files, images by relative link."""
     parts = ["# v2f_bench report", ""]
-    markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md"}
+    markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md",
+                       "Claims of the paper, checked": "claims.md", "Paired differences between families": "paired.md",
+                       "Compute spent per family and seed": "compute.md"}
     if (out / "ranking.csv").is_file():
         markdown_tables["Equal-budget view"] = "ranking.md"
         ranking = pd.read_csv(out / "ranking.csv")[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]
@@ -257,7 +340,7 @@ def _write_markdown(out: Path, sections: list[Section]) -> None:
     for section in sections:
         parts += [f"## {section.heading}", ""]
         for prefix, file in markdown_tables.items():
-            if section.heading.startswith(prefix) and (out / file).is_file():
+            if (section.heading == prefix or section.heading.startswith(prefix + " ")) and (out / file).is_file():
                 parts += [(out / file).read_text(), ""]
         parts += [f"![{Path(image).stem}]({Path(image).name})" for image in section.images]
         if section.note:

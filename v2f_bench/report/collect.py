@@ -11,7 +11,8 @@ What is read, and from where (text files only; nothing is unpickled)::
                                               (TERMINATED / ERROR / RUNNING / PENDING / PAUSED), config,
                                               trial directory name. Its pickled fields are ignored.
     <experiment>/<trial>/result.json          one JSON line per reported epoch (the metrics, time_total_s,
-                                              node_id, checkpoint_dir_name, ...)
+                                              node_id, checkpoint_dir_name, and the cumulative counters
+                                              train_flops, train_steps, images_seen, cpu_s, gpu_s)
     <experiment>/<trial>/params.json          the trial's config
     <experiment>/<trial>/error.txt            Ray's failure log ("Failure # k (occurred at ...)" + the error)
     <experiment>/<trial>/diverged.txt         left by a trial whose loss became NaN (trainables.py)
@@ -62,9 +63,17 @@ STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
     "experiment", "root", "target", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
     "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus",
-    "prepared", "test_epoch", "checkpoint", "experiment_path", "trial_path",
+    "train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s", "prepared", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
 """The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow."""
+COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen")
+"""Cumulative counters a trainable reports every epoch; a trial's value is its last reported row's (NaN when absent).
+
+``train_flops``: floating-point operations of training so far (torch.utils.flop_counter), ``train_steps``:
+optimiser steps, ``images_seen``: training images fed to the model."""
+HELD_KEYS = {"cpu_s": "cpus", "gpu_s": "gpus"}
+"""Resource-seconds a trial held (evaluation included), and the per-trial resource that multiplies ``time_s``
+when the trial did not report them (experiments older than the counters)."""
 EPOCH_KEYS = ["experiment", "root", "target", "seed", "trial_id", "experiment_path", "training_iteration", "epoch", "time_total_s"]
 """The leading columns of ``Collection.epochs``; every numeric reported metric follows."""
 
@@ -78,7 +87,10 @@ class Collection:
     """Every trial of the experiments read, as tidy frames, plus what was skipped and why."""
 
     trials: pd.DataFrame
-    """One row per trial: ``TRIAL_COLUMNS``, then ``config/<name>`` and ``test/<name>`` columns."""
+    """One row per trial: ``TRIAL_COLUMNS``, then ``config/<name>`` and ``test/<name>`` columns.
+
+    ``train_flops``, ``train_steps``, ``images_seen``: the trial's last reported cumulative counters (NaN when the
+    trainable did not report them); ``cpu_s`` / ``gpu_s``: resource-seconds held, see ``held_seconds``."""
     epochs: pd.DataFrame
     """One row per (trial, reported epoch): ``EPOCH_KEYS`` then every numeric reported metric."""
     records: dict[str, dict] = field(default_factory=dict)
@@ -100,8 +112,8 @@ class Collection:
         return pd.DataFrame(rows, columns=self.trials.columns).reset_index(drop=True)
 
     def counts(self) -> pd.DataFrame:
-        """Per experiment: trials by status, and the budget used (trial seconds, CPU- and GPU-seconds)."""
-        frame = self.trials.assign(cpu_s=self.trials["time_s"] * self.trials["cpus"], gpu_s=self.trials["time_s"] * self.trials["gpus"])
+        """Per experiment: trials by status, and the budget used (trial seconds, CPU- and GPU-seconds, see ``held_seconds``)."""
+        frame = self.trials.assign(cpu_s=held_seconds(self.trials, "cpu_s"), gpu_s=held_seconds(self.trials, "gpu_s"))
         rows = []
         for path, group in frame.groupby("experiment_path", sort=False):
             row = {key: group[key].iloc[0] for key in ("experiment", "root", "target", "seed")}
@@ -111,6 +123,19 @@ class Collection:
                        experiment_path=path)
             rows.append(row)
         return pd.DataFrame(rows)
+
+
+def held_seconds(trials: pd.DataFrame, column: str) -> pd.Series:
+    """Resource-seconds each trial held: ``column`` ("cpu_s" or "gpu_s") as reported, else ``time_s`` x resources per trial.
+
+    The reported value (cumulative, evaluation included) wins where present; a trial without it (an older
+    experiment, or a constructed frame) gets trial seconds x CPUs (GPUs) per trial. NaN when neither is known.
+    """
+    index = trials.index
+    fallback = pd.to_numeric(trials.get("time_s", pd.Series(math.nan, index=index)), errors="coerce") * \
+        pd.to_numeric(trials.get(HELD_KEYS[column], pd.Series(math.nan, index=index)), errors="coerce")
+    reported = pd.to_numeric(trials.get(column, pd.Series(math.nan, index=index)), errors="coerce")
+    return reported.where(reported.notna(), fallback).astype(float)
 
 
 # ----------------------------------------------------------------------------- finding experiments
@@ -358,6 +383,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             "final_val": float(final) if _is_number(final) else math.nan,
             "time_s": float(last["time_total_s"]) if last and _is_number(last.get("time_total_s")) else math.nan,
             "node_id": (last or {}).get("node_id"),
+            **_counters(last),
             "test_epoch": _test_epoch(test, checkpoint, results),
             "checkpoint": str(checkpoint) if checkpoint else None,
             "trial_path": str(trial),
@@ -375,6 +401,11 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     elif not trial_rows:
         problems.append(f"{loc}: no trial has reported results yet; skipped")
     return {"search": record, "compare": compare}, trial_rows, epoch_rows
+
+
+def _counters(last: dict | None) -> dict:
+    """The cumulative compute counters (``COMPUTE_KEYS``, ``HELD_KEYS``) of a trial's last reported row; NaN where absent."""
+    return {key: last[key] if last and _is_number(last.get(key)) else math.nan for key in (*COMPUTE_KEYS, *HELD_KEYS)}
 
 
 def _id_from_dirname(dirname: str) -> str:
@@ -466,6 +497,8 @@ def _trials_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=TRIAL_COLUMNS + config + test)
     for column in ("trial_number", "best_epoch", "test_epoch"):
         frame[column] = frame[column].astype("Int64")
+    for column in HELD_KEYS:
+        frame[column] = held_seconds(frame, column)
     return frame
 
 

@@ -3,9 +3,10 @@
 Every function takes plain arrays or pandas frames (never an experiment directory), writes one PNG
 (creating its parent directory) and returns the path it wrote:
 
-* ``learning_curves`` - one line per trial, coloured by family, metric against epoch;
+* ``learning_curves`` - one line per trial, coloured by family, metric against epoch (or against
+  cumulative training FLOPs on a log axis);
 * ``expected_max_curves`` - expected best validation value after n trials per family with its
-  bootstrap band (``budget.expected_max_table``), and the same against compute time;
+  bootstrap band (``budget.expected_max_table``), and the same against compute (trial-seconds or FLOPs);
 * ``tau_curve`` - accuracy and F1 against the judge's threshold with the chosen tau marked (Fig. 4);
 * ``tsne`` - a 2-d t-SNE of embeddings coloured by identity (Fig. 2); ``tsne_coords`` is its
   deterministic computation, exposed for reuse and tests;
@@ -97,6 +98,7 @@ def learning_curves(
     family_col: str = "target",
     x_col: str | None = None,
     title: str | None = None,
+    log_x: bool = False,
 ) -> Path:
     """One line per trial, coloured by family: ``metric`` against the epoch; one legend entry per family.
 
@@ -104,7 +106,9 @@ def learning_curves(
     identified by whichever of ``root``, ``experiment_path``, ``experiment`` and ``trial_id`` are
     present (at least ``trial_id``); the x axis is ``x_col`` (default ``epoch``, else
     ``training_iteration``). Rows without a value of ``metric`` are skipped (a trial that failed
-    before reporting draws nothing). Raises ``ValueError`` when a column is missing or no row has a value.
+    before reporting draws nothing). ``x_col="train_flops"`` with ``log_x=True`` draws the metric against
+    cumulative training FLOPs on a log axis (rows with x <= 0 are then skipped). Raises ``ValueError`` when a
+    column is missing or no row has a value.
     """
     if x_col is None:
         x_col = next((c for c in ("epoch", "training_iteration") if c in epochs.columns), "epoch")
@@ -117,7 +121,7 @@ def learning_curves(
     data = epochs[keys + [family_col, x_col, metric]].copy()
     data[metric] = pd.to_numeric(data[metric], errors="coerce")
     data[x_col] = pd.to_numeric(data[x_col], errors="coerce")
-    data = data[np.isfinite(data[metric]) & np.isfinite(data[x_col])]
+    data = data[np.isfinite(data[metric]) & np.isfinite(data[x_col]) & ((data[x_col] > 0) if log_x else True)]
     if data.empty:
         raise ValueError(f"no epoch has a finite value of {metric!r}")
 
@@ -134,9 +138,12 @@ def learning_curves(
         ax.plot(trial[x_col], trial[metric], color=colors[fam], alpha=0.6, linewidth=1.2, **style)
     handles = [Line2D([], [], color=colors[f], linewidth=2.0, label=f"{f} ({n_trials[f]} trial{'s' * (n_trials[f] != 1)})") for f in families]
     ax.legend(handles=handles, title=family_col, loc="best", fontsize="small")
-    ax.set_xlabel(x_col.replace("_", " "))
+    ax.set_xlabel(x_col.replace("_", " ") + (" (log scale)" if log_x else ""))
     ax.set_ylabel(metric)
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if log_x:
+        ax.set_xscale("log")
+    elif x_col in ("epoch", "training_iteration"):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.set_title(title or f"Learning curves: {metric}")
     return _save(fig, out)
@@ -166,6 +173,7 @@ def expected_max_curves(
     metric_label: str,
     family_col: str | None = None,
     time_label: str = "compute (trial-seconds)",
+    log_time: bool = False,
 ) -> dict[str, Path | None]:
     """Expected best validation value after n trials per family, with the bootstrap band (Dodge et al. 2019).
 
@@ -173,7 +181,8 @@ def expected_max_curves(
     ``low``, ``high`` and optionally ``time`` and ``n_trials``. ``family_col`` defaults to
     ``family``, else ``target`` (whichever the table has). Writes the curve against n to ``out_n``
     and, when ``out_time`` is given and the table has a ``time`` column, against compute to
-    ``out_time``. Returns ``{"n": path, "time": path or None}``.
+    ``out_time`` (``time_label`` names its unit, e.g. training FLOPs; ``log_time`` puts it on a log axis).
+    Returns ``{"n": path, "time": path or None}``.
     """
     if family_col is None:
         family_col = next((c for c in ("family", "target") if c in table.columns), "family")
@@ -198,9 +207,11 @@ def expected_max_curves(
         fig = _new_figure(7.0, 4.5)
         ax = fig.add_subplot()
         _curve_panel(ax, table.dropna(subset=["time"]), family_col, "time", colors)
-        ax.set_xlabel(time_label)
+        ax.set_xlabel(time_label + (" (log scale)" if log_time else ""))
+        if log_time:
+            ax.set_xscale("log")
         ax.set_ylabel(f"expected best {metric_label}")
-        ax.set_title(f"Expected best {metric_label} against compute")
+        ax.set_title(f"Expected best {metric_label} against {time_label} (95 % bootstrap band)")
         written["time"] = _save(fig, out_time)
     return written
 

@@ -37,7 +37,8 @@ import pandas as pd
 
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
-from v2f_bench.report.budget import seed_summary
+from v2f_bench.report.budget import paired_differences, seed_summary
+from v2f_bench.report.collect import held_seconds
 
 __all__ = [
     "PAPER",
@@ -54,6 +55,9 @@ __all__ = [
     "counts_table",
     "counts_line",
     "judge_summary",
+    "per_seed_values",
+    "paired_comparisons",
+    "sample_note",
     "render",
     "write_tables",
 ]
@@ -255,7 +259,8 @@ def counts_table(trials: pd.DataFrame, names: Iterable[str] | None = None) -> pd
 
     Columns (index ``family``): ``seeds`` (number of searches), ``trials``, ``completed``, ``stopped``
     (stopped early), ``failed``, ``unfinished``, ``time_s`` (summed trial time in seconds), ``cpu_s`` and
-    ``gpu_s`` (trial time x CPUs / GPUs per trial), and ``cpus`` / ``gpus`` per trial (a number, or the
+    ``gpu_s`` (summed resource-seconds held, ``collect.held_seconds``: as reported, else trial time x CPUs / GPUs
+    per trial), and ``cpus`` / ``gpus`` per trial (a number, or the
     distinct values joined by "/" when searches differ). ``names`` defaults to every generator family.
     """
     _check_columns(trials)
@@ -268,7 +273,7 @@ def counts_table(trials: pd.DataFrame, names: Iterable[str] | None = None) -> pd
         gpus = pd.to_numeric(group.get("gpus", pd.Series(np.nan, index=group.index)), errors="coerce")
         row = {"family": name, "seeds": int(group[["seed"]].drop_duplicates().shape[0]), "trials": len(group)}
         row.update({s: int((group["status"] == s).sum()) for s in ("completed", "stopped", "failed", "unfinished")})
-        row.update(time_s=float(time.sum()), cpu_s=float((time * cpus).sum()), gpu_s=float((time * gpus).sum()),
+        row.update(time_s=float(time.sum()), cpu_s=float(held_seconds(group, "cpu_s").sum()), gpu_s=float(held_seconds(group, "gpu_s").sum()),
                    cpus=_distinct(cpus), gpus=_distinct(gpus))
         rows.append(row)
     return pd.DataFrame(rows, columns=["family"] + COUNT_COLUMNS).set_index("family")
@@ -343,7 +348,7 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         rows_for = _ordered(list(rows_for) + list(FAMILY_ORDER))
     columns: dict[str, list] = {"seeds": []}
     for m in metrics:
-        for suffix in ("", ":half", ":low", ":high", ":n", ":paper", ":best"):
+        for suffix in ("", ":half", ":low", ":high", ":n", ":decisions", ":paper", ":best"):
             if suffix == ":paper" and m not in with_paper:
                 continue
             columns[m + suffix] = []
@@ -365,6 +370,7 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             columns[m + ":low"].append(low)
             columns[m + ":high"].append(high)
             columns[m + ":n"].append(n)
+            columns[m + ":decisions"].append(_fewest_decisions(picked, col))
             if m in with_paper:
                 columns[m + ":paper"].append(PAPER.get(fam, {}).get(m, math.nan))
             columns[m + ":best"].append(False)
@@ -382,10 +388,64 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         table=table,
         title=TABLES[name][1],
         metrics=shown,
+        per_seed=per_seed_values(best[best["target"].isin(rows_for)], shown).to_dict("records"),
         counts=counts_table(trials).reset_index().to_dict("records"),
         notes=_notes(trials, best, table, shown, frame),
     )
     return frame
+
+
+DECISIONS, UNIT = "test/decisions", "test/unit"
+"""Columns of the selected checkpoint's ``test_metrics.json``: how many test decisions (generated test faces) each of
+its Table I / Table II / identity metrics was computed from, and what one decision is ("window" or "clip")."""
+
+
+def _fewest_decisions(picked: pd.DataFrame, column: str) -> float:
+    """The smallest number of test decisions behind ``column`` over the seeds that have a value of it (NaN: not recorded)."""
+    if column not in picked or DECISIONS not in picked:
+        return math.nan
+    decisions = pd.to_numeric(picked.loc[pd.to_numeric(picked[column], errors="coerce").notna(), DECISIONS], errors="coerce").dropna()
+    return float(decisions.min()) if len(decisions) else math.nan
+
+
+def per_seed_values(best: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
+    """One row per (family, seed, metric) of the selected trials: the test value on the table's scale and its n.
+
+    Columns: ``family``, ``seed``, ``metric``, ``value`` (test value x ``display_factor``), ``decisions`` (test
+    decisions it was computed from, NaN when not recorded), ``unit`` ("window" / "clip" or None), ``trial_id``.
+    These are the values each table's mean and interval are computed from.
+    """
+    rows = []
+    for _, row in best.iterrows():
+        for m in metrics:
+            value = pd.to_numeric(pd.Series([row.get(_test_column(m))]), errors="coerce").iloc[0]
+            if pd.notna(value):
+                decisions = pd.to_numeric(pd.Series([row.get(DECISIONS)]), errors="coerce").iloc[0]
+                unit = row.get(UNIT)
+                rows.append({"family": row["target"], "seed": row["seed"], "metric": m, "value": float(value) * display_factor(m),
+                             "decisions": decisions, "unit": unit if isinstance(unit, str) else None, "trial_id": row.get("trial_id")})
+    return pd.DataFrame(rows, columns=["family", "seed", "metric", "value", "decisions", "unit", "trial_id"])
+
+
+def sample_note(per_seed: pd.DataFrame, seeds: dict[str, int]) -> str:
+    """The table's n in one line: test decisions per seed with their unit, seeds per family, and the interval used.
+
+    E.g. "n = 612 test windows per seed, 5 seeds; intervals: 95 % Student-t over training seeds". Decisions that
+    differ across seeds are given as a range; seeds that differ across families are listed per family.
+    """
+    decisions = per_seed["decisions"].dropna()
+    units = sorted({str(u) for u in per_seed["unit"].dropna()})
+    unit = f"test {'/'.join(units)}s" if units else "test decisions"
+    if decisions.empty:
+        n_text = "n = not recorded (the checkpoints predate test_decisions)"
+    elif decisions.min() == decisions.max():
+        n_text = f"n = {int(decisions.min())} {unit} per seed"
+    else:
+        n_text = f"n = {int(decisions.min())}-{int(decisions.max())} {unit} per seed"
+    counts = sorted(set(seeds.values()))
+    seeds_text = (f"{counts[0]} seed{'s' if counts[0] != 1 else ''}" if len(counts) == 1
+                  else ", ".join(f"{fam} {k} seed{'s' if k != 1 else ''}" for fam, k in seeds.items()))
+    return f"{n_text}, {seeds_text}; intervals: {100 * LEVEL:.0f} % Student-t over training seeds (none with one seed)."
 
 
 def table_one(trials: pd.DataFrame) -> pd.DataFrame:
@@ -394,9 +454,11 @@ def table_one(trials: pd.DataFrame) -> pd.DataFrame:
     Index ``family`` (vae, cgan, rcgan always, then any other family alphabetically). For each metric m of
     Table I in ``METRICS``: ``m`` the mean over seeds of the selected trials' test values (in %),
     ``m:half`` the half-width of the 95 % t-interval (NaN with one seed), ``m:low`` / ``m:high`` its
-    bounds, ``m:n`` the number of seeds with a value, ``m:paper`` the published value, ``m:best`` whether
+    bounds, ``m:n`` the number of seeds with a value, ``m:decisions`` the number of test decisions (generated test
+    faces) per seed behind it (the fewest over seeds; NaN when not recorded), ``m:paper`` the published value, ``m:best`` whether
     this family has the best mean (direction from ``METRICS``); then ``seeds`` (searches with a selected
-    trial). ``attrs`` holds the title, metrics, notes and per-family counts that ``render`` prints.
+    trial). ``attrs`` holds the title, metrics, notes and per-family counts that ``render`` prints, and ``per_seed``
+    (``per_seed_values`` as records: every seed's value and decisions, written to ``<name>_seeds.csv``).
     UserError when no family has a finished trial with test values.
     """
     return _family_table(trials, "I", "table1")
@@ -424,6 +486,8 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
                  "n=1: one seed, no interval. Bold: best mean (see the ranking for whether gaps exceed noise).")
     scales = "; ".join(f"{label(m)} {_arrow(m)}: {METRICS[m].scale}{' (x 100)' if is_fraction(m) else ''}" for m in shown)
     notes.append(f"Scales: {scales}.")
+    seeds = {fam: int(frame.loc[fam, "seeds"]) for fam in frame.index if frame.loc[fam, "seeds"] > 0}
+    notes.append(sample_note(per_seed_values(best[best["target"].isin(frame.index)], shown), seeds))
     if table == "I":
         notes.append(f"Paper: Agarwal et al., Table I (percent; 305/420, 286/420, 355/420 test pairs in the authors' code). "
                      f"Paper's judge on real faces: {PAPER_JUDGE['verification_accuracy']} % at tau = {PAPER_JUDGE['tau']}.")
@@ -451,6 +515,32 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
     for _, row in lacking.iterrows():
         notes.append(f"{row['target']} seed {row['seed']}: its selected trial has no test values (checkpoint without test_metrics.json).")
     return notes
+
+
+def paired_comparisons(trials: pd.DataFrame, which: Iterable[str] = ("I", "II")) -> pd.DataFrame:
+    """Every pair of families on every metric of the given paper tables: the mean paired difference over seeds.
+
+    Per search (family, seed) the validation-best trial (``best_per_search``); a comparison's seeds pair up
+    across families (same voice stage, judge, data split and seed index), so family A and B are compared on
+    the seeds both have: difference = mean over those seeds of (A's test value - B's), on the table's scale
+    (fractions x 100, so accuracy differences are in percentage points), with its 95 % paired Student-t interval
+    (``budget.paired_differences``). Columns: ``metric``, ``scale``, then ``paired_differences``' columns
+    (``a``, ``b``, ``difference``, ``low``, ``high``, ``n_pairs``, ``pairs``, ``higher_is_better`` from
+    ``METRICS``, ``within_noise``, ``better``). Families in table order (vae, cgan, rcgan, then others).
+    """
+    best = _selected(trials)
+    names = families(trials)
+    parts = []
+    for m in (m for table in which for m in table_metrics(table)):
+        column = _test_column(m)
+        if column not in best:
+            continue
+        frame = best.assign(_value=pd.to_numeric(best[column], errors="coerce") * display_factor(m))
+        part = paired_differences(frame, "_value", "target", "seed", METRICS[m].higher_is_better, LEVEL, names)
+        part.insert(0, "metric", m)
+        part.insert(1, "scale", f"{METRICS[m].scale}{' (x 100: percentage points)' if is_fraction(m) else ''}")
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
 # --------------------------------------------------------------------------- rendering
@@ -603,6 +693,8 @@ def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
 def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
     """Write ``table1``, ``table2`` and ``table_identity`` as .md, .tex, .csv and .html, and ``trials.csv``.
 
+    Beside each table, ``<name>_seeds.csv`` holds the per-seed values it is computed from (``per_seed_values``).
+
     ``trials.parquet`` is written too when pyarrow is installed and can store the frame (config columns
     mixing types are stored as text). Returns {"table1": [paths], ..., "trials": [paths]}. The directory is
     created. UserError (nothing written) when no family has a finished trial with test values.
@@ -618,6 +710,10 @@ def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Pa
             path = out / f"{name}.{ext}"
             path.write_text(render(table, fmt), encoding="utf-8")
             written[name].append(path)
+        seeds_csv = out / f"{name}_seeds.csv"
+        pd.DataFrame(table.attrs["per_seed"], columns=["family", "seed", "metric", "value", "decisions", "unit", "trial_id"]).to_csv(
+            seeds_csv, index=False, float_format="%.6g")
+        written[name].append(seeds_csv)
     trials_csv = out / "trials.csv"
     trials.to_csv(trials_csv, index=False)
     written["trials"] = [trials_csv]

@@ -1,0 +1,39 @@
+"""The README's claims section is replaced by the report's claims.md, between its markers only."""
+
+from __future__ import annotations
+
+import pytest
+
+from v2f_bench.errors import UserError
+from v2f_bench.report.readme import END, START, main, replace_claims
+
+
+def test_only_the_text_between_the_markers_changes(tmp_path):
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "claims.md").write_text("| claim | verdict |\n|---|---|\n| x | **reproduced** |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\nbefore\n{START}\nold table\n{END}\nafter\n")
+    assert main([str(report), str(readme)]) == 0
+    text = readme.read_text()
+    assert text == f"# Title\n\nbefore\n{START}\n| claim | verdict |\n|---|---|\n| x | **reproduced** |\n{END}\nafter\n"
+    assert main([str(report), str(readme)]) == 0 and readme.read_text() == text, "running it twice changes nothing"
+
+
+@pytest.mark.parametrize(
+    "text", [pytest.param("no markers\n", id="none"), pytest.param(f"{END}\n{START}\n", id="wrong-order"), pytest.param(f"{START} only\n", id="no-end")]
+)
+def test_missing_markers_are_a_one_line_error(text):
+    with pytest.raises(UserError, match="no <!-- claims:start --> ... <!-- claims:end --> markers") as info:
+        replace_claims(text, "table")
+    assert "\n" not in str(info.value)
+
+
+def test_the_entry_point_reports_errors_in_one_line(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text("no markers\n")
+    assert main([str(tmp_path), str(readme)]) == 1
+    assert capsys.readouterr().err.strip().count("\n") == 0
+    (tmp_path / "claims.md").write_text("t\n")
+    assert main([str(tmp_path), str(readme)]) == 1
+    assert "markers" in capsys.readouterr().err and readme.read_text() == "no markers\n"
