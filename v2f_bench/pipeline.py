@@ -51,7 +51,8 @@ class Profile:
 
 PROFILES = {
     "default": Profile(),
-    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=1),
+    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=2, max_epochs=3, compute_budget="250GFLOP",
+                     fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
     "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
 }
 

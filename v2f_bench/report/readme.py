@@ -1,8 +1,10 @@
-"""Put a report's generated claims table into the README, between two markers.
+"""Put a report's generated tables into the README, between markers, so they are never typed in.
 
-Run as ``python -m v2f_bench.report.readme REPORT_DIR README.md``: the text between
-``<!-- claims:start -->`` and ``<!-- claims:end -->`` in README.md is replaced with REPORT_DIR/claims.md
-(written by ``v2f-bench report``), so the README's table is always the report's, never typed in.
+Run as ``python -m v2f_bench.report.readme REPORT_DIR README.md``. For every block ``NAME`` in
+``BLOCKS`` the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in README.md is
+replaced with REPORT_DIR/NAME.md (written by ``v2f-bench report``). The claims block must be there;
+the other blocks are replaced where the README has their markers. ``tests/report/test_readme.py``
+checks that the committed README holds the committed report's blocks.
 """
 
 from __future__ import annotations
@@ -12,25 +14,51 @@ from pathlib import Path
 
 from v2f_bench.errors import UserError
 
-START, END = "<!-- claims:start -->", "<!-- claims:end -->"
+BLOCKS = ("claims", "table1", "table2", "table_identity", "compute", "paired")
+"""Report Markdown files (``<name>.md``) the README may carry; ``claims`` is required."""
+
+
+def markers(name: str) -> tuple[str, str]:
+    return f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+
+
+START, END = markers("claims")
+
+
+def has_block(text: str, name: str) -> bool:
+    start, end = markers(name)
+    return -1 < text.find(start) < text.find(end)
+
+
+def replace_block(text: str, content: str, name: str = "claims", where: str = "README") -> str:
+    """``text`` with everything between ``name``'s markers replaced by ``content`` (the markers stay); UserError without them."""
+    start_marker, end_marker = markers(name)
+    start, end = text.find(start_marker), text.find(end_marker)
+    if start < 0 or end < start:
+        raise UserError(f"{where}: no {start_marker} ... {end_marker} markers (in that order); add them where the {name} table goes")
+    return f"{text[:start + len(start_marker)]}\n{content.strip()}\n{text[end:]}"
 
 
 def replace_claims(text: str, claims: str, where: str = "README") -> str:
-    """``text`` with everything between the markers replaced by ``claims`` (the markers stay); UserError without them."""
-    start, end = text.find(START), text.find(END)
-    if start < 0 or end < start:
-        raise UserError(f"{where}: no {START} ... {END} markers (in that order); add them where the claims table goes")
-    return f"{text[:start + len(START)]}\n{claims.strip()}\n{text[end:]}"
+    return replace_block(text, claims, "claims", where)
 
 
 def update_readme(report_dir: str | Path, readme: str | Path) -> Path:
-    """Replace the claims section of ``readme`` with ``report_dir``/claims.md; one-line UserError when either is missing."""
-    claims_md, readme = Path(report_dir) / "claims.md", Path(readme)
-    if not claims_md.is_file():
-        raise UserError(f"{claims_md}: no claims table; run `v2f-bench report` into {report_dir} first")
+    """Replace the claims block, and every other block with markers, of ``readme`` with the report's files."""
+    report_dir, readme = Path(report_dir), Path(readme)
+    if not (report_dir / "claims.md").is_file():
+        raise UserError(f"{report_dir / 'claims.md'}: no claims table; run `v2f-bench report` into {report_dir} first")
     if not readme.is_file():
         raise UserError(f"{readme}: no such file")
-    readme.write_text(replace_claims(readme.read_text(encoding="utf-8"), claims_md.read_text(encoding="utf-8"), str(readme)), encoding="utf-8")
+    text = readme.read_text(encoding="utf-8")
+    for name in BLOCKS:
+        if name != "claims" and not has_block(text, name):
+            continue
+        source = report_dir / f"{name}.md"
+        if not source.is_file():
+            raise UserError(f"{source}: the README has a {name} block but the report has no {name}.md; regenerate the report")
+        text = replace_block(text, source.read_text(encoding="utf-8"), name, str(readme))
+    readme.write_text(text, encoding="utf-8")
     return readme
 
 
