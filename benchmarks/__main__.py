@@ -6,11 +6,15 @@ Writes the Markdown file and, beside it, the same results as JSON (``benchmarks.
 ``v2f-bench report`` turns into a section of the HTML page when it finds it in its output folder.
 
 Sections (each a ratio against a baseline measured in the same run; see each module's docstring):
-main (``v2f-bench paper``, default profile), prepare, train, metrics, search, sharing. The main
+main (``v2f-bench paper``, default profile), prepare, train, metrics, search, sharing, gpu. The main
 command runs first: the search section compares its per-trial overhead with that run's trials, and
 the search and sharing sections reuse its prepared data. A section that fails is written as failed
 with its reason and the others still run; the exit status is then 1. The full suite takes about
-20 minutes on 2 cores (most of it the main command); ``--quick`` runs small versions in a few.
+25 minutes on 2 cores (most of it the main command); ``--quick`` runs small versions in a few.
+
+The gpu section needs a CUDA device and is written as skipped without one (not a failure). It runs
+without Ray: ``python -m benchmarks --only gpu --out reports/benchmarks_gpu.md`` needs only torch,
+since this module and ``results`` import nothing else at module level (see DEVELOPERS.md).
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from pathlib import Path
 
 from benchmarks.results import Section, machine_line, section_markdown, summary_table
 
-SECTIONS = ("main", "prepare", "train", "metrics", "search", "sharing")
+SECTIONS = ("main", "prepare", "train", "metrics", "search", "sharing", "gpu")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "reports" / "benchmarks.md"
 
 

@@ -53,7 +53,7 @@ def _goal_line(section: Section) -> str:
 
 
 def section_markdown(section: Section) -> str:
-    lines = [f"## {section.title}\n", f"{section.method}\n", "| path | measured | x baseline |", "|---|---:|---:|"]
+    lines = [f"## {section.title}\n", f"{section.method}\n"] + (["| path | measured | x baseline |", "|---|---:|---:|"] if section.rows else [])
     for row in section.rows:
         ratio = "baseline" if row.ratio is None else "—" if math.isnan(row.ratio) else f"{row.ratio:.2f}"
         lines.append(f"| {row.label} | {_number(row.value)} {row.unit} | {ratio} |")

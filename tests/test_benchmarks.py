@@ -1,4 +1,4 @@
-"""The benchmark suite (benchmarks/): its memory probes, its Markdown, and a quick run writing the file."""
+"""The benchmark suite (benchmarks/): its memory probes, its Markdown, the GPU section without CUDA and Ray, and a quick run writing the file."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ def test_the_quick_suite_writes_the_markdown_file_with_each_chosen_section(tmp_p
     text = out.read_text()
     assert text.startswith("# v2f_bench benchmarks") and "Machine:" in text
     assert "## Metrics: batched Table II vs per-image scikit-image" in text and "## Training: steps/s" in text
-    assert text.count("| baseline |") == 1 + 3 and "x baseline" in text
+    assert text.count("| baseline |") == 1 + 3 + 5 and "x baseline" in text  # + fp32 of vae, cgan and rcgan at 64 and 32
 
 
 def test_an_unknown_section_is_a_usage_error(tmp_path):
@@ -73,3 +73,89 @@ def test_an_unknown_section_is_a_usage_error(tmp_path):
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--only speed: unknown section" in run.stderr and "Traceback" not in run.stderr
     assert not (tmp_path / "b.md").exists()
+
+
+def test_without_cuda_the_gpu_section_is_skipped_and_the_suite_exits_0(tmp_path, monkeypatch):
+    from benchmarks import __main__ as suite
+    from benchmarks import gpu
+
+    monkeypatch.setattr(gpu.torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "gpu.md"
+    assert suite.main(["--only", "gpu", "--out", str(out)]) == 0
+    text = out.read_text()
+    assert "(skipped)" in text and "no CUDA device: run `python -m benchmarks --only gpu`" in text and "DEVELOPERS.md" in text
+
+
+def test_the_gpu_section_imports_without_ray_optuna_pandas_or_facenet():
+    blocker = ("import sys, importlib.abc\n"
+               "class Block(importlib.abc.MetaPathFinder):\n"
+               "    def find_spec(self, name, path, target=None):\n"
+               "        if name.split('.')[0] in {'ray', 'optuna', 'pandas', 'facenet_pytorch'}:\n"
+               "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+               "sys.meta_path.insert(0, Block())\n"
+               "import benchmarks.__main__, benchmarks.gpu\n"
+               "assert 'ray' not in sys.modules and 'pandas' not in sys.modules\n")
+    run = subprocess.run([sys.executable, "-c", blocker], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_the_recommendation_is_the_largest_count_still_growing_10_percent():
+    from benchmarks.gpu import recommend, recommendation_line
+
+    assert recommend({1: 100.0, 2: 180.0, 4: 250.0, 8: 260.0}) == 4
+    assert recommend({1: 100.0, 2: 105.0, 4: 130.0, 8: 135.0}) == 4
+    assert recommend({1: 100.0, 2: 109.0, 4: 110.0, 8: 100.0}) == 1
+    assert recommend({1: 100.0, 2: 200.0, 4: 400.0, 8: 800.0}) == 8
+    assert recommend({1: 100.0, 2: 150.0}) == 2
+    line = recommendation_line({"vae": {1: 100.0, 2: 200.0, 4: 400.0}, "rcgan": {1: 100.0, 2: 150.0, 4: 155.0}})
+    assert "2 concurrent training processes per GPU" in line and "`--gpus-per-trial 0.5`" in line and "vae 4, rcgan 2" in line
+
+
+def test_a_gpu_worker_trains_each_family_on_cpu_and_reports_its_rows():
+    import queue
+    import threading
+
+    from benchmarks.gpu import WorkerSpec, concurrency_rows, train_worker
+
+    results = queue.Queue()
+    spec = WorkerSpec(families=("vae", "cgan"), device="cpu", batch=4, warmup=1, seconds=None, steps=2, samples=16)
+    train_worker(0, spec, threading.Barrier(1), results)
+    got = [results.get(timeout=5) for _ in range(2)]
+    assert [r.get("family") for r in got] == ["vae", "cgan"], got
+    assert all(r["steps"] == 2 and r["images_per_s"] > 0 for r in got)
+    rows, aggregate = concurrency_rows({1: got[:1], 2: [got[0], {**got[0], "rank": 1}]}, "vae")
+    assert aggregate[2] == 2 * aggregate[1] and rows[0].ratio is None and rows[3].ratio == 2.0 and "2 processes" in rows[3].label
+
+
+def test_a_failing_gpu_worker_reports_one_line_instead_of_hanging_the_others():
+    import queue
+    import threading
+
+    from benchmarks.gpu import WorkerSpec, train_worker
+
+    results = queue.Queue()
+    train_worker(0, WorkerSpec(families=("nope",), device="cpu", steps=1, seconds=None), threading.Barrier(1), results)
+    error = results.get(timeout=5)["error"]
+    assert error.startswith("ValueError: unknown generator family 'nope'") and "\n" not in error
+
+
+@pytest.mark.slow
+def test_spawned_gpu_workers_run_on_cpu():
+    from benchmarks.gpu import WorkerSpec, run_concurrent
+
+    got = run_concurrent(2, WorkerSpec(families=("vae",), device="cpu", batch=4, warmup=1, seconds=None, steps=1, samples=16), timeout_s=120)
+    assert sorted(r["rank"] for r in got) == [0, 1]
+
+
+def test_precision_rows_compare_each_variant_with_fp32_of_the_same_family_and_width():
+    from benchmarks.steps import Timing, variant_rows
+
+    timings = [Timing("rcgan", 64, "fp32", 2.0, 4 * 10**11, 64), Timing("rcgan", 64, "bf16", 1.0, 4 * 10**11, 64),
+               Timing("rcgan", 32, "fp32", 0.5, 10**11, 64), Timing("rcgan", 32, "channels_last", 0.25, 10**11, 64),
+               Timing("vae", None, "fp32", 0.1, 2 * 10**9, 64)]
+    rows = variant_rows(timings)
+    assert [r.ratio for r in rows] == [None, 2.0, None, 2.0, None]
+    assert rows[1].value == 64.0 and rows[1].label == "rcgan width 64, bf16: 400 GFLOP/step, 400 GFLOP/s"
+    assert rows[4].label.startswith("vae, fp32: 2 GFLOP/step")
+    with pytest.raises(ValueError, match="no fp32 timing"):
+        variant_rows([Timing("cgan", 32, "bf16", 1.0, 1, 8)])

@@ -335,7 +335,7 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
     validation units, and the cumulative compute (``compute.ComputeMeter``: ``train_flops``,
     ``train_steps``, ``images_seen``, ``cpu_s``, ``gpu_s``).
     """
-    from v2f_bench.compute import PRECISIONS, ComputeMeter
+    from v2f_bench.compute import PRECISIONS, ComputeMeter, training_step
 
     settings, family_config = split_config(config, GENERATOR_DEFAULTS)
     if settings["target"] not in TARGET_CHOICES or settings["pairing"] not in PAIRING_CHOICES or settings["precision"] not in PRECISIONS:
@@ -360,7 +360,7 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
     voice = shared_tensor(data["voice_emb"]).float()
     train = np.flatnonzero(data["window_split"] == "train")
     photo_pool = _photo_pool(data, settings["pairing"])
-    step = _training_step(family, settings["precision"], memory, dev)
+    step = training_step(family, settings["precision"], memory, dev)
     for epoch in range(start_epoch + 1, settings["max_epochs"] + 1):
         generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
         order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
@@ -374,18 +374,6 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
         state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
                  "compute": meter.state()}
         yield {**row, **meter.row()}, state, extra, arrays
-
-
-def _training_step(family, precision: str, memory, dev):
-    """``step(voice, faces) -> losses``: one ``family.train_step`` on a batch moved to ``dev`` in ``memory``
-    layout, under ``precision``'s autocast."""
-    from v2f_bench.compute import autocast
-
-    def step(voice_batch, face_batch):
-        with autocast(precision, dev):
-            return family.train_step(voice_batch.to(dev), face_batch.to(dev).contiguous(memory_format=memory))
-
-    return step
 
 
 @torch.no_grad()
