@@ -47,11 +47,19 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "synth: 4 identities" in out and "prepared 4 identities" in out and "report:" in out
-    for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json"):
+    for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json",
+                 "claims.md", "paired.csv", "compute.csv"):
         assert (tmp_path / "reports" / name).is_file(), name
     check_rendered_page(tmp_path / "reports" / "index.html", tmp_path / "screenshot.png")
-    timings = json.loads((tmp_path / "reports" / "run.json").read_text())["timings_s"]
-    assert set(timings) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
+    run = json.loads((tmp_path / "reports" / "run.json").read_text())
+    assert set(run["timings_s"]) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
+    assert len(run["code"]["lock_sha256"]) == 64 and run["code"]["commit"] is None or len(run["code"]["commit"]) == 40
+    compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
+    budget = compare["budget"]["compute"]
+    for search in compare["searches"]:
+        spent = search["spent"]
+        assert spent["flops"] >= budget["amount"] or spent["trials"] == compare["budget"]["trials"] or search["family"] == "vae"
+    assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "bf16"} and compare["fixed"]["vae"] == {"precision": "bf16"}
     assert main(argv) == 0
     assert "synth: reusing" in capsys.readouterr().out
 

@@ -139,6 +139,6 @@ def test_paper_refuses_a_gpu_profile_before_its_first_search_and_keeps_the_previ
     out, err = capsys.readouterr()
     assert "Traceback" not in out + err
     assert error_lines(err) == [f"v2f-bench paper: error: a trial of --profile small-gpu asks for 1 CPU and 1 GPU, but no node has 1 GPU "
-                                f"{NO_GPU}: choose --profile default or small, whose trials ask for less, {ADDRESS}"]
+                                f"{NO_GPU}: choose --profile small, whose trials ask for less, {ADDRESS}"]
     assert json.loads(earlier.read_text()) == {"target": "voice"}
     assert not (run / "voice").exists() and not (run / "judge").exists() and not (tmp_path / "report").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import optuna
@@ -9,7 +10,7 @@ import pytest
 import yaml
 
 from v2f_bench.errors import UserError
-from v2f_bench.search_space import SearchSpace, accepted_parameters, load_space
+from v2f_bench.search_space import Parameter, SearchSpace, accepted_parameters, load_space
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 SHIPPED = {"voice": "val_clip_accuracy", "vae": "val_verification_accuracy", "cgan": "val_verification_accuracy",
@@ -192,3 +193,25 @@ def test_define_by_run_works_with_ray_optuna_search(tmp_path):
     config = searcher.suggest("trial_1")
     assert config["g_steps"] == 2 and 1e-5 <= config["g_lr"] <= 1e-3
     assert ("label_smoothing" in config) == config["invert_labels"]
+
+
+def test_a_search_told_to_start_from_the_defaults_evaluates_the_papers_settings_first():
+    """The default profile's searches start from the family's defaults (the paper's learning rates, etc.):
+    the first config Ray's OptunaSearch suggests is exactly that point; the second is sampled."""
+    from ray.tune.search.optuna import OptunaSearch
+
+    from v2f_bench.search import default_space_file
+    from v2f_bench.search_space import target_defaults
+
+    space = load_space(default_space_file("rcgan"), accepted_parameters("rcgan"))
+    point = space.point(target_defaults("rcgan"))
+    assert point == {"g_lr": 1e-4, "d_lr": 2e-4, "pixel_weight": 1.0, "pixel_loss": "l1", "beta1": 0.5, "batch_size": 64, "invert_labels": False}
+    searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, seed=0, points_to_evaluate=[point])
+    first, second = searcher.suggest("t1"), searcher.suggest("t2")
+    assert {k: first[k] for k in point} == point and first["g_steps"] == 2
+    assert second["g_lr"] != point["g_lr"]
+
+
+def test_a_default_outside_the_space_takes_the_midpoint_instead():
+    space = SearchSpace("vae", "val_psnr", "max", (Parameter("lr", "loguniform", 1e-2, 1e-1),))
+    assert space.point({"lr": 1e-3}) == {"lr": pytest.approx(math.sqrt(1e-3))}

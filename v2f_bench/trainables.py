@@ -315,7 +315,9 @@ def train_generator(config: dict, data: dict) -> None:
     """Ray Tune trainable for any registered generator family: reports each epoch of ``generator_epochs``."""
     from v2f_bench.compute import trial_resources
 
-    for row, state, extra, arrays in generator_epochs(config, data, _restore(), trial_resources()):
+    cpus, gpus = trial_resources()
+    torch.set_num_threads(max(1, int(cpus)))  # as many torch threads as the CPUs the trial holds, whatever Ray's worker had before
+    for row, state, extra, arrays in generator_epochs(config, data, _restore(), (cpus, gpus)):
         _report(row, state, extra, arrays)
 
 

@@ -37,3 +37,19 @@ def test_the_entry_point_reports_errors_in_one_line(tmp_path, capsys):
     (tmp_path / "claims.md").write_text("t\n")
     assert main([str(tmp_path), str(readme)]) == 1
     assert "markers" in capsys.readouterr().err and readme.read_text() == "no markers\n"
+
+
+def test_the_committed_readme_carries_the_committed_reports_blocks():
+    """The README's results are the committed report's, copied by the entry point, never typed in."""
+    from pathlib import Path
+
+    from v2f_bench.report.readme import BLOCKS, has_block, markers
+
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert has_block(readme, "claims")
+    for name in BLOCKS:
+        if has_block(readme, name):
+            start, end = markers(name)
+            shown = readme[readme.index(start) + len(start):readme.index(end)].strip()
+            assert shown == (root / "reports" / f"{name}.md").read_text(encoding="utf-8").strip(), f"README's {name} block is not reports/{name}.md"
