@@ -35,6 +35,9 @@ PRECISIONS = ("fp32", "bf16")
 """Training precisions of a generator step: float32, or bfloat16 autocast (matmuls and convolutions
 in bf16, losses and reductions in float32 as autocast decides; weights stay float32)."""
 
+COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s")
+"""The cumulative compute every generator report carries (``ComputeMeter.row``)."""
+
 BUDGET_UNITS = {"flops": "train_flops", "cpu-s": "cpu_s", "gpu-s": "gpu_s"}
 """Unit of a compute budget -> the cumulative key each trial reports for it."""
 
@@ -90,6 +93,12 @@ def format_flops(value: float) -> str:
     return f"{value:.3g} FLOP"
 
 
+def compute_line(row: dict) -> str:
+    """A report row's cumulative compute in words, e.g. '2.31 TFLOP over 147 steps (9,408 images), 61 CPU-s'."""
+    text = f"{format_flops(row['train_flops'])} over {row['train_steps']:,} steps ({row['images_seen']:,} images), {row['cpu_s']:.0f} CPU-s"
+    return text + (f", {row['gpu_s']:.0f} GPU-s" if row.get("gpu_s") else "")
+
+
 def autocast(precision: str, device: torch.device):
     """The context a training step runs in for ``precision`` (``PRECISIONS``)."""
     if precision not in PRECISIONS:
@@ -138,14 +147,14 @@ class ComputeMeter:
     of a restart counts from the resume.
     """
 
-    def __init__(self, cpus: float, gpus: float, state: dict | None = None):
+    def __init__(self, cpus: float, gpus: float, state: dict | None = None, started: float | None = None):
         self.cpus, self.gpus = float(cpus), float(gpus)
         state = state or {}
         self.train_flops = float(state.get("train_flops", 0.0))
         self.train_steps = int(state.get("train_steps", 0))
         self.images_seen = int(state.get("images_seen", 0))
         self._held_before = float(state.get("held_s", 0.0))
-        self._started = time.perf_counter()
+        self._started = time.perf_counter() if started is None else started
         self.step_flops = StepFlops()
 
     def step(self, batch: int, step):

@@ -91,13 +91,13 @@ class SearchSetup:
     prepared_key: str
     extra: dict = field(default_factory=dict)
     """Recorded beside the results (e.g. which voice classifier and judge the generators used)."""
+    artifacts: dict = field(default_factory=dict)
+    """Written into ``<experiment>/stages/``: arrays as ``.npy``, dicts as JSON (embeddings and the judge's
+    calibration curve, so that the report needs nothing but the experiment directory)."""
     fixed: dict = field(default_factory=dict)
     """Hyperparameters every trial of the search gets, beside the space's (e.g. a profile's network widths and precision)."""
     defaults_first: bool = False
     """Whether the first trial evaluates the target's defaults (``search_space.target_defaults``) before the sampler draws."""
-    artifacts: dict = field(default_factory=dict)
-    """Written into ``<experiment>/stages/``: arrays as ``.npy``, dicts as JSON (embeddings and the judge's
-    calibration curve, so that the report needs nothing but the experiment directory)."""
 
 
 def default_space_file(target: str) -> Path:

@@ -315,7 +315,11 @@ def format_trial(outcome: dict) -> str:
     for name in others:
         cells = [outcome[part].get(f"{part}_{name}") for part in ("val", "test")]
         lines.append(f"    {name:<26}" + "".join(f"{c:>12.4f}" if isinstance(c, float) else f"{'-':>12}" for c in cells))
-    losses = {k: v for k, v in outcome["val"].items() if not k.startswith("val_") and k != "epoch"}
+    from v2f_bench.compute import COMPUTE_KEYS, compute_line
+
+    losses = {k: v for k, v in outcome["val"].items() if not k.startswith("val_") and k != "epoch" and k not in COMPUTE_KEYS}
+    if all(key in outcome["val"] for key in COMPUTE_KEYS):
+        lines.append(f"  compute to epoch {epoch}: {compute_line(outcome['val'])}")
     if losses:
         lines.append(f"  epoch {epoch} training: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(losses.items())))
     if "path" in outcome:

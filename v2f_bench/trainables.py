@@ -25,6 +25,7 @@ import json
 import math
 import random
 import tempfile
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -315,13 +316,15 @@ def train_generator(config: dict, data: dict) -> None:
     """Ray Tune trainable for any registered generator family: reports each epoch of ``generator_epochs``."""
     from v2f_bench.compute import trial_resources
 
+    started = time.perf_counter()
     cpus, gpus = trial_resources()
     torch.set_num_threads(max(1, int(cpus)))  # as many torch threads as the CPUs the trial holds, whatever Ray's worker had before
-    for row, state, extra, arrays in generator_epochs(config, data, _restore(), (cpus, gpus)):
+    for row, state, extra, arrays in generator_epochs(config, data, _restore(), (cpus, gpus), started):
         _report(row, state, extra, arrays)
 
 
-def generator_epochs(config: dict, data: dict, state: dict | None = None, resources: tuple[float, float] = (1.0, 0.0)):
+def generator_epochs(config: dict, data: dict, state: dict | None = None, resources: tuple[float, float] = (1.0, 0.0),
+                     started: float | None = None):
     """A generator family's training, resumed from a checkpoint ``state`` when given: yields
     (metrics row, checkpoint state, extra checkpoint files, sample-face arrays) after each epoch.
 
@@ -331,7 +334,8 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
     with labels and splits, the evaluation embeddings (one per test window or per clip, ``eval_unit``)
     with labels and splits, the 64x64 real faces with labels and splits, and the judge (state dict,
     input size, tau, distance, and the judge embedding of every real photo). ``resources`` are the
-    (CPUs, GPUs) the trial holds, for its resource-seconds.
+    (CPUs, GPUs) the trial holds, for its resource-seconds, held since ``started`` (a
+    ``time.perf_counter`` value; default: this call).
 
     Each row holds the epoch's losses, Table I accuracy, the identity metrics and Table II on the
     validation units, and the cumulative compute (``compute.ComputeMeter``: ``train_flops``,
@@ -357,7 +361,7 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
         family.load_state_dict(state["family"])
         torch.set_rng_state(state["rng"])
         start_epoch = state["epoch"]
-    meter = ComputeMeter(*resources, state=(state or {}).get("compute"))
+    meter = ComputeMeter(*resources, state=(state or {}).get("compute"), started=started)
     faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
     voice = shared_tensor(data["voice_emb"]).float()
     train = np.flatnonzero(data["window_split"] == "train")

@@ -200,6 +200,7 @@ def _paired_section(trials: pd.DataFrame, out: Path) -> Section:
     paired = tables.paired_comparisons(trials)
     paired.to_csv(out / "paired.csv", index=False, float_format="%.6g")
     shown = paired[["metric", "a", "b", "difference", "low", "high", "n_pairs", "better"]] if not paired.empty else paired
+    shown = shown.assign(better=shown["better"].fillna("")) if "better" in shown else shown
     (out / "paired.md").write_text(shown.to_markdown(index=False, floatfmt=".3f") + "\n")
     note = ("Difference = mean over the seeds both families ran of (a - b) on the table's scale (accuracy in percentage points), "
             "with the 95 % paired Student-t interval over those n_pairs seeds (seeds pair up: same voice stage, judge, split and seed index); "
