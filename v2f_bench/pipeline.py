@@ -5,13 +5,15 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
 -> report. A profile sets the sizes:
 
 - ``default``: at most 15 minutes on a 2-core laptop (``python -m benchmarks`` measures it). Every
-  family and seed gets the same compute, 3.6 TFLOP of training (about three C-GAN epochs at the
-  declared widths), with its defaults (the paper's settings) as the one trial of its search, so
-  the intervals over the 5 seeds measure training noise, not sampling luck. The GANs run at widths
+  family and seed gets the same compute, 2.4 TFLOP of training (two C-GAN epochs at the declared
+  widths), with its defaults (the paper's settings) as the one trial of its search, so the
+  intervals over the 3 paired seeds measure training noise, not sampling luck. Evaluation, not
+  training, is most of a trial's time (the judge embeds 920 generated faces per epoch, about 10 s
+  on 2 cores), which is what limits the seeds. The GANs run at widths
   16 (``g_channels``/``d_channels``; the paper's are 64) in bf16 autocast, each trial on both cores,
   and every test voice window is one decision (453 per seed). A family whose ``max_epochs`` cap
-  comes before its budget (the VAE, whose steps cost 1/500 of a GAN's) spends less, and the
-  compute table says so;
+  comes before its budget (the VAE, whose steps cost a tenth of a width-16 GAN step) spends less, and the
+  compute table says so (the VAE stops at 3 epochs);
 - ``small``: the tiny synthetic set, for tests and smoke runs (a few minutes), exercising the same
   compute budget, widths, precision and paired seeds;
 - ``full``: the paper's settings (20 generator epochs as the authors' code, 16 trials per family,
@@ -66,7 +68,7 @@ class Profile:
 
 
 PROFILES = {
-    "default": Profile(seeds=5, trials=1, max_epochs=6, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="3.6TFLOP",
+    "default": Profile(seeds=3, trials=1, max_epochs=3, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="2.4TFLOP",
                        fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
     "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=2, max_epochs=3, compute_budget="250GFLOP",
                      fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
