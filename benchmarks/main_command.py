@@ -97,7 +97,7 @@ def measure(quick: bool = False, work: Path | None = None) -> tuple[Section, lis
                 f"{sum(len(v) for v in times.values())} search trials ({', '.join(f'{len(v)} {k}' for k, v in times.items())}). "
                 "Baseline: summed trial CPU-seconds / CPUs. Ratio = baseline / measured time."),
         rows=[
-            Row("trial training time / concurrency (baseline)", ideal, "s", None),
+            Row("summed trial CPU-seconds / CPUs (baseline)", ideal, "s", None),
             Row("searches (voice search + compare), wall", searches_wall, "s", ideal / searches_wall),
             Row("whole command, wall", wall, "s", ideal / wall),
             Row("peak resident memory of the process tree", memory.mib(peak), "MiB", math.nan),

@@ -135,15 +135,18 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
 
 
 def _check_resources(profile_name: str, budgets: list) -> None:
-    """Before the first search (and before the previous searches are deleted): the largest trial and
-    concurrency of all the profile's searches against the connected Ray cluster."""
+    """Before the first search (and before the previous searches are deleted): every search's trial
+    and concurrency (the voice search's and the generator searches') against the connected Ray
+    cluster, the largest trial first, so that a trial no node can hold is refused before anything runs."""
     from v2f_bench.resources import check_trial_resources
 
     cpus, gpus = max(b.cpus_per_trial for b in budgets), max(b.gpus_per_trial for b in budgets)
     lighter = [name for name, p in PROFILES.items() if p.largest_trial[0] <= cpus and p.gpus_per_trial <= gpus and name != profile_name
                and (p.largest_trial[0], p.gpus_per_trial) != (cpus, gpus)]
     fix = f"choose --profile {' or '.join(sorted(lighter))}, whose trials ask for less" if lighter else "no other --profile asks for less"
-    check_trial_resources(cpus, gpus, max(b.concurrency for b in budgets), source=f"--profile {profile_name}", fix=fix)
+    largest_first = sorted(budgets, key=lambda b: (b.gpus_per_trial, b.cpus_per_trial), reverse=True)
+    for budget in dict.fromkeys((b.cpus_per_trial, b.gpus_per_trial, b.concurrency) for b in largest_first):
+        check_trial_resources(*budget, source=f"--profile {profile_name}", fix=fix)
 
 
 def _check_paths(run_dir: Path, report_dir: Path, seed: int) -> None:
