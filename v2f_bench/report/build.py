@@ -260,7 +260,7 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
         flops = pd.to_numeric(epochs.get("train_flops", pd.Series(dtype=float)), errors="coerce")
         if (flops > 0).any():
             by_flops = figures.learning_curves(epochs, metric, out / "learning_curves_flops.png", x_col="train_flops", log_x=True,
-                                               title=f"Learning curves: {metric} against cumulative training FLOPs")
+                                               title=f"Learning curves: {metric}\nagainst cumulative training FLOPs")
             sections.append(Section(f"Learning curves ({metric} against training FLOPs)", images=[by_flops]))
         else:
             notes.append("no trial reported train_flops (experiments older than the FLOP counter): learning curves are drawn per epoch only")

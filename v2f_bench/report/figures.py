@@ -81,6 +81,15 @@ def _save(fig: Figure, out) -> Path:
     return out
 
 
+def _log_axis(ax) -> None:
+    """A log x axis labelled at powers of ten only (minor ticks unlabelled, so their labels cannot overlap)."""
+    from matplotlib.ticker import LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(base=10.0))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def _sorted_families(values) -> list:
     """The distinct families: vae, cgan, rcgan first (the paper's order), then the others sorted."""
     present = list(pd.unique(pd.Series(values).dropna()))
@@ -141,7 +150,7 @@ def learning_curves(
     ax.set_xlabel(x_col.replace("_", " ") + (" (log scale)" if log_x else ""))
     ax.set_ylabel(metric)
     if log_x:
-        ax.set_xscale("log")
+        _log_axis(ax)
     elif x_col in ("epoch", "training_iteration"):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
@@ -209,9 +218,9 @@ def expected_max_curves(
         _curve_panel(ax, table.dropna(subset=["time"]), family_col, "time", colors)
         ax.set_xlabel(time_label + (" (log scale)" if log_time else ""))
         if log_time:
-            ax.set_xscale("log")
+            _log_axis(ax)
         ax.set_ylabel(f"expected best {metric_label}")
-        ax.set_title(f"Expected best {metric_label} against {time_label} (95 % bootstrap band)")
+        ax.set_title(f"Expected best {metric_label}\nagainst {time_label} (95 % bootstrap band)")
         written["time"] = _save(fig, out_time)
     return written
 
