@@ -77,10 +77,23 @@ def pretrained_path(config: JudgeConfig) -> Path:
     return torch_home / "checkpoints" / PRETRAINED[config.kind][0]
 
 
-def load_pretrained(config: JudgeConfig):
-    """A pretrained InceptionResnetV1 from a local file; a one-line error when the file is absent."""
+def judge_network(n_classes: int, state: dict | None = None, embedding: bool = False):
+    """The judge's network, built in this one place: facenet-pytorch's InceptionResnetV1 with an
+    ``n_classes`` identity head, loaded from ``state`` when given. ``embedding=True`` returns it in
+    eval mode without the head (``classify = False``), giving the 512-d L2-normalised embedding."""
     from facenet_pytorch import InceptionResnetV1
 
+    net = InceptionResnetV1(classify=True, num_classes=int(n_classes))
+    if state is not None:
+        net.load_state_dict(state)
+    if embedding:
+        net.classify = False
+        net.eval()
+    return net
+
+
+def load_pretrained(config: JudgeConfig):
+    """A pretrained InceptionResnetV1 from a local file; a one-line error when the file is absent."""
     path = pretrained_path(config)
     file_name, n_classes = PRETRAINED[config.kind]
     if not path.is_file():
@@ -89,13 +102,10 @@ def load_pretrained(config: JudgeConfig):
             "(or pass --judge-weights FILE), or use --judge trained to train the judge on the train photos"
         )
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net = InceptionResnetV1(classify=True, num_classes=n_classes)
-        net.load_state_dict(state)
-        net.classify = False
+        net = judge_network(n_classes, torch.load(path, map_location="cpu", weights_only=True), embedding=True)
     except (RuntimeError, OSError, ValueError) as exc:
         raise UserError(f"{path}: not facenet-pytorch {config.kind} weights ({str(exc).splitlines()[0]})") from None
-    return net.eval()
+    return net
 
 
 class JudgeTrainer:
@@ -103,11 +113,9 @@ class JudgeTrainer:
     Adam, random horizontal flips), with its state for checkpoints."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray, config: JudgeConfig, device: str = "cpu"):
-        from facenet_pytorch import InceptionResnetV1
-
         torch.manual_seed(config.seed)
         self.config, self.device, self.epochs_done = config, device, 0
-        self.net = InceptionResnetV1(classify=True, num_classes=int(np.max(labels)) + 1).to(device)
+        self.net = judge_network(int(np.max(labels)) + 1).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
         self.x = to_network_input(images)
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)

@@ -450,12 +450,9 @@ def _generator_epoch(step, meter, voice, faces, window_label, order, targets, ph
 
 
 def _judge_from(data: dict, dev):
-    from facenet_pytorch import InceptionResnetV1
+    from v2f_bench.judge import judge_network
 
-    net = InceptionResnetV1(classify=True, num_classes=data["judge"]["n_classes"])
-    net.load_state_dict(data["judge"]["state"])
-    net.classify = False
-    return net.to(dev).eval()
+    return judge_network(data["judge"]["n_classes"], data["judge"]["state"], embedding=True).to(dev)
 
 
 @torch.no_grad()
