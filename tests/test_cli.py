@@ -53,7 +53,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     check_rendered_page(tmp_path / "reports" / "index.html", tmp_path / "screenshot.png")
     run = json.loads((tmp_path / "reports" / "run.json").read_text())
     assert set(run["timings_s"]) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
-    assert len(run["code"]["lock_sha256"]) == 64 and run["code"]["commit"] is None or len(run["code"]["commit"]) == 40
+    assert len(run["code"]["lock_sha256"]) == 64 and (run["code"]["commit"] is None or len(run["code"]["commit"]) == 40)
     compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
     budget = compare["budget"]["compute"]
     for search in compare["searches"]:
