@@ -30,8 +30,10 @@ def _git(*args: str) -> str | None:
 
 def code_version() -> dict:
     """The commit (and whether tracked files differ from it), the lock file's SHA-256, and the interpreter and torch versions."""
-    commit = _git("rev-parse", "HEAD")
-    changes = _git("status", "--porcelain", "--untracked-files=no")
+    top = _git("rev-parse", "--show-toplevel")
+    ours = top is not None and Path(top).resolve() == PROJECT_ROOT  # not some other repository the package sits in
+    commit = _git("rev-parse", "HEAD") if ours else None
+    changes = _git("status", "--porcelain", "--untracked-files=no") if ours else None
     lock = PROJECT_ROOT / LOCK_FILE
     return {
         "version": v2f_bench.__version__,
