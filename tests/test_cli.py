@@ -42,6 +42,7 @@ def check_rendered_page(page: Path, screenshot: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # the whole study twice: 2 x (voice search, judge, 6 generator searches, report)
 def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys):
     argv = ["paper", "--profile", "small", "--out", str(tmp_path / "run"), "--report-dir", str(tmp_path / "reports")]
     assert main(argv) == 0

@@ -70,7 +70,7 @@ class Profile:
 PROFILES = {
     "default": Profile(seeds=3, trials=1, max_epochs=3, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="2.4TFLOP",
                        fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
-    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=2, max_epochs=3, compute_budget="250GFLOP",
+    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=1, max_epochs=3, compute_budget="30GFLOP",
                      fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
     "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
 }
