@@ -48,6 +48,11 @@ _FLOPS = re.compile(_NUMBER + r"\s*(?:(?P<prefix>[kmgtpe]?)flops?)?$", re.IGNORE
 _RESOURCE = re.compile(_NUMBER + r"\s*(?P<kind>cpu|gpu)[-_ ]?(?P<time>s|sec|min|h)$", re.IGNORECASE)
 
 
+def spent_key(unit: str) -> str:
+    """The key of a budget unit's total in ``spent``: flops, cpu_s or gpu_s."""
+    return unit.replace("-", "_")
+
+
 @dataclass(frozen=True)
 class ComputeBudget:
     """A search's compute budget: ``amount`` in ``unit`` (``flops``, ``cpu-s`` or ``gpu-s``), summed over its trials."""
@@ -63,8 +68,7 @@ class ComputeBudget:
 
     @property
     def spent_key(self) -> str:
-        """The key of this unit's total in ``spent``: flops, cpu_s or gpu_s."""
-        return self.unit.replace("-", "_")
+        return spent_key(self.unit)
 
     def as_dict(self) -> dict:
         return {"amount": self.amount, "unit": self.unit, "text": self.text}
@@ -231,7 +235,7 @@ def spent(results) -> dict:
     for result in results:
         last = result.metrics or {}
         totals["trials"] += 1
-        for total, key in (("flops", "train_flops"), ("cpu_s", "cpu_s"), ("gpu_s", "gpu_s")):
+        for unit, key in BUDGET_UNITS.items():
             value = last.get(key)
-            totals[total] += float(value) if isinstance(value, int | float) else 0.0
+            totals[spent_key(unit)] += float(value) if isinstance(value, int | float) else 0.0
     return totals
