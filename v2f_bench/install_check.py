@@ -8,7 +8,8 @@ exit status is 1 when there is any. Two kinds of problem:
   does not list (the project itself and the venv's own pip excepted). Versions compare by PEP 440
   ``==``, so torch's local label (``2.11.0+cu130``) matches the lock's ``2.11.0``.
 - a compiled extension that does not load or work: torchaudio's and torchvision's ops, Ray's core,
-  facenet-pytorch's bundled MTCNN weights, scikit-image, libsndfile's MP3 support in soundfile.
+  facenet-pytorch's bundled MTCNN weights, scikit-image, libsndfile's MP3 support in soundfile,
+  dlib with face-recognition-models' landmark predictor, and resemblyzer's GE2E weights.
   Each probe runs the same kind of call the project makes, on a tiny input.
 """
 
@@ -121,6 +122,22 @@ def _soundfile_mp3() -> None:
     soundfile.read(buffer)
 
 
+def _dlib() -> None:
+    import dlib
+
+    from v2f_bench.packaged_files import package_file
+
+    dlib.shape_predictor(str(package_file("face_recognition_models", "models/shape_predictor_5_face_landmarks.dat", "face-recognition-models")))
+
+
+def _resemblyzer() -> None:
+    import torch
+
+    from v2f_bench.packaged_files import package_file
+
+    torch.load(package_file("resemblyzer", "pretrained.pt", "resemblyzer"), map_location="cpu", weights_only=True)["model_state"]
+
+
 PROBES: dict[str, Callable[[], None]] = {
     "torchaudio": _torchaudio,
     "torchvision": _torchvision,
@@ -128,6 +145,8 @@ PROBES: dict[str, Callable[[], None]] = {
     "facenet-pytorch": _facenet,
     "scikit-image": _skimage,
     "soundfile": _soundfile_mp3,
+    "dlib-bin": _dlib,
+    "resemblyzer": _resemblyzer,
 }
 """Package -> a call that needs its compiled part (or bundled weights) to work."""
 
