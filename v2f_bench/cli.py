@@ -89,6 +89,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where the voice and judge stages are kept (default {DEFAULT_RUN_DIR})")
     p.add_argument("--voice-config", type=Path, help="YAML hyperparameters of the voice classifier whose embeddings the generators use")
+    _add_voice_encoder_option(p)
+    p.add_argument("--voice-audio", type=Path, help="where the prepared dataset's voice clips are now, for encoders that re-read audio "
+                   "(ge2e; default: the folder recorded at prepare)")
     p.add_argument("--judge", default="trained", choices=JUDGE_KINDS, help="face judge: trained here (default) or pretrained facenet weights")
     p.add_argument("--judge-weights", help="local file of the pretrained judge weights")
     p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
@@ -96,6 +99,14 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
     p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
                    help="one generator test decision per voice window (default, as the authors' code) or per clip")
+
+
+def _add_voice_encoder_option(p: argparse.ArgumentParser) -> None:
+    from v2f_bench.voice_encoders.registry import DEFAULT_VOICE_ENCODER, VOICE_ENCODERS
+
+    p.add_argument("--voice-encoder", choices=sorted(VOICE_ENCODERS), metavar="NAME",
+                   help=f"voice encoder whose embeddings the generators use: {', '.join(sorted(VOICE_ENCODERS))} "
+                        f"(default {DEFAULT_VOICE_ENCODER}, or the variant --voice-config names)")
 
 
 def _add_budget_options(p: argparse.ArgumentParser) -> None:
@@ -190,6 +201,7 @@ def _add_paper(commands) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: a private local instance")
     p.add_argument("--storage", help="experiment root for the searches (local path or s3://...); default RUN_DIR/searches")
+    _add_voice_encoder_option(p)
     p.set_defaults(run=_run_paper)
 
 
@@ -269,7 +281,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
 def _run_paper(args: argparse.Namespace) -> None:
     from v2f_bench.pipeline import run_paper
 
-    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage)
+    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage, args.voice_encoder)
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in summary["timings_s"].items())
     print(f"report: {summary['page']} ({summary['trials']} trials; {timings})")
 
@@ -318,12 +330,13 @@ def _run_train(args: argparse.Namespace) -> None:
     _check_hyperparameters(str(args.config or "--epochs"), config, args.target)
     if args.target == "voice":
         prepared = load_prepared(args.prepared)
-        print(format_trial(train_voice_once(prepared, args.run_dir, config)))
+        print(format_trial(train_voice_once(prepared, args.run_dir, config, args.voice_encoder)))
         return
     voice_config = _voice_config(args)
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit)))
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit,
+                                            voice_encoder=args.voice_encoder, audio_root=args.voice_audio)))
 
 
 def _check_train_target(target: str) -> None:
@@ -361,12 +374,16 @@ def _check_hyperparameters(source: str, config: dict, target: str) -> None:
 
 
 def _voice_config(args: argparse.Namespace) -> dict:
+    """The ``--voice-config`` hyperparameters, checked, and checked against ``--voice-encoder`` (a pretrained one takes none)."""
     from v2f_bench.configs import load_config
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
-    if not args.voice_config:
-        return {}
-    config = load_config(args.voice_config)
-    _check_hyperparameters(str(args.voice_config), config, "voice")
+    config = load_config(args.voice_config) if args.voice_config else {}
+    if config:
+        _check_hyperparameters(str(args.voice_config), config, "voice")
+    chosen = resolve_voice_encoder(getattr(args, "voice_encoder", None), config)
+    if config and not chosen.trainable:
+        raise UserError(f"{args.voice_config}: voice encoder {chosen.name!r} is pretrained and takes no hyperparameters; drop --voice-config")
     return config
 
 
@@ -445,7 +462,8 @@ def _run_tune(args: argparse.Namespace) -> None:
                                   fix="--resume keeps the resources the search started with, so start a new search (another --name)")
         else:
             check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
-        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit)
+        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit,
+                             args.voice_encoder, args.voice_audio)
         if objectives:
             setup.space = with_objectives(setup.space, objectives)
         if args.resume:

@@ -76,8 +76,12 @@ PROFILES = {
 }
 
 
-def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None) -> dict:
-    """Run the whole study; returns the report summary with the time each stage took."""
+def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None,
+              voice_encoder: str | None = None) -> dict:
+    """Run the whole study; returns the report summary with the time each stage took.
+
+    A trainable ``voice_encoder`` (default paper-text) gets the voice search and its best trial becomes the
+    voice stage; a pretrained one replaces the voice search by its embedding (no voice experiment to report)."""
     from v2f_bench.compare import run_comparison
     from v2f_bench.compute import parse_compute_budget
     from v2f_bench.data.prepared import PrepareConfig, format_summary, load_prepared, prepare
@@ -87,11 +91,13 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     from v2f_bench.provenance import code_version
     from v2f_bench.report.build import build_report
     from v2f_bench.search import Budget, best_result, default_space_file, run_search
-    from v2f_bench.stages import adopt_voice_trial, judge_stage, search_setup
+    from v2f_bench.stages import adopt_voice_trial, judge_stage, search_setup, voice_stage
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     if profile_name not in PROFILES:
         raise UserError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
+    encoder = resolve_voice_encoder(voice_encoder)
     run_dir = Path(run_dir)
     _check_paths(run_dir, Path(report_dir), seed)
     timings: dict[str, float] = {}
@@ -115,18 +121,22 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         _check_resources(profile_name, [voice_budget, budget])
         if storage is None:
             shutil.rmtree(run_dir / "searches", ignore_errors=True)
-        voice_setup = search_setup("voice", default_space_file("voice"), prepared, run_dir, {}, judge)
-        voice_results = run_search(voice_setup, voice_budget, searches, "voice", seed)
-        best = best_result(voice_results, voice_setup.space)
-        chosen = next(r for r in voice_results if r.path == best["path"])
-        voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen)
-        timings["voice search"] = time.time() - started - sum(timings.values())
+        if encoder.trainable:
+            voice_setup = search_setup("voice", default_space_file("voice"), prepared, run_dir, {}, judge, voice_encoder=encoder.name)
+            voice_results = run_search(voice_setup, voice_budget, searches, "voice", seed)
+            best = best_result(voice_results, voice_setup.space)
+            chosen = next(r for r in voice_results if r.path == best["path"])
+            voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen, encoder.name)
+            timings["voice search"] = time.time() - started - sum(timings.values())
+        else:
+            voice = voice_stage(prepared, run_dir, encoder=encoder.name)
+            timings["voice embedding"] = time.time() - started - sum(timings.values())
         judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
         run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed,
-                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first)
+                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name)
         timings["compare"] = time.time() - started - sum(timings.values())
-    summary = build_report([f"{searches}/compare", f"{searches}/voice"], report_dir)
+    summary = build_report([f"{searches}/compare"] + ([f"{searches}/voice"] if encoder.trainable else []), report_dir)
     timings["report"] = time.time() - started - sum(timings.values())
     timings["total"] = time.time() - started
     record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "code": code_version(), "timings_s": timings, "voice_stage": voice}

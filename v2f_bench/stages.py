@@ -1,7 +1,8 @@
 """The stages between ``prepare`` and the generator searches, and running one configuration.
 
-- ``voice_stage``: train the voice classifier (one configuration, through the voice trainable) and
-  export window and clip embeddings from its best checkpoint.
+- ``voice_stage``: the window and clip embeddings of one voice encoder (``voice_encoders``): a
+  trainable one is trained once (one configuration, through its Ray trainable) and embeds with its
+  best checkpoint; a pretrained one embeds directly.
 - ``judge_stage``: obtain the judge (pretrained from a local file, or trained on the train photos),
   calibrate tau on the validation photos and measure verification on the test photos.
 - ``generator_data``: everything a generator trial needs, as one dict for the object store.
@@ -29,7 +30,7 @@ from v2f_bench.hashing import sha256_json
 from v2f_bench.judge import JudgeConfig, calibrate, embed_faces, load_pretrained, pair_verification, train_judge
 from v2f_bench.progress import progress
 from v2f_bench.storage import Location, storage_root
-from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device, load_voice_model, train_voice, voice_data
+from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device
 
 STAGE_FILE = "stage.json"
 EVAL_UNITS = ("window", "clip")
@@ -83,50 +84,93 @@ def run_one(trainable, data: dict, config: dict, storage: str | Path, name: str)
     return result
 
 
-def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None, storage: str | None = None) -> dict:
-    """Train the voice classifier once and export embeddings; returns the stage record.
+def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None, storage: str | None = None,
+                encoder: str | None = None, audio_root: Path | None = None) -> dict:
+    """The voice embeddings of ``encoder`` (a ``VOICE_ENCODERS`` name; default: the one ``config``'s
+    ``variant`` names, else paper-text); returns the stage record, which names the encoder.
 
-    The trial's Ray results go to ``<storage>/stages`` when a (shared) storage is given, else
-    into the stage folder; the chosen checkpoint is copied into the stage folder either way.
-    The trial trains in a staging folder beside it, so a previous voice stage is replaced only
-    once the new trial has finished (a failed or interrupted trial leaves it as it was).
+    A trainable encoder is fitted once through its Ray trial: the trial's Ray results go to
+    ``<storage>/stages`` when a (shared) storage is given, else into the stage folder; the chosen
+    checkpoint is copied into the stage folder either way. The trial trains in a staging folder
+    beside it, so a previous voice stage is replaced only once the new trial has finished (a failed
+    or interrupted trial leaves it as it was). A pretrained encoder embeds directly.
     """
-    config = {**VOICE_DEFAULTS, **(config or {})}
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
+
+    voice_encoder = resolve_voice_encoder(encoder, config, audio_root)
+    if not voice_encoder.trainable:
+        return _pretrained_voice_stage(prepared, run_dir, voice_encoder, config or {})
+    trainable, data, config = voice_encoder.training(prepared, config or {})
     folder = Path(run_dir) / "voice"
-    key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
-    cached = _cached(folder, key)
+    cached = _cached(folder, _voice_key(prepared, voice_encoder, config))
     if cached is not None and "epochs_trained" in cached:  # older records paired the last epoch's val with the best epoch's test
         return cached
     staging = Path(run_dir) / ".voice-training"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     trial_storage = str(Location.parse(storage).child("stages")) if storage else staging
-    result = run_one(train_voice, voice_data(prepared), config, trial_storage, "voice_trial")
+    result = run_one(trainable, data, config, trial_storage, "voice_trial")
     shutil.rmtree(folder, ignore_errors=True)
-    record = adopt_voice_trial(prepared, run_dir, config, result)
+    record = adopt_voice_trial(prepared, run_dir, config, result, voice_encoder.name)
     if storage is None:
         os.replace(staging / "voice_trial", folder / "voice_trial")
     shutil.rmtree(staging, ignore_errors=True)
     return record
 
 
-def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result) -> dict:
+def _voice_key(prepared: PreparedDataset, voice_encoder, config: dict) -> str:
+    """The voice stage's cache key: the prepared data, the encoder and what fixes its output."""
+    return sha256_json({"prepared": prepared.manifest["cache_key"], "encoder": voice_encoder.name, "config": config,
+                        "inputs": voice_encoder.cache_inputs()})
+
+
+def _pretrained_voice_stage(prepared: PreparedDataset, run_dir: Path, voice_encoder, config: dict) -> dict:
+    """A frozen encoder's stage: embed every window, no training; the record has no epochs and no test metrics."""
+    import time
+
+    if config:
+        raise UserError(f"voice encoder {voice_encoder.name!r} is pretrained and takes no voice hyperparameters; drop --voice-config "
+                        f"(it had {', '.join(sorted(config))})")
+    folder = Path(run_dir) / "voice"
+    key = _voice_key(prepared, voice_encoder, {})
+    cached = _cached(folder, key)
+    if cached is not None:
+        return cached
+    started = time.time()
+    windows, clips = export_embeddings(voice_encoder, prepared)
+    seconds = time.time() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    np.save(folder / "window_embeddings.npy", windows)
+    np.save(folder / "clip_embeddings.npy", clips)
+    return _finish(folder, key, {"encoder": voice_encoder.name, "trainable": False, "embedding_dim": voice_encoder.embedding_dim,
+                                 "config": {}, "epoch": None, "epochs_trained": 0, "val": {}, "test": {}, "embed_seconds": seconds})
+
+
+def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result, encoder: str | None = None) -> dict:
     """Make a finished voice trial (a Ray ``Result`` of a search or of ``voice_stage``) the voice stage:
     copy its checkpoint, export the embeddings of the model it holds, and record it under ``config``'s
-    key with that model's epoch and its validation and test metrics."""
-    config = {**VOICE_DEFAULTS, **{k: v for k, v in config.items() if k in VOICE_DEFAULTS}}
+    key with that model's epoch and its validation and test metrics. ``encoder`` names the trainable
+    encoder the trial trained (default: the one ``config``'s ``variant`` names)."""
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
+
+    voice_encoder = resolve_voice_encoder(encoder, config)
+    if not voice_encoder.trainable:
+        raise UserError(f"voice encoder {voice_encoder.name!r} is pretrained: it has no trial to adopt")
+    _, _, config = voice_encoder.training(prepared, {k: v for k, v in config.items() if k in VOICE_DEFAULTS})
     folder = Path(run_dir) / "voice"
-    key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config})
+    key = _voice_key(prepared, voice_encoder, config)
     folder.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(folder / "best_checkpoint", ignore_errors=True)
     local = Path(result.checkpoint.to_directory(str(folder / "best_checkpoint")))
-    model = load_voice_model(local)
+    model = voice_encoder.load(local)
     outcome = checkpoint_metrics(result)
-    windows, clips = export_embeddings(model, prepared)
+    windows, clips = export_embeddings(voice_encoder, prepared, model)
     np.save(folder / "window_embeddings.npy", windows)
     np.save(folder / "clip_embeddings.npy", clips)
     val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
-    return _finish(folder, key, {"config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
+    return _finish(folder, key, {"encoder": voice_encoder.name, "trainable": True, "embedding_dim": voice_encoder.embedding_dim,
+                                 "config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
                                  "val": val, "test": outcome["test"]})
 
 
@@ -155,20 +199,10 @@ def checkpoint_metrics(result) -> dict:
     return {"epoch": epoch, "epochs_trained": last, "val": val, "test": test}
 
 
-@torch.no_grad()
-def export_embeddings(model, prepared: PreparedDataset, batch_size: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """(window embeddings (W, 128), clip embeddings (C, 128) = mean of each clip's windows)."""
-    model = model.to(device()).eval()
-    x = prepared.voice_features
-    out = [model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(device())).cpu()
-           for i in progress(range(0, len(x), batch_size), "voice embeddings", unit="batch")]
-    windows = torch.cat(out).numpy()
-    clip = np.asarray(prepared.arrays["window_clip.npy"])
-    n_clips = int(clip.max()) + 1
-    sums = np.zeros((n_clips, windows.shape[1]), dtype=np.float64)
-    np.add.at(sums, clip, windows)
-    clips = (sums / np.bincount(clip, minlength=n_clips)[:, None]).astype(np.float32)
-    return windows, clips
+def export_embeddings(voice_encoder, prepared: PreparedDataset, model=None) -> tuple[np.ndarray, np.ndarray]:
+    """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows) of ``voice_encoder``
+    (a ``VoiceEncoder``; ``model`` is its fitted model for trainable ones)."""
+    return voice_encoder.embed(prepared, model)
 
 
 def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -> dict:
@@ -259,19 +293,24 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     }
 
 
-def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> dict:
-    """``v2f-bench train voice``: one voice configuration; returns its validation and test metrics."""
+def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict, voice_encoder: str | None = None) -> dict:
+    """``v2f-bench train voice``: one voice configuration of a trainable encoder; returns its validation and test metrics."""
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
+
     unknown = sorted(set(config) - set(VOICE_DEFAULTS))
     if unknown:
         raise UserError(f"unknown voice hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted(VOICE_DEFAULTS))}")
-    record = voice_stage(prepared, run_dir, config)
+    chosen = resolve_voice_encoder(voice_encoder, config)
+    if not chosen.trainable:
+        raise UserError(f"voice encoder {chosen.name!r} is pretrained: there is nothing to train (`train FAMILY --voice-encoder {chosen.name}` embeds with it)")
+    record = voice_stage(prepared, run_dir, config, encoder=chosen.name)
     return {"target": "voice", "config": record["config"], "epoch": record["epoch"], "epochs_trained": record["epochs_trained"],
             "val": record["val"], "test": record["test"]}
 
 
 def train_generator_once(
     prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window",
+    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None,
 ) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
     from v2f_bench.models.registry import get_family
@@ -284,13 +323,13 @@ def train_generator_once(
     unknown = sorted(set(config) - set(accepted) - set(GENERATOR_DEFAULTS))
     if unknown:
         raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
-    voice = voice_stage(prepared, run_dir, voice_config, storage)
+    voice = voice_stage(prepared, run_dir, voice_config, storage, voice_encoder, audio_root)
     judge_record = judge_stage(prepared, run_dir, judge)
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
-            "voice": voice["test"], "path": result.path}
+            "voice": voice["test"], "voice_encoder": voice["encoder"], "path": result.path}
 
 
 def format_trial(outcome: dict) -> str:
@@ -329,9 +368,13 @@ def format_trial(outcome: dict) -> str:
 
 def search_setup(
     target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window",
+    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None,
 ):
-    """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``)."""
+    """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``).
+
+    ``voice_encoder`` names the encoder a voice search trains (a trainable one) or whose embeddings a
+    generator search uses; the search record names it (``voice_encoder``, and in ``voice_stage``)."""
+    from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
     from v2f_bench.search import SearchSetup
     from v2f_bench.search_space import accepted_parameters, load_space
     from v2f_bench.trainables import judge_data, train_generator, train_judge_trial
@@ -341,12 +384,18 @@ def search_setup(
         raise UserError(f"{space_file}: is a search space for {space.target!r}, not {target!r}")
     key = prepared.manifest["cache_key"]
     if target == "voice":
-        return SearchSetup(target, train_voice, voice_data(prepared), space, key)
+        chosen = resolve_voice_encoder(voice_encoder, voice_config)
+        if not chosen.trainable:
+            raise UserError(f"voice encoder {chosen.name!r} is pretrained: there is nothing to tune; tune a trainable one "
+                            f"({', '.join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)})")
+        trainable, data, _ = chosen.training(prepared, {})
+        return SearchSetup(target, trainable, data, space, key, {"voice_encoder": chosen.name}, fixed=chosen.search_fixed())
     if target == "judge":
         return SearchSetup(target, train_judge_trial, judge_data(prepared), space, key)
-    voice = voice_stage(prepared, run_dir, voice_config, storage)
+    voice = voice_stage(prepared, run_dir, voice_config, storage, voice_encoder, audio_root)
     judge_record = judge_stage(prepared, run_dir, judge)
-    extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
+    extra = {"voice_encoder": voice["encoder"],
+             "voice_stage": {"encoder": voice["encoder"], "embedding_dim": voice["embedding_dim"], "config": voice["config"], "test": voice["test"]},
              "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)

@@ -1,0 +1,76 @@
+"""The voice-encoder interface: what turns a prepared dataset into voice embeddings.
+
+An encoder gives one embedding per prepared voice window, (W, D) float32, and one per clip, (C, D)
+= the mean of that clip's windows (``clip_means``). Generators read only these arrays, so any
+width D works downstream (a family is built with ``embed_dim = D``).
+
+Two kinds:
+
+- ``trainable = True``: fitted by the voice stage through a Ray Tune trial (``training`` gives the
+  trainable, its data and the trial's config; ``load`` reads the fitted model back from the trial's
+  checkpoint; ``window_embeddings`` then embeds with it).
+- ``trainable = False`` (pretrained, frozen): ``window_embeddings`` embeds directly; ``cache_inputs``
+  names what besides the prepared data fixes the output (e.g. the weights' hash), for the stage's key.
+
+Adding an encoder: one module with a ``VoiceEncoder`` subclass and one line in ``registry.py`` (or a
+call to ``register_voice_encoder``); the stages, the CLI and the report find it by ``name``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+
+class VoiceEncoder:
+    """Base class; subclasses set ``name``, ``trainable`` and ``embedding_dim`` and implement ``window_embeddings``."""
+
+    name: ClassVar[str] = ""
+    trainable: ClassVar[bool] = False
+    embedding_dim: ClassVar[int] = 0
+    description: ClassVar[str] = ""
+
+    def __init__(self, audio_root: Path | None = None):
+        """``audio_root``: where the raw voice clips are now, for encoders that re-read audio rather than
+        the prepared features (default: the prepared manifest's ``sources.voice_root``)."""
+        self.audio_root = None if audio_root is None else Path(audio_root)
+
+    def window_embeddings(self, prepared, model=None) -> np.ndarray:
+        """(W, embedding_dim) float32, row i for prepared window i; ``model`` is what ``load`` returned (trainable ones)."""
+        raise NotImplementedError
+
+    def embed(self, prepared, model=None) -> tuple[np.ndarray, np.ndarray]:
+        """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows), float32."""
+        windows = np.ascontiguousarray(self.window_embeddings(prepared, model), dtype=np.float32)
+        expected = (len(prepared.voice_features), self.embedding_dim)
+        if windows.shape != expected:
+            raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape}, expected {expected}")
+        return windows, clip_means(windows, np.asarray(prepared.arrays["window_clip.npy"]))
+
+    def cache_inputs(self) -> dict:
+        """What besides the prepared dataset and the config determines the embeddings (part of the voice stage's key)."""
+        return {}
+
+    # ---- trainable encoders only
+
+    def training(self, prepared, config: dict) -> tuple[object, dict, dict]:
+        """(Ray Tune trainable, its data for the object store, the trial's full config) for user hyperparameters ``config``."""
+        raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")
+
+    def search_fixed(self) -> dict:
+        """Hyperparameters every trial of a search on this encoder gets, beside the space's."""
+        return {}
+
+    def load(self, checkpoint_dir: Path):
+        """The fitted model in a finished trial's checkpoint folder."""
+        raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")
+
+
+def clip_means(windows: np.ndarray, window_clip: np.ndarray) -> np.ndarray:
+    """(C, D) float32: row c is the mean of the windows whose ``window_clip`` is c (summed in float64)."""
+    n_clips = int(window_clip.max()) + 1
+    sums = np.zeros((n_clips, windows.shape[1]), dtype=np.float64)
+    np.add.at(sums, window_clip, windows)
+    return (sums / np.bincount(window_clip, minlength=n_clips)[:, None]).astype(np.float32)

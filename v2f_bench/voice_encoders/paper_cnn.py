@@ -1,0 +1,69 @@
+"""The paper's trainable voice CNN (``models.voice_cnn.VoiceCNN``) as two encoders, one per variant.
+
+The encoder name is the CNN variant (``paper-text``: the PDF; ``paper-code``: the authors'
+notebooks). The voice trainable keeps its ``variant`` hyperparameter, so a voice search or a
+failed-trial report reads as before, but the voice stage sets it from the encoder: a trial of
+encoder ``paper-code`` always trains variant ``paper-code``. Training is today's Ray trainable
+(``trainables.train_voice``); the embedding is the 128-d layer that feeds the classifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2f_bench.errors import UserError
+from v2f_bench.voice_encoders.base import VoiceEncoder
+
+
+class PaperCNN(VoiceEncoder):
+    """The VoiceCNN of one ``variant``, trained as a speaker classifier on the train windows."""
+
+    trainable = True
+    embedding_dim = 128
+    variant = ""
+
+    def training(self, prepared, config: dict) -> tuple[object, dict, dict]:
+        from v2f_bench.trainables import VOICE_DEFAULTS, train_voice, voice_data
+
+        return train_voice, voice_data(prepared), self.trial_config(config, VOICE_DEFAULTS)
+
+    def trial_config(self, config: dict, defaults: dict) -> dict:
+        """The voice trial's full config: defaults, then ``config``, with ``variant`` set by this encoder."""
+        if config.get("variant", self.variant) != self.variant:
+            raise UserError(f"voice config variant {config['variant']!r} contradicts voice encoder {self.name!r}; drop `variant` or pass --voice-encoder {config['variant']}")
+        return {**defaults, **config, "variant": self.variant}
+
+    def search_fixed(self) -> dict:
+        return {"variant": self.variant}
+
+    def load(self, checkpoint_dir: Path):
+        from v2f_bench.trainables import load_voice_model
+
+        return load_voice_model(checkpoint_dir)
+
+    @torch.no_grad()
+    def window_embeddings(self, prepared, model=None, batch_size: int = 512) -> np.ndarray:
+        from v2f_bench.progress import progress
+        from v2f_bench.trainables import device
+
+        if model is None:
+            raise ValueError(f"voice encoder {self.name!r} embeds with a trained model; train it first (the voice stage does)")
+        dev = device()
+        model = model.to(dev).eval()
+        x = prepared.voice_features
+        out = [model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(dev)).cpu()
+               for i in progress(range(0, len(x), batch_size), f"{self.name} embeddings", unit="batch")]
+        return torch.cat(out).numpy()
+
+
+class PaperText(PaperCNN):
+    name = variant = "paper-text"
+    description = "the paper's voice CNN as its text describes it, trained here as a speaker classifier (128-d)"
+
+
+class PaperCode(PaperCNN):
+    name = variant = "paper-code"
+    description = "the paper's voice CNN as the authors' code builds it, trained here as a speaker classifier (128-d)"
