@@ -177,6 +177,8 @@ def _add_compare(commands) -> None:
     p.add_argument("--families", default="vae,cgan,rcgan", help="comma-separated families (default vae,cgan,rcgan)")
     p.add_argument("--seeds", type=int, default=2, help="independent searches per family (default 2)")
     p.add_argument("--name", default="compare", help="experiment root name under --storage (default compare)")
+    p.add_argument("--voice-encoders", help="comma-separated voice encoders (e.g. paper-text,ge2e): the same comparison once per "
+                   "encoder, each a sub-study NAME/ENCODER, paired by seed in the report (instead of --voice-encoder)")
     _add_budget_options(p)
     _add_tracking_options(p)
     _add_stage_options(p)
@@ -477,26 +479,43 @@ def _run_tune(args: argparse.Namespace) -> None:
 
 
 def _run_compare(args: argparse.Namespace) -> None:
-    from v2f_bench.compare import check_comparison, run_comparison
+    from v2f_bench.compare import check_comparison, check_encoders, run_comparison, run_encoder_comparison
+    from v2f_bench.voice_encoders.registry import get_voice_encoder
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
     from v2f_bench.resources import check_trial_resources
 
     budget = _budget(args)
     families = [f.strip() for f in args.families.split(",") if f.strip()]
-    check_comparison(families, args.seeds, args.storage, args.name, args.seed)
-    voice_config = _voice_config(args)
+    encoders = [e.strip() for e in args.voice_encoders.split(",") if e.strip()] if args.voice_encoders is not None else None
+    if encoders is not None:
+        if args.voice_encoder is not None:
+            raise UserError("--voice-encoder and --voice-encoders: give one of them")
+        check_encoders(encoders, families, args.seeds, args.storage, args.name, args.seed)
+        voice_config = _voice_config(args) if any(get_voice_encoder(e).trainable for e in encoders) else {}
+    else:
+        check_comparison(families, args.seeds, args.storage, args.name, args.seed)
+        voice_config = _voice_config(args)
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
     tracking = _tracking(args)
     objectives = _objectives(args)
     with ray_session(args.address or "local"):
         check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
-        summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
-                                 tracking, objectives, args.eval_unit)
-    for row in summary["searches"]:
-        best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
-        print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")
+        if encoders is not None:
+            summary = run_encoder_comparison(encoders, families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage,
+                                             args.name, args.seed, tracking=tracking, objectives=objectives, eval_unit=args.eval_unit,
+                                             audio_root=args.voice_audio)
+        else:
+            summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
+                                     tracking, objectives, args.eval_unit, voice_encoder=args.voice_encoder, audio_root=args.voice_audio)
+    studies = summary["studies"] if encoders is not None else {None: summary}
+    for encoder, study in studies.items():
+        for row in study["searches"]:
+            best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
+            where = f"{encoder}/" if encoder else ""
+            print(f"{where}{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, "
+                  f"{row['wall_time_s']:.0f} s)")
     print(f"budget record: {summary['record']}")
 
 

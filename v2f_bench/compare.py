@@ -11,6 +11,10 @@ the family differs. Everything lands under one experiment root::
 The report reads that root; ``compare.json`` is rewritten after every search, so an interrupted
 comparison still says what it finished. A family whose trials all fail is recorded as such
 (``best`` None, with the reason) and the comparison goes on with the others.
+
+``run_encoder_comparison`` repeats the same comparison (families, budget, seeds, judge, split) once
+per voice encoder, each as a named sub-study ``<storage>/<name>/<encoder>/`` holding the layout above,
+with ``<storage>/<name>/voice_encoders.json`` listing them; the report pairs the sub-studies by seed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import platform
 from dataclasses import asdict
 from pathlib import Path
 
-from v2f_bench.artifacts import COMPARE_RECORD
+from v2f_bench.artifacts import COMPARE_RECORD, ENCODERS_RECORD
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import Budget, best_result, default_space_file, read_record, run_search
@@ -72,18 +76,22 @@ def run_comparison(
     eval_unit: str = "window",
     fixed: dict | None = None,
     defaults_first: bool = False,
+    voice_encoder: str | None = None,
+    audio_root: Path | None = None,
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record.
 
     ``fixed`` settings go to every family that declares them (a width only the GANs have stays out of
-    the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults."""
+    the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults;
+    ``voice_encoder`` names the encoder whose embeddings every family gets (``voice_encoders``)."""
     from v2f_bench.search_space import accepted_parameters, with_objectives
     from v2f_bench.stages import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
     root = experiment(storage, name)
-    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit)
+    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit,
+                                   voice_encoder, audio_root)
               for family in families}
     for family, setup in setups.items():
         setup.fixed = {k: v for k, v in (fixed or {}).items() if k in accepted_parameters(family)}
@@ -98,6 +106,7 @@ def run_comparison(
         "defaults_first": defaults_first,
         "resources": _resources(),
         "prepared": prepared.manifest["cache_key"],
+        "voice_encoder": next(iter(setups.values())).extra["voice_encoder"],
         "stages": next(iter(setups.values())).extra,
         "searches": [],
     }
@@ -118,6 +127,51 @@ def run_comparison(
             record["searches"].append(row)
             root.write_json(COMPARE_RECORD, record)
     record["record"] = str(root.child(COMPARE_RECORD))
+    return record
+
+
+def check_encoders(encoders: list[str], families: list[str], seeds: int, storage: str, name: str, base_seed: int = 0) -> None:
+    """``check_comparison`` for a comparison over voice encoders: known, distinct encoders, and a root
+    that holds no earlier study (neither one of its sub-studies nor a plain comparison)."""
+    from v2f_bench.voice_encoders.registry import VOICE_ENCODERS
+
+    if len(encoders) < 2:
+        raise UserError("--voice-encoders: give at least two voice encoders, comma-separated (e.g. paper-text,ge2e); "
+                        "for one, use --voice-encoder")
+    unknown = [e for e in encoders if e not in VOICE_ENCODERS]
+    if unknown:
+        raise UserError(f"--voice-encoders: {unknown[0]!r} is not a voice encoder; known: {', '.join(sorted(VOICE_ENCODERS))}")
+    repeated = sorted({e for e in encoders if encoders.count(e) > 1})
+    if repeated:
+        raise UserError(f"--voice-encoders: {repeated[0]!r} is listed twice")
+    root = experiment(storage, name)
+    if root.read_json(ENCODERS_RECORD) is not None or root.read_json(COMPARE_RECORD) is not None:
+        raise UserError(f"{root}: holds an earlier comparison; choose another --name (or --storage) so its results stay as they are")
+    for encoder in encoders:
+        check_comparison(families, seeds, str(root), encoder, base_seed)
+
+
+def run_encoder_comparison(encoders: list[str], families: list[str], seeds: int, budget: Budget, prepared, run_dir: Path, voice_config: dict,
+                           judge: JudgeConfig, storage: str, name: str, base_seed: int = 0, **options) -> dict:
+    """The same equal-budget comparison once per voice encoder, as sub-studies ``<name>/<encoder>``.
+
+    Every sub-study has the same families, budget, seeds (so search k of each uses the same seed),
+    judge (the run directory's judge stage, computed once and reused) and split; only the voice
+    embeddings differ. The run directory's voice stage holds one encoder's embeddings at a time:
+    each sub-study builds its searches' data from it before the next encoder replaces it.
+    ``voice_config`` goes to the trainable encoders only. ``options`` are ``run_comparison``'s."""
+    from v2f_bench.voice_encoders.registry import get_voice_encoder
+
+    check_encoders(encoders, families, seeds, storage, name, base_seed)
+    root = experiment(storage, name)
+    record = {"voice_encoders": encoders, "families": families, "seeds": [base_seed + k for k in range(seeds)], "studies": {}}
+    for encoder in encoders:
+        config = voice_config if get_voice_encoder(encoder).trainable else {}
+        study = run_comparison(families, seeds, budget, prepared, run_dir, config, judge, str(root), encoder, base_seed,
+                               voice_encoder=encoder, **options)
+        record["studies"][encoder] = {"experiment": encoder, "searches": study["searches"], "stages": study["stages"]}
+        root.write_json(ENCODERS_RECORD, record)
+    record["record"] = str(root.child(ENCODERS_RECORD))
     return record
 
 

@@ -14,6 +14,9 @@ searches) and writes into ``out``:
 - ``budget.csv`` (``budget_flops.csv``) and ``ranking.csv``: expected best validation accuracy after n trials
   (Dodge et al. 2019) per family with bootstrap bands, against n, trial time and training FLOPs, and the
   families ranked with "within noise" flags (paired over seeds when the seeds pair up);
+- ``encoders.csv`` / ``encoder_paired.csv`` when the generator searches used several voice encoders (a
+  ``compare --voice-encoders`` study): each family's Table I metric per encoder, and per family every other
+  encoder minus the first, paired by seed; the other tables then show the first encoder's sub-study;
 - figures (PNG) and ``index.html`` (self-contained) and ``report.md``.
 
 What cannot be drawn (no generator searches, no stage artifacts) is said on the page, not skipped
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from v2f_bench.artifacts import (SAMPLE_GENERATED, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
+from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
                                  STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
@@ -73,10 +76,16 @@ def build_report(paths: list[str], out: Path, allow_mixed: bool = False) -> dict
 def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -> dict:
     """Write everything into ``out`` (the staging folder); ``final`` is where it will be moved."""
     collection = collect(paths, allow_mixed=allow_mixed)
-    trials = collection.trials
+    trials = everything = collection.trials
     collection.epochs.to_csv(out / "epochs.csv", index=False)
-    generators = trials[~trials["target"].isin(["voice", "judge"])]
     sections, notes = [], list(collection.problems)
+    encoders = tables.voice_encoders(trials, _encoder_order(paths))
+    if len(encoders) > 1:
+        sections.append(_encoder_section(trials, encoders, out))
+        notes.append(f"the generator searches used {len(encoders)} voice encoders ({', '.join(encoders)}); the sections after "
+                     f"'Voice encoders side by side' show the {encoders[0]} sub-study (trials.csv holds every trial)")
+        trials = trials[trials["target"].isin(["voice", "judge"]) | (trials["voice_encoder"] == encoders[0])]
+    generators = trials[~trials["target"].isin(["voice", "judge"])]
     if generators.empty:
         notes.append("no generator searches among the experiments: Tables I and II need `v2f-bench compare` or `tune FAMILY` results")
         trials.to_csv(out / "trials.csv", index=False)
@@ -90,12 +99,44 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         sections += _budget_sections(generators, out)
         sections += _pareto_sections(collection, generators, out, notes)
         sections += _figure_sections(collection, generators, out, notes)
+    if len(everything) != len(trials):
+        everything.to_csv(out / "trials.csv", index=False)
+        tables._write_parquet(everything, out / "trials.parquet")
     sections += _benchmark_sections(final, notes)
     page = out / "index.html"
     sections.append(Section("Notes", note="\n".join(notes) if notes else "Nothing was skipped."))
     write_page(page, "v2f_bench report", sections)
     _write_markdown(out, sections)
-    return {"out": str(out), "page": str(page), "tables": written, "problems": notes, "trials": len(trials)}
+    return {"out": str(out), "page": str(page), "tables": written, "problems": notes, "trials": len(everything)}
+
+
+def _encoder_order(paths: list[str]) -> list[str]:
+    """The voice encoders in the order a ``compare --voice-encoders`` study at one of ``paths`` lists them (its
+    first is the reference of the paired differences); empty when none of the paths is such a study."""
+    for path in paths:
+        try:
+            record = Location.parse(path).read_json(ENCODERS_RECORD)
+        except (OSError, ValueError):
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("voice_encoders"), list):
+            return [str(e) for e in record["voice_encoders"]]
+    return []
+
+
+def _encoder_section(trials: pd.DataFrame, encoders: list[str], out: Path) -> Section:
+    """Each family's Table I metric under each voice encoder, and the paired differences to the first encoder."""
+    side = tables.encoder_table(trials, encoders)
+    side.to_csv(out / "encoders.csv", index=False, float_format="%.6g")
+    paired = tables.encoder_differences(trials, encoders)
+    paired.to_csv(out / "encoder_paired.csv", index=False, float_format="%.6g")
+    shown = paired[["family", "a", "b", "difference", "low", "high", "n_pairs", "better"]].assign(better=paired["better"].fillna(""))
+    (out / "encoders.md").write_text(side.to_markdown(index=False, floatfmt=".2f") + "\n\n" + shown.to_markdown(index=False, floatfmt=".2f") + "\n")
+    html = side.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="—") + shown.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="—")
+    note = ("Test verification accuracy (%) of each family's validation-best trial per seed, under each voice encoder (same families, budget, "
+            "seeds, judge and split): mean over seeds with the 95 % Student-t interval, seeds, and the test decisions per seed (n). "
+            f"Below: per family, a - b with b = {encoders[0]}, paired by seed index, with the 95 % paired t-interval over n_pairs seeds "
+            "(percentage points; better blank when the interval contains 0 or n_pairs < 2).")
+    return Section("Voice encoders side by side (Table I metric)", html=html, note=note)
 
 
 def _benchmark_sections(folder: Path, notes: list[str]) -> list[Section]:

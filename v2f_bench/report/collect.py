@@ -6,7 +6,8 @@ URI, through ``storage.Location`` like ``search.py`` writes it), without the Ray
 What is read, and from where (text files only; nothing is unpickled)::
 
     <experiment>/v2f_search.json              the search record (search.py): target, seed, metric, mode,
-                                              budget (max_epochs, cpus/gpus per trial), prepared key
+                                              budget (max_epochs, cpus/gpus per trial), prepared key,
+                                              voice encoder (None in records that predate it)
     <experiment>/experiment_state-*.json      Ray's snapshot of the trials (newest file): trial id, status
                                               (TERMINATED / ERROR / RUNNING / PENDING / PAUSED), config,
                                               trial directory name. Its pickled fields are ignored.
@@ -63,7 +64,7 @@ STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
     "experiment", "root", "target", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
     "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus",
-    "train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s", "prepared", "test_epoch", "checkpoint", "experiment_path", "trial_path",
+    "train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
 """The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow."""
 COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen")
@@ -329,6 +330,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     metric, mode = record["metric"], record["mode"]
     base = {"experiment": loc.name, "root": origin, "target": record["target"], "seed": record.get("seed"), "metric": metric, "mode": mode,
             "cpus": budget.get("cpus_per_trial"), "gpus": budget.get("gpus_per_trial"), "prepared": record.get("prepared"),
+            "voice_encoder": record.get("voice_encoder"),
             "experiment_path": str(loc)}
 
     trial_dirs, starting = {}, []

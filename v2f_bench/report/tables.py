@@ -543,6 +543,68 @@ def paired_comparisons(trials: pd.DataFrame, which: Iterable[str] = ("I", "II"))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
+# --------------------------------------------------------------------------- voice encoders
+
+
+def voice_encoders(trials: pd.DataFrame, order: Iterable[str] | None = None) -> list[str]:
+    """The voice encoders of the generator searches among ``trials`` (column ``voice_encoder``): those in
+    ``order`` first, in that order (a ``compare --voice-encoders`` study's), then the others alphabetically."""
+    if "voice_encoder" not in trials:
+        return []
+    found = {e for e in trials.loc[~trials["target"].isin(NON_FAMILY_TARGETS), "voice_encoder"].dropna().unique()}
+    first = [e for e in (order or []) if e in found]
+    return first + sorted(found - set(first))
+
+
+def encoder_table(trials: pd.DataFrame, encoders: list[str], metric: str = "verification_accuracy") -> pd.DataFrame:
+    """Each family's Table I ``metric`` under each voice encoder: one row per (family, encoder).
+
+    Per encoder, the searches of that encoder's sub-study, the validation-best trial of each (family, seed)
+    (``best_per_search``), and over those seeds the mean test value on the table's scale (%) with its 95 %
+    Student-t interval (``budget.seed_summary``; NaN with one seed). Columns: ``family``, ``encoder``,
+    ``mean``, ``low``, ``high``, ``seeds``, ``decisions`` (test decisions per seed, the fewest over seeds).
+    """
+    column = _test_column(metric)
+    rows = []
+    for encoder in encoders:
+        part = trials[trials["voice_encoder"] == encoder]
+        names = families(part)
+        best = best_per_search(part[part["target"].isin(names)])
+        for fam in names:
+            picked = best[best["target"] == fam]
+            values = pd.to_numeric(picked[column], errors="coerce").dropna().to_numpy() * display_factor(metric) if column in picked else np.array([])
+            s = seed_summary(values, LEVEL) if values.size else {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0}
+            rows.append({"family": fam, "encoder": encoder, "mean": s["mean"], "low": s["low"], "high": s["high"], "seeds": s["n"],
+                         "decisions": _fewest_decisions(picked, column)})
+    frame = pd.DataFrame(rows, columns=["family", "encoder", "mean", "low", "high", "seeds", "decisions"])
+    frame["_key"] = [_family_key(f) for f in frame["family"]]
+    return frame.sort_values("_key", kind="stable").drop(columns="_key").reset_index(drop=True)
+
+
+def encoder_differences(trials: pd.DataFrame, encoders: list[str], metric: str = "verification_accuracy") -> pd.DataFrame:
+    """Per family, every later encoder minus the first (the reference) on Table I ``metric``, paired by seed.
+
+    A ``compare --voice-encoders`` study runs the same seeds, judge and split under every encoder, so search k
+    of encoder A pairs with search k of encoder B; ``budget.paired_differences`` gives the mean of (B_k - A_k)
+    over the seeds both have, on the table's scale (percentage points), with its 95 % paired t-interval.
+    Columns: ``family``, then ``paired_differences``' (``a`` = the later encoder, ``b`` = the reference).
+    """
+    column = _test_column(metric)
+    parts = []
+    for fam in families(trials[trials["voice_encoder"].isin(encoders)]):
+        rows = trials[(trials["target"] == fam) & trials["voice_encoder"].isin(encoders)]
+        best = pd.concat([best_per_search(rows[rows["voice_encoder"] == e]) for e in encoders], ignore_index=True)
+        if best.empty or column not in best:
+            continue
+        frame = best.assign(_value=pd.to_numeric(best[column], errors="coerce") * display_factor(metric))
+        for other in encoders[1:]:
+            part = paired_differences(frame, "_value", "voice_encoder", "seed", METRICS[metric].higher_is_better, LEVEL, [other, encoders[0]])
+            part.insert(0, "family", fam)
+            parts.append(part)
+    columns = ["family", "a", "b", "difference", "low", "high", "n_pairs", "pairs", "higher_is_better", "within_noise", "better"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+
+
 # --------------------------------------------------------------------------- rendering
 
 
