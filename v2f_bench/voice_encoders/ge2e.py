@@ -28,6 +28,7 @@ The clip embedding is the mean of its windows' embeddings, as for every encoder 
 from __future__ import annotations
 
 import hashlib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,15 @@ PARTIAL_FRAMES = 160
 PARTIAL_SAMPLES = PARTIAL_FRAMES * SAMPLE_RATE // 100
 TARGET_DBFS = -30
 """``hparams.audio_norm_target_dBFS``."""
+
+
+def _resemblyzer():
+    """Resemblyzer's ``VoiceEncoder`` class and ``audio`` module; its ``scipy.ndimage.morphology`` import
+    (used only by the VAD trimming we do not run) warns of deprecation, which is not ours to fix."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from resemblyzer import VoiceEncoder, audio
+    return VoiceEncoder, audio
 
 
 def weights_file() -> Path:
@@ -65,12 +75,10 @@ class GE2E(VoiceEncoder):
         return {"weights_sha256": sha256_file(weights_file()), "partial_frames": PARTIAL_FRAMES, "target_dbfs": TARGET_DBFS}
 
     def window_embeddings(self, prepared, model=None, batch_size: int = 128) -> np.ndarray:
-        from resemblyzer import VoiceEncoder as Resemblyzer
-
         from v2f_bench.progress import progress
         from v2f_bench.trainables import device
 
-        net = Resemblyzer(device=device(), verbose=False, weights_fpath=weights_file()).eval()
+        net = _resemblyzer()[0](device=device(), verbose=False, weights_fpath=weights_file()).eval()
         audio = window_audio(prepared, self.audio_root)
         out = np.zeros((len(audio), self.embedding_dim), dtype=np.float32)
         with torch.no_grad():
@@ -82,8 +90,7 @@ class GE2E(VoiceEncoder):
 
 def partial_mels(windows: np.ndarray) -> np.ndarray:
     """(B, samples <= PARTIAL_SAMPLES) 16 kHz windows -> (B, 160, 40) mel frames of each window zero-padded to one partial."""
-    from resemblyzer.audio import wav_to_mel_spectrogram
-
+    wav_to_mel_spectrogram = _resemblyzer()[1].wav_to_mel_spectrogram
     padded = np.zeros((len(windows), PARTIAL_SAMPLES), dtype=np.float32)
     padded[:, : windows.shape[1]] = windows
     return np.stack([wav_to_mel_spectrogram(w)[:PARTIAL_FRAMES] for w in padded])
@@ -91,8 +98,6 @@ def partial_mels(windows: np.ndarray) -> np.ndarray:
 
 def window_audio(prepared, audio_root: Path | None = None) -> np.ndarray:
     """(W, n) float32: the 16 kHz audio of every prepared window, in window order (see the module docstring)."""
-    from resemblyzer.audio import normalize_volume
-
     from v2f_bench.data.audio import FeatureParams
     from v2f_bench.progress import progress
 
@@ -105,7 +110,7 @@ def window_audio(prepared, audio_root: Path | None = None) -> np.ndarray:
     for clip in progress(manifest["clips"], "ge2e: decoding clips at 16 kHz", unit="clip"):
         wav = decode_clip(root, clip)
         if np.any(wav):
-            wav = normalize_volume(wav, TARGET_DBFS, increase_only=True)
+            wav = _resemblyzer()[1].normalize_volume(wav, TARGET_DBFS, increase_only=True)
         for k in range(clip["n_windows"]):
             start = int(round(k * params.hop * scale))
             piece = wav[start : start + length]
