@@ -258,7 +258,13 @@ CASES = [
         "{files}/vae_key_for_voice.yaml: 'latent_dim' is not a voice hyperparameter"),
     row("train", "voice-config-wrong-type", ["train", "vae", *STAGE, "--voice-config", "{files}/string_lr.yaml"],
         "{files}/string_lr.yaml: lr: expected a finite number"),
+    row("train", "pretrained-voice-encoder", ["train", "voice", *STAGE, "--voice-encoder", "ge2e"],
+        "--voice-encoder ge2e: a pretrained encoder, so there is nothing to train"),
+    row("train", "unknown-voice-encoder", ["train", "vae", *STAGE, "--voice-encoder", "wav2vec"], "argument --voice-encoder: invalid choice: 'wav2vec'",
+        kind=ARGPARSE),
     # tune
+    row("tune", "pretrained-voice-encoder", ["tune", "voice", *SEARCH, "--voice-encoder", "ge2e"],
+        "--voice-encoder ge2e: a pretrained encoder, so there is nothing to tune"),
     row("tune", "non-numeric-trials", ["tune", "vae", *SEARCH, "--trials", "many"], "argument --trials: invalid int value: 'many'", kind=ARGPARSE),
     row("tune", "negative-trials", ["tune", "vae", *SEARCH, "--trials", "-1"], "--trials, --max-epochs and --concurrency must be at least 1"),
     row("tune", "unknown-scheduler", ["tune", "vae", *SEARCH, "--scheduler", "pbt"], "argument --scheduler: invalid choice: 'pbt'", kind=ARGPARSE),

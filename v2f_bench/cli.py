@@ -331,6 +331,7 @@ def _run_train(args: argparse.Namespace) -> None:
         config["max_epochs"] = args.epochs
     _check_hyperparameters(str(args.config or "--epochs"), config, args.target)
     if args.target == "voice":
+        _check_trainable_encoder(args.voice_encoder, "train")
         prepared = load_prepared(args.prepared)
         print(format_trial(train_voice_once(prepared, args.run_dir, config, args.voice_encoder)))
         return
@@ -373,6 +374,16 @@ def _check_hyperparameters(source: str, config: dict, target: str) -> None:
                 hyper.check(key, config[key])
             except ValueError as exc:
                 raise UserError(f"{source}: {exc}") from None
+
+
+def _check_trainable_encoder(name: str | None, verb: str) -> None:
+    """``train voice`` / ``tune voice`` need a trainable encoder; said before Ray starts or any stage runs."""
+    from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
+
+    chosen = resolve_voice_encoder(name)
+    if not chosen.trainable:
+        trainable = ", ".join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)
+        raise UserError(f"--voice-encoder {chosen.name}: a pretrained encoder, so there is nothing to {verb}; {verb} a trainable one ({trainable})")
 
 
 def _voice_config(args: argparse.Namespace) -> dict:
@@ -451,6 +462,8 @@ def _run_tune(args: argparse.Namespace) -> None:
     space = args.space or default_space_file(args.target)
     load_target_space(args.target, space)
     voice_config = _voice_config(args)
+    if args.target == "voice":
+        _check_trainable_encoder(args.voice_encoder, "tune")
     judge = _judge_config(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
