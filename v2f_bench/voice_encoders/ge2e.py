@@ -21,6 +21,12 @@ cover the same stretch of speech):
    mel spectrogram (``resemblyzer.audio.wav_to_mel_spectrogram``: 25 ms windows, 10 ms hop, power
    mel, not log) of the padded window, its first 160 frames, one forward pass. The embedding is
    the network's output, already L2-normalised (and non-negative, after the ReLU).
+   Measured on the seven real VoxCeleb1 clips of the tests (three parts each, 63 windows), the padding
+   separates speakers better than feeding the window's 93 frames alone: mean clip cosine same/other
+   speaker 0.82/0.53 against 0.78/0.52, nearest-neighbour speaker of a clip 21/21 against 19/21.
+
+Cost: about 43 s for the 4,053 windows (324 mp3 clips) of the default data on 2 shared CPU cores,
+of which about 36 s is the LSTM (batches of 128 partials) and the rest decoding.
 
 The clip embedding is the mean of its windows' embeddings, as for every encoder (not re-normalised).
 """
