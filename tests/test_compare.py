@@ -36,6 +36,11 @@ def test_compare_over_voice_encoders_runs_one_named_sub_study_each_and_the_repor
     assert records["ge2e"]["budget"] == records["paper-text"]["budget"]
     assert records["ge2e"]["stages"]["judge_stage"] == records["paper-text"]["stages"]["judge_stage"], "one judge for both"
 
+    from v2f_bench.status import status
+
+    searches, _ = status([str(root)])
+    assert len(searches) == 4 and all(search.finished for search in searches)
+
     summary = build_report([str(root)], tmp_path / "report")
     side = pd.read_csv(tmp_path / "report" / "encoders.csv")
     assert list(side["encoder"]) == ["paper-text", "ge2e"] and set(side["family"]) == {"vae"} and list(side["seeds"]) == [2, 2]
