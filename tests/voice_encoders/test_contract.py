@@ -100,3 +100,11 @@ def test_a_pretrained_encoder_refuses_voice_hyperparameters_and_a_contradicting_
         voice_stage(prepared, tmp_path, {"lr": 0.1}, encoder="ge2e")
     with pytest.raises(UserError, match="variant 'paper-code' contradicts --voice-encoder paper-text"):
         voice_stage(prepared, tmp_path, {"variant": "paper-code"}, encoder="paper-text")
+
+
+def test_a_voice_search_trains_the_variant_its_encoder_names_and_a_pretrained_one_has_none(prepared, tmp_path):
+    judge = JudgeConfig(epochs=1)
+    setup = search_setup("voice", default_space_file("voice"), prepared, tmp_path, {}, judge, voice_encoder="paper-code")
+    assert setup.fixed == {"variant": "paper-code"} and setup.extra == {"voice_encoder": "paper-code"}
+    with pytest.raises(UserError, match="'ge2e' is pretrained: there is nothing to tune"):
+        search_setup("voice", default_space_file("voice"), prepared, tmp_path, {}, judge, voice_encoder="ge2e")
