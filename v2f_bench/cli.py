@@ -449,6 +449,12 @@ def _run_tune(args: argparse.Namespace) -> None:
     load_target_space(args.target, space)
     voice_config = _voice_config(args)
     judge = _judge_config(args)
+    if args.target == "judge":
+        from v2f_bench.trainables import SEARCHED_JUDGE
+
+        if judge.kind != SEARCHED_JUDGE:
+            raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
+                            f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
     record = _check_experiment(args.storage, name, args.target, args.resume)

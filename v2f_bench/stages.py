@@ -300,7 +300,8 @@ def train_generator_once(
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
-    return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
+    return {"target": family, "config": result.config, **checkpoint_metrics(result),
+            "judge": {"name": judge_record["judge"], "tau": judge_record["calibration"]["tau"]},
             "voice": voice["test"], "path": result.path}
 
 

@@ -492,6 +492,8 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
 # ----------------------------------------------------------------------------- judge
 
 
+SEARCHED_JUDGE = "trained"
+"""The judge whose hyperparameters ``train_judge_trial`` searches (``judges.facenet.TrainedFacenet``)."""
 JUDGE_TUNABLE = ("lr", "batch_size", "max_epochs", "distance", "criterion", "tau_step", "seed")
 """What a judge search may set: ``JudgeConfig`` fields (``max_epochs`` is its ``epochs``)."""
 
@@ -518,7 +520,7 @@ def train_judge_trial(config: dict, data: dict) -> None:
     if unknown:
         raise ValueError(f"unknown judge hyperparameters {unknown}; accepted: {list(JUDGE_TUNABLE)}")
     settings = {k: v for k, v in config.items() if k != "max_epochs"}
-    judge_config = JudgeConfig(kind="trained", epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
+    judge_config = JudgeConfig(kind=SEARCHED_JUDGE, epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
     seed_everything(judge_config.seed)
     dev = str(device())
     train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))
