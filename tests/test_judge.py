@@ -1,4 +1,6 @@
-"""The face judge: pairs, tau calibration, verification, pretrained weights from local files only, training."""
+"""The judge's threshold and settings: pairs, tau calibration, verification, JudgeConfig checks.
+
+The judges themselves are tested in ``tests/judges/``."""
 
 from __future__ import annotations
 
@@ -7,16 +9,7 @@ import pytest
 import torch
 
 from v2f_bench.errors import UserError
-from v2f_bench.judge import (
-    JudgeConfig,
-    calibrate,
-    embed_faces,
-    load_pretrained,
-    pair_verification,
-    tau_grid,
-    train_judge,
-    unordered_pairs,
-)
+from v2f_bench.judge import JudgeConfig, calibrate, pair_verification, tau_grid, unordered_pairs
 
 
 def embeddings_at_distances(same_distance: float, other_distance: float, per_identity: int = 3, identities: int = 3) -> tuple[torch.Tensor, np.ndarray]:
@@ -83,56 +76,20 @@ def test_verification_on_held_out_pairs_uses_the_given_threshold():
     assert pair_verification(emb, labels, 0.29, "sq_l2")["accuracy"] == pytest.approx(27 / 36)
 
 
-def test_missing_pretrained_weights_say_where_to_put_them(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(UserError) as error:
-        load_pretrained(JudgeConfig(kind="vggface2"))
-    message = str(error.value)
-    assert str(tmp_path / "checkpoints" / "20180402-114759-vggface2.pt") in message and "--judge trained" in message
-
-
-def test_a_file_that_is_not_judge_weights_is_refused(tmp_path):
-    bad = tmp_path / "weights.pt"
-    torch.save({"something": torch.zeros(3)}, bad)
-    with pytest.raises(UserError, match="not facenet-pytorch casia-webface weights"):
-        load_pretrained(JudgeConfig(kind="casia-webface", weights=str(bad)))
-
-
-@pytest.mark.slow
-def test_pretrained_weights_load_from_a_local_file_without_download(tmp_path, monkeypatch):
-    from facenet_pytorch import InceptionResnetV1
-
-    torch.manual_seed(0)
-    reference = InceptionResnetV1(classify=True, num_classes=10575).eval()
-    (tmp_path / "checkpoints").mkdir()
-    torch.save(reference.state_dict(), tmp_path / "checkpoints" / "20180408-102900-casia-webface.pt")
-    reference.classify = False
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    net = load_pretrained(JudgeConfig(kind="casia-webface"))
-    faces = np.random.default_rng(0).integers(0, 256, size=(2, 96, 96, 3), dtype=np.uint8)
-    assert torch.allclose(embed_faces(net, faces), embed_faces(reference, faces), atol=1e-6)
-
-
-def test_a_trained_judge_embeds_faces_as_unit_vectors():
-    rng = np.random.default_rng(0)
-    faces = rng.integers(0, 256, size=(8, 96, 96, 3), dtype=np.uint8)
-    labels = np.array([0, 0, 1, 1, 0, 0, 1, 1])
-    epochs = []
-    net = train_judge(faces, labels, JudgeConfig(epochs=2, batch_size=4), report=lambda e, loss, acc: epochs.append((e, loss, acc)))
-    assert [e for e, _, _ in epochs] == [1, 2] and all(np.isfinite(loss) for _, loss, _ in epochs)
-    emb = embed_faces(net, faces)
-    assert emb.shape == (8, 512)
-    assert torch.allclose(emb.norm(dim=1), torch.ones(8), atol=1e-5)
-
-
 @pytest.mark.parametrize(
     "field, value, flag",
     [
         pytest.param("kind", "openface", "--judge", id="kind"),
         pytest.param("distance", "cosine", "--distance", id="distance"),
         pytest.param("criterion", "auc", "--criterion", id="criterion"),
+        pytest.param("align", "mtcnn", "--judge-align", id="align"),
     ],
 )
 def test_bad_judge_settings_name_the_option(field, value, flag):
-    with pytest.raises(UserError, match=flag):
+    with pytest.raises(UserError, match=f"{flag} '{value}': choose one of"):
         JudgeConfig(**{field: value}).validate()
+
+
+def test_an_unknown_judge_lists_the_registered_ones():
+    with pytest.raises(UserError, match="trained, vggface2, casia-webface, dlib"):
+        JudgeConfig(kind="openface").validate()

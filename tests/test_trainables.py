@@ -165,7 +165,7 @@ def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(
     calibration = judge["calibration"]
     assert 0 < calibration["tau"] <= 4 and len(calibration["curve"]["tau"]) == 400
     assert judge["test_verification"]["n_pairs"] > 0
-    assert judge["config"]["kind"] == "trained"
+    assert judge["config"]["kind"] == judge["judge"] == "trained" and judge["embedding_dim"] == 512
 
 
 def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages):
@@ -180,6 +180,7 @@ def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(sta
         generated = np.load(Path(checkpoint) / trainables.SAMPLE_GENERATED)
         targets = np.load(Path(checkpoint) / trainables.SAMPLE_TARGETS)
     assert {"test_verification_accuracy", "test_psnr", "test_ssim"} <= set(test)
+    assert test["judge"] == judge["judge"] == "trained"
     assert generated.shape == targets.shape == (len(prepared.manifest["identities"]), 64, 64, 3) and generated.dtype == np.uint8
 
 

@@ -83,7 +83,7 @@ def _add_train(commands) -> None:
 
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     """Where the prepared data and stage outputs live, and how the voice and judge stages run."""
-    from v2f_bench.judge import CRITERIA, DISTANCES, JUDGE_KINDS
+    from v2f_bench.judge import CRITERIA, DISTANCES
     from v2f_bench.stages import EVAL_UNITS
 
     p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
@@ -92,8 +92,7 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     _add_voice_encoder_option(p)
     p.add_argument("--voice-audio", type=Path, help="where the prepared dataset's voice clips are now, for encoders that re-read audio "
                    "(ge2e; default: the folder recorded at prepare)")
-    p.add_argument("--judge", default="trained", choices=JUDGE_KINDS, help="face judge: trained here (default) or pretrained facenet weights")
-    p.add_argument("--judge-weights", help="local file of the pretrained judge weights")
+    _add_judge_options(p)
     p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
     p.add_argument("--distance", default="sq_l2", choices=DISTANCES, help="judge distance (default sq_l2, the authors' code)")
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
@@ -107,6 +106,19 @@ def _add_voice_encoder_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voice-encoder", choices=sorted(VOICE_ENCODERS), metavar="NAME",
                    help=f"voice encoder whose embeddings the generators use: {', '.join(sorted(VOICE_ENCODERS))} "
                         f"(default {DEFAULT_VOICE_ENCODER}, or the variant --voice-config names)")
+
+
+def _add_judge_options(p: argparse.ArgumentParser) -> None:
+    """Which face judge, from the judge registry (choices and help list every registered judge)."""
+    from v2f_bench.judge import ALIGNMENTS
+    from v2f_bench.judges.registry import JUDGES
+
+    judges = "; ".join(f"{name}: {cls.summary}" for name, cls in JUDGES.items())
+    p.add_argument("--judge", default="trained", choices=tuple(JUDGES), help=f"face judge (default trained). {judges}".replace("%", "%%"))
+    p.add_argument("--judge-weights", help="local file of the pretrained facenet judge weights (vggface2, casia-webface)")
+    p.add_argument("--judge-align", default="landmarks", choices=ALIGNMENTS,
+                   help="dlib judge: take the prepared crop as aligned by the dataset's landmarks and resize it (default), "
+                        "or re-align it with dlib's 5-point predictor and get_face_chip")
 
 
 def _add_budget_options(p: argparse.ArgumentParser) -> None:
@@ -204,6 +216,7 @@ def _add_paper(commands) -> None:
     p.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: a private local instance")
     p.add_argument("--storage", help="experiment root for the searches (local path or s3://...); default RUN_DIR/searches")
     _add_voice_encoder_option(p)
+    _add_judge_options(p)
     p.set_defaults(run=_run_paper)
 
 
@@ -283,7 +296,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
 def _run_paper(args: argparse.Namespace) -> None:
     from v2f_bench.pipeline import run_paper
 
-    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage, args.voice_encoder)
+    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage, args.voice_encoder, _judge_config(args))
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in summary["timings_s"].items())
     print(f"report: {summary['page']} ({summary['trials']} trials; {timings})")
 
@@ -401,14 +414,17 @@ def _voice_config(args: argparse.Namespace) -> dict:
 
 
 def _judge_config(args: argparse.Namespace):
-    """The judge settings, checked (and the pretrained weight file found) before any stage runs."""
-    from v2f_bench.judge import JudgeConfig, load_pretrained, pretrained_path
+    """The judge settings, checked (and a pretrained judge's weight files found) before any stage runs."""
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.judges.registry import get_judge
 
-    _at_least("--judge-epochs", args.judge_epochs, 1)
-    config = JudgeConfig(kind=args.judge, weights=args.judge_weights, epochs=args.judge_epochs, distance=args.distance, criterion=args.criterion)
+    tuning = {}
+    if hasattr(args, "judge_epochs"):  # `paper` takes only the judge's choice; its profile sets the rest
+        _at_least("--judge-epochs", args.judge_epochs, 1)
+        tuning = {"epochs": args.judge_epochs, "distance": args.distance, "criterion": args.criterion}
+    config = JudgeConfig(kind=args.judge, weights=args.judge_weights, align=args.judge_align, **tuning)
     config.validate()
-    if config.kind != "trained" and not pretrained_path(config).is_file():
-        load_pretrained(config)  # raises the one-line error that says where the file belongs
+    get_judge(config.kind).check(config)  # the one-line error that says where a missing weight file belongs
     return config
 
 
@@ -465,6 +481,12 @@ def _run_tune(args: argparse.Namespace) -> None:
     if args.target == "voice":
         _check_trainable_encoder(args.voice_encoder, "tune")
     judge = _judge_config(args)
+    if args.target == "judge":
+        from v2f_bench.trainables import SEARCHED_JUDGE
+
+        if judge.kind != SEARCHED_JUDGE:
+            raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
+                            f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
     record = _check_experiment(args.storage, name, args.target, args.resume)

@@ -26,6 +26,7 @@ largest trial of the profile is checked against the cluster's nodes (``resources
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -77,11 +78,12 @@ PROFILES = {
 
 
 def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None,
-              voice_encoder: str | None = None) -> dict:
+              voice_encoder: str | None = None, judge=None) -> dict:
     """Run the whole study; returns the report summary with the time each stage took.
 
     A trainable ``voice_encoder`` (default paper-text) gets the voice search and its best trial becomes the
-    voice stage; a pretrained one replaces the voice search by its embedding (no voice experiment to report)."""
+    voice stage; a pretrained one replaces the voice search by its embedding (no voice experiment to report).
+    ``judge`` (a ``JudgeConfig``) chooses the judge (default: trained); its epochs and seed come from the profile."""
     from v2f_bench.compare import run_comparison
     from v2f_bench.compute import parse_compute_budget
     from v2f_bench.data.prepared import PrepareConfig, format_summary, load_prepared, prepare
@@ -109,7 +111,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     prepared = load_prepared(run_dir / "prepared")
     timings["prepare"] = time.time() - started - sum(timings.values())
     searches = storage or str(run_dir / "searches")
-    judge = JudgeConfig(epochs=profile.judge_epochs, seed=seed)
+    judge = dataclasses.replace(judge or JudgeConfig(), epochs=profile.judge_epochs, seed=seed)
     resources = dict(cpus_per_trial=profile.cpus_per_trial, gpus_per_trial=profile.gpus_per_trial, concurrency=profile.concurrency)
     voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
     compute = parse_compute_budget(profile.compute_budget).as_dict() if profile.compute_budget else None

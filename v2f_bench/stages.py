@@ -3,8 +3,8 @@
 - ``voice_stage``: the window and clip embeddings of one voice encoder (``voice_encoders``): a
   trainable one is trained once (one configuration, through its Ray trainable) and embeds with its
   best checkpoint; a pretrained one embeds directly.
-- ``judge_stage``: obtain the judge (pretrained from a local file, or trained on the train photos),
-  calibrate tau on the validation photos and measure verification on the test photos.
+- ``judge_stage``: obtain the judge named by ``JudgeConfig.kind`` from ``judges.registry`` (pretrained,
+  or fitted on the train photos), calibrate tau on the validation photos and measure verification on the test photos.
 - ``generator_data``: everything a generator trial needs, as one dict for the object store.
 - ``run_one``: one trial of a trainable through Ray Tune (the same path a search takes).
 
@@ -27,7 +27,7 @@ from v2f_bench.artifacts import STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError, first_line
 from v2f_bench.hashing import sha256_json
-from v2f_bench.judge import JudgeConfig, calibrate, embed_faces, load_pretrained, pair_verification, train_judge
+from v2f_bench.judge import JudgeConfig, calibrate, pair_verification
 from v2f_bench.progress import progress
 from v2f_bench.storage import Location, storage_root
 from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device
@@ -206,32 +206,39 @@ def export_embeddings(voice_encoder, prepared: PreparedDataset, model=None) -> t
 
 
 def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -> dict:
-    """Obtain and calibrate the judge; returns the stage record (tau, curve, verification)."""
+    """Obtain and calibrate the judge ``config.kind`` (from ``judges.registry``); returns the stage record.
+
+    A trainable judge is fitted on the train photos; a pretrained one is built as it is. Either way
+    tau is calibrated on the validation photos and verification measured on the test photos, real
+    photos only. The record names the judge and keeps its curve and test verification; ``judge.pt``
+    holds its ``state()``, from which ``generator_data`` lets each generator trial rebuild it.
+    """
+    from v2f_bench.judges.registry import get_judge
+
     config.validate()
     folder = Path(run_dir) / "judge"
     key = sha256_json({"prepared": prepared.manifest["cache_key"], "config": config.as_dict()})
     cached = _cached(folder, key)
-    if cached is not None:
+    if cached is not None and "judge" in cached:  # older records hold no judge name nor state
         return cached
     size = prepared.manifest["params"]["faces"]["judge_size"]
     faces = np.asarray(prepared.faces(size))
     labels = np.asarray(prepared.arrays["photo_label.npy"])
     split = np.asarray(prepared.arrays["photo_split.npy"])
-    if config.kind == "trained":
+    judge = get_judge(config.kind)(config, device(), input_size=size)
+    history = []
+    if not judge.pretrained:
         train = split == "train"
-        bar = progress(range(config.epochs), "training the judge", unit="epoch")
-        history = []
+        bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
         def report(epoch, loss, accuracy):
             history.append({"epoch": epoch, "loss": loss, "accuracy": accuracy})
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
 
-        net = train_judge(faces[train], labels[train], config, device=str(device()), report=report)
+        judge.fit(faces[train], labels[train], report=report)
         bar.close()
-    else:
-        net, history = load_pretrained(config), []
-    embeddings = embed_faces(net, faces, device=str(device()))
+    embeddings = judge.embed(faces)
     val, test = split == "val", split == "test"
     if np.bincount(labels[val]).max(initial=0) < 2:
         raise UserError("the validation split has no two photos of one identity to calibrate tau on; add photos or raise the val fraction (--split-fractions)")
@@ -239,10 +246,10 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     verification = pair_verification(embeddings[test], labels[test], calibration.tau, config.distance)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    torch.save(net.state_dict(), folder / "judge.pt")
+    torch.save(judge.state(), folder / "judge.pt")
     np.save(folder / "photo_embeddings.npy", embeddings.numpy())
-    n_classes = int(net.logits.out_features)
-    return _finish(folder, key, {"config": config.as_dict(), "input_size": size, "n_classes": n_classes, "training": history,
+    return _finish(folder, key, {"judge": judge.name, "config": config.as_dict(), "crop_size": size, "input_size": judge.input_size,
+                                 "embedding_dim": int(embeddings.shape[1]), "training": history,
                                  "calibration": calibration.as_dict(), "test_verification": verification})
 
 
@@ -253,12 +260,16 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     voice window, as the authors' code evaluated: 453 test decisions on the default data) or a
     ``clip`` (one face from the clip's mean window embedding: 36). A split protocol that splits
     windows rather than clips (``paper-code``) has no clip-level split, so it is evaluated per window.
+
+    The judge travels as its name and ``state()``; ``judges`` is the judge registry as the driver
+    knows it (as ``families`` is for families), so a judge registered at run time reaches the workers.
     """
     if eval_unit not in EVAL_UNITS:
         raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
     run_dir = Path(run_dir)
     clips = prepared.manifest["clips"]
     label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
+    from v2f_bench.judges.registry import JUDGES
     from v2f_bench.models.registry import FAMILIES
 
     windows = np.load(run_dir / "voice" / "window_embeddings.npy")
@@ -282,10 +293,10 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
+        "judges": dict(JUDGES),
         "judge": {
+            "name": judge["judge"],
             "state": torch.load(run_dir / "judge" / "judge.pt", map_location="cpu", weights_only=True),
-            "n_classes": judge["n_classes"],
-            "input_size": judge["input_size"],
             "tau": judge["calibration"]["tau"],
             "distance": judge["calibration"]["distance"],
             "photo_emb": np.load(run_dir / "judge" / "photo_embeddings.npy"),
@@ -328,7 +339,8 @@ def train_generator_once(
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
-    return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
+    return {"target": family, "config": result.config, **checkpoint_metrics(result),
+            "judge": {"name": judge_record["judge"], "tau": judge_record["calibration"]["tau"]},
             "voice": voice["test"], "voice_encoder": voice["encoder"], "path": result.path}
 
 
@@ -396,7 +408,7 @@ def search_setup(
     judge_record = judge_stage(prepared, run_dir, judge)
     extra = {"voice_encoder": voice["encoder"],
              "voice_stage": {"encoder": voice["encoder"], "embedding_dim": voice["embedding_dim"], "config": voice["config"], "test": voice["test"]},
-             "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
+             "judge_stage": {"judge": judge_record["judge"], "config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
     extra["eval_unit"] = data["eval_unit"]
@@ -411,7 +423,7 @@ def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -
         STAGE_VOICE_LABELS: data["clip_label"],
         STAGE_FACE_EMBEDDINGS: data["judge"]["photo_emb"],
         STAGE_FACE_LABELS: data["photo_label"],
-        STAGE_JUDGE: {"calibration": judge_record["calibration"], "test_verification": judge_record["test_verification"],
-                       "config": judge_record["config"]},
+        STAGE_JUDGE: {"judge": judge_record["judge"], "calibration": judge_record["calibration"],
+                       "test_verification": judge_record["test_verification"], "config": judge_record["config"]},
         STAGE_IDENTITIES: {"identities": prepared.manifest["identities"]},
     }

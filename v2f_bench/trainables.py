@@ -332,8 +332,9 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
     iterate it directly. ``data`` (see ``stages.generator_data``): the family registry as the driver
     knew it (so that families registered at run time reach the workers), window voice embeddings
     with labels and splits, the evaluation embeddings (one per test window or per clip, ``eval_unit``)
-    with labels and splits, the 64x64 real faces with labels and splits, and the judge (state dict,
-    input size, tau, distance, and the judge embedding of every real photo). ``resources`` are the
+    with labels and splits, the 64x64 real faces with labels and splits, the judge registry, and the
+    judge (its name and ``state()``, tau, distance, and its embedding of every real photo); the judge's
+    name goes into every checkpoint's ``test_metrics.json``. ``resources`` are the
     (CPUs, GPUs) the trial holds, for its resource-seconds, held since ``started`` (a
     ``time.perf_counter`` value; default: this call).
 
@@ -375,7 +376,8 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
         _finite_or_raise(row, f"{settings['family']} epoch {epoch}")
         test = evaluate_generator(family, judge, data, faces, targets, "test", dev)
         decisions = int((np.asarray(data["clip_split"]) == "test").sum())
-        extra = {TEST_METRICS_FILE: {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch}}
+        extra = {TEST_METRICS_FILE: {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
+                                     "judge": data["judge"]["name"]}}
         arrays = sample_faces(family, data, faces, targets, dev)
         state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
                  "compute": meter.state()}
@@ -450,9 +452,11 @@ def _generator_epoch(step, meter, voice, faces, window_label, order, targets, ph
 
 
 def _judge_from(data: dict, dev):
-    from v2f_bench.judge import judge_network
-
-    return judge_network(data["judge"]["n_classes"], data["judge"]["state"], embedding=True).to(dev)
+    """The judge of the judge stage, rebuilt from its ``state()`` by its class in the registry the driver sent."""
+    name = data["judge"]["name"]
+    if name not in data["judges"]:
+        raise ValueError(f"unknown judge {name!r}; known: {', '.join(sorted(data['judges']))}")
+    return data["judges"][name].from_state(data["judge"]["state"], dev)
 
 
 @torch.no_grad()
@@ -463,17 +467,14 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     with the identity's target face at the calibrated tau; the identity metrics compare it with
     the per-identity mean embedding of the same split's real photos (the gallery: no photo the
     generator trained on, and it works for identity-disjoint splits); Table II compares pixels
-    with the identity's target face.
+    with the identity's target face. ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
     """
-    from v2f_bench.judge import embed_faces
-
     index = np.flatnonzero(np.asarray(data["clip_split"]) == split)
     if len(index) == 0:
         return {}
     labels = np.asarray(data["clip_label"])[index]
     generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
-    size = data["judge"]["input_size"]
-    emb = embed_faces(judge, F.interpolate(generated, size=(size, size), mode="bilinear", align_corners=False), device=dev)
+    emb = judge.embed(generated)
     photo_emb = shared_tensor(data["judge"]["photo_emb"])
     target_emb = photo_emb[targets[labels]]
     in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
@@ -491,6 +492,8 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
 # ----------------------------------------------------------------------------- judge
 
 
+SEARCHED_JUDGE = "trained"
+"""The judge whose hyperparameters ``train_judge_trial`` searches (``judges.facenet.TrainedFacenet``)."""
 JUDGE_TUNABLE = ("lr", "batch_size", "max_epochs", "distance", "criterion", "tau_step", "seed")
 """What a judge search may set: ``JudgeConfig`` fields (``max_epochs`` is its ``epochs``)."""
 
@@ -507,20 +510,22 @@ def judge_data(prepared) -> dict:
 
 @fails_once_on_divergence
 def train_judge_trial(config: dict, data: dict) -> None:
-    """Ray Tune trainable: the trained judge. Each epoch: calibrate tau on the validation photos and
+    """Ray Tune trainable: the ``trained`` judge (``judges.facenet``), the one judge with hyperparameters to search. Each epoch: calibrate tau on the validation photos and
     report the validation verification accuracy and F1 there; the test-photo verification at the
     final tau goes to ``test_metrics.json``."""
-    from v2f_bench.judge import JudgeConfig, JudgeTrainer, calibrate, embed_faces, pair_verification
+    from v2f_bench.judge import JudgeConfig, calibrate, pair_verification
+    from v2f_bench.judges.facenet import FacenetTrainer, embed_with
 
     unknown = sorted(set(config) - set(JUDGE_TUNABLE))
     if unknown:
         raise ValueError(f"unknown judge hyperparameters {unknown}; accepted: {list(JUDGE_TUNABLE)}")
     settings = {k: v for k, v in config.items() if k != "max_epochs"}
-    judge_config = JudgeConfig(kind="trained", epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
+    judge_config = JudgeConfig(kind=SEARCHED_JUDGE, epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
     seed_everything(judge_config.seed)
     dev = str(device())
     train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))
-    trainer = JudgeTrainer(data["faces"][train], data["labels"][train], judge_config, dev)
+    trainer = FacenetTrainer(data["faces"][train], data["labels"][train], judge_config, dev)
+    size = data["faces"].shape[1]
     state = _restore()
     if state is not None:
         trainer.load_state_dict(state)
@@ -529,13 +534,13 @@ def train_judge_trial(config: dict, data: dict) -> None:
         if not math.isfinite(loss):
             raise TrialDiverged(f"judge loss became {loss}; the trial diverged (try a lower learning rate)")
         net = trainer.network()
-        emb_val = embed_faces(net, data["faces"][val], device=dev)
+        emb_val = embed_with(net, data["faces"][val], size, dev)
         calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
         row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
                "val_f1": calibration.f1, "tau": calibration.tau}
         extra = None
         if epoch == judge_config.epochs:
-            emb_test = embed_faces(net, data["faces"][test], device=dev)
+            emb_test = embed_with(net, data["faces"][test], size, dev)
             verification = pair_verification(emb_test, data["labels"][test], calibration.tau, judge_config.distance)
             extra = {TEST_METRICS_FILE: {f"test_{k}": v for k, v in verification.items()} | {"tau": calibration.tau}}
         _report(row, trainer.state_dict(), extra)

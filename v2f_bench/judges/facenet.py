@@ -1,0 +1,193 @@
+"""facenet-pytorch's InceptionResnetV1 as a judge: trained here, or with facenet-pytorch's pretrained weights.
+
+- ``trained``: the network trained here as an identity classifier on the train split's real photos
+  (cross-entropy, Adam, random horizontal flips); its pre-logit embedding is the judge.
+- ``vggface2`` / ``casia-webface``: facenet-pytorch's pretrained weights, read from a local file
+  (``--judge-weights``, or ``$TORCH_HOME/checkpoints/<file>`` where facenet-pytorch caches them).
+  Nothing is downloaded; a missing file is a one-line error that says where to put it.
+
+The embedding is 512-d and L2-normalised (InceptionResnetV1 normalises its output). The network takes
+any input of at least 75 px and embeds at the prepared judge crop size (``--judge-size``: 96, the
+paper's; 160, what the pretrained weights were trained at); generated faces are resized to it.
+Its state carries the weights, so a generator trial on another node needs no weight file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from v2f_bench.errors import UserError
+from v2f_bench.judge import JudgeConfig
+from v2f_bench.judges.base import Judge, as_float_images
+
+
+def facenet_network(n_classes: int, state: dict | None = None, embedding: bool = False):
+    """The judge network, built in this one place: facenet-pytorch's InceptionResnetV1 with an
+    ``n_classes`` identity head, loaded from ``state`` when given. ``embedding=True`` returns it in
+    eval mode without the head (``classify = False``), giving the 512-d L2-normalised embedding."""
+    from facenet_pytorch import InceptionResnetV1
+
+    net = InceptionResnetV1(classify=True, num_classes=int(n_classes))
+    if state is not None:
+        net.load_state_dict(state)
+    if embedding:
+        net.classify = False
+        net.eval()
+    return net
+
+
+@torch.no_grad()
+def embed_with(net, images, size: int, device="cpu", batch_size: int = 64) -> torch.Tensor:
+    """Unit rows (N, 512) on the CPU of ``images`` (see ``Judge.embed``) resized to ``size``: facenet's input is 2x - 1."""
+    net.eval()
+    x = as_float_images(images, size) * 2.0 - 1.0
+    out = [net(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    return F.normalize(torch.cat(out) if out else torch.zeros(0, 512), dim=1)
+
+
+class FacenetTrainer:
+    """InceptionResnetV1 trained as an identity classifier, one epoch at a time (cross-entropy,
+    Adam, random horizontal flips), with its state for checkpoints (the judge search resumes from it)."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, config: JudgeConfig, device="cpu"):
+        torch.manual_seed(config.seed)
+        self.config, self.device, self.epochs_done = config, device, 0
+        self.n_classes = int(np.max(labels)) + 1
+        self.net = facenet_network(self.n_classes).to(device)
+        self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
+        self.x = as_float_images(images) * 2.0 - 1.0
+        self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+
+    def epoch(self) -> tuple[float, float]:
+        """Train one epoch; returns (mean loss, accuracy) on the training photos."""
+        self.net.classify = True
+        self.net.train()
+        generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epochs_done)
+        order = torch.randperm(len(self.y), generator=generator)
+        total, correct, loss_sum = 0, 0, 0.0
+        for start in range(0, len(order), self.config.batch_size):
+            index = order[start : start + self.config.batch_size]
+            if len(index) < 2:
+                continue
+            x, y = self.x[index].clone(), self.y[index]
+            flip = torch.rand(len(index), generator=generator) < 0.5
+            x[flip] = x[flip].flip(-1)
+            logits = self.net(x.to(self.device))
+            loss = F.cross_entropy(logits, y.to(self.device))
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            total += len(index)
+            correct += int((logits.argmax(1).cpu() == y).sum())
+            loss_sum += loss.item() * len(index)
+        self.epochs_done += 1
+        return loss_sum / max(total, 1), correct / max(total, 1)
+
+    def network(self):
+        """The network in embedding mode (L2-normalised 512-d output)."""
+        self.net.classify = False
+        return self.net.eval()
+
+    def state_dict(self) -> dict:
+        return {"net": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "epochs_done": self.epochs_done}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.net.load_state_dict(state["net"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epochs_done = int(state["epochs_done"])
+
+
+class FacenetJudge(Judge):
+    """What the three facenet judges share: the network, its embedding and its state (weights included)."""
+
+    embedding_dim = 512
+
+    def __init__(self, config: JudgeConfig, device="cpu", input_size: int | None = None, net=None, n_classes: int | None = None):
+        super().__init__(config, device, input_size)
+        self.net = None if net is None else net.to(self.device)
+        self.n_classes = n_classes
+
+    def embed(self, images) -> torch.Tensor:
+        if self.net is None:
+            raise ValueError(f"the {self.name!r} judge has not been fitted; call fit first")
+        return embed_with(self.net, images, self.input_size, self.device)
+
+    def state(self) -> dict:
+        if self.net is None:
+            raise ValueError(f"the {self.name!r} judge has not been fitted; call fit first")
+        return {**super().state(), "n_classes": int(self.n_classes), "net": {k: v.cpu() for k, v in self.net.state_dict().items()}}
+
+    @classmethod
+    def from_state(cls, state: dict, device="cpu") -> FacenetJudge:
+        net = facenet_network(state["n_classes"], state["net"], embedding=True)
+        return cls(JudgeConfig(**state["config"]), device, input_size=state["input_size"], net=net, n_classes=state["n_classes"])
+
+
+class TrainedFacenet(FacenetJudge):
+    name = "trained"
+    summary = "facenet's InceptionResnetV1 trained here on the train photos (the default; --judge-epochs)"
+    pretrained = False
+
+    def fit(self, faces: np.ndarray, labels: np.ndarray, report=None) -> None:
+        """Train for ``config.epochs``; ``report(epoch, loss, accuracy)`` after each epoch when given."""
+        trainer = FacenetTrainer(faces, labels, self.config, self.device)
+        for epoch in range(1, self.config.epochs + 1):
+            loss, accuracy = trainer.epoch()
+            if report is not None:
+                report(epoch, loss, accuracy)
+        self.net, self.n_classes = trainer.network(), trainer.n_classes
+
+
+class PretrainedFacenet(FacenetJudge):
+    """facenet-pytorch's pretrained weights from a local file: subclasses name the file and its class count."""
+
+    file_name: str = ""
+    n_logits: int = 0
+
+    def __init__(self, config: JudgeConfig, device="cpu", input_size: int | None = None, net=None, n_classes: int | None = None):
+        if net is None:
+            net, n_classes = self.load(config), self.n_logits
+        super().__init__(config, device, input_size, net, n_classes)
+
+    @classmethod
+    def weights_path(cls, config: JudgeConfig) -> Path:
+        if config.weights:
+            return Path(config.weights)
+        torch_home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
+        return torch_home / "checkpoints" / cls.file_name
+
+    @classmethod
+    def check(cls, config: JudgeConfig) -> None:
+        path = cls.weights_path(config)
+        if not path.is_file():
+            raise UserError(
+                f"judge weights {cls.name!r} not found at {path}: copy facenet-pytorch's {cls.file_name} there "
+                "(or pass --judge-weights FILE), or use --judge trained to train the judge on the train photos"
+            )
+
+    @classmethod
+    def load(cls, config: JudgeConfig):
+        """The pretrained network from its local file; a one-line error when the file is absent or not these weights."""
+        cls.check(config)
+        path = cls.weights_path(config)
+        try:
+            return facenet_network(cls.n_logits, torch.load(path, map_location="cpu", weights_only=True), embedding=True)
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise UserError(f"{path}: not facenet-pytorch {cls.name} weights ({str(exc).splitlines()[0]})") from None
+
+
+class VGGFace2Facenet(PretrainedFacenet):
+    name = "vggface2"
+    summary = "facenet's InceptionResnetV1 pretrained on VGGFace2 (local file: --judge-weights or $TORCH_HOME/checkpoints)"
+    file_name, n_logits = "20180402-114759-vggface2.pt", 8631
+
+
+class CasiaWebfaceFacenet(PretrainedFacenet):
+    name = "casia-webface"
+    summary = "facenet's InceptionResnetV1 pretrained on CASIA-WebFace (local file, as vggface2)"
+    file_name, n_logits = "20180408-102900-casia-webface.pt", 10575
