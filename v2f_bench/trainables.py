@@ -193,11 +193,16 @@ def _finite_or_raise(values: dict[str, float], where: str) -> None:
 
 
 def voice_data(prepared) -> dict:
-    """The arrays the voice trainable needs, from a ``PreparedDataset``."""
+    """The arrays the voice trainable needs, from a ``PreparedDataset``.
+
+    ``split`` is the voice classifier's own split (``PreparedDataset.voice_split``): the window split,
+    except under ``unseen``, where it trains, early-stops and is tested on disjoint clips of the
+    train identities only (a closed-set classifier cannot be validated on identities it never saw).
+    """
     return {
         "features": np.ascontiguousarray(prepared.voice_features),
         "labels": np.asarray(prepared.arrays["window_label.npy"]),
-        "split": np.asarray(prepared.arrays["window_split.npy"]),
+        "split": prepared.voice_split(),
         "clip": np.asarray(prepared.arrays["window_clip.npy"]),
         "n_classes": len(prepared.manifest["identities"]),
     }

@@ -15,11 +15,13 @@ from v2f_bench.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
     SPLIT_PROTOCOLS,
+    UNSEEN_BY_VOICE,
     assign_splits,
     parse_fractions,
     partition,
     split_identities,
     split_within_groups,
+    voice_split,
 )
 from v2f_bench.errors import UserError
 
@@ -253,3 +255,44 @@ def test_parse_fractions_accepts(text, expected):
 def test_parse_fractions_rejects(text):
     with pytest.raises(UserError, match=r"--split-fractions .*(give three numbers|need three positive numbers)"):
         parse_fractions(text)
+
+
+# --- the voice classifier's split ------------------------------------------------------------
+
+
+def _voice_split(protocol: str, seed: int = 0, pool=POOL, fractions=None):
+    clip_identities, window_clips, _ = pool
+    fractions = fractions or (UNSEEN_FRACTIONS if protocol == "unseen" else DEFAULT_FRACTIONS)
+    clips, windows, _, identity_split = _split(protocol, seed, pool, fractions)
+    return voice_split(protocol, clip_identities, clips, window_clips, windows, fractions, seed), windows, identity_split
+
+
+@pytest.mark.parametrize("protocol", ["paper", "paper-code"])
+def test_voice_split_is_the_window_split_in_closed_set_protocols(protocol):
+    voice, windows, _ = _voice_split(protocol)
+    assert voice.tolist() == windows
+
+
+def test_unseen_voice_classifier_trains_and_validates_on_train_identities_only():
+    """Today's bug: the voice classifier early-stopped on windows of identities it never trained on."""
+    clip_identities, window_clips, _ = POOL
+    voice, windows, identity_split = _voice_split("unseen")
+    identity_of_window = np.array([clip_identities[c] for c in window_clips])
+    train_identities = {i for i, s in identity_split.items() if s == "train"}
+    for name in ("train", "val", "test"):
+        assert set(identity_of_window[voice == name]) == train_identities, name
+    assert set(identity_of_window[voice == UNSEEN_BY_VOICE]) == {i for i, s in identity_split.items() if s != "train"}
+    assert np.all((voice == UNSEEN_BY_VOICE) == (np.array(windows) != "train"))
+
+
+def test_unseen_voice_split_keeps_every_clip_on_one_side_and_is_seeded():
+    _, window_clips, _ = POOL
+    voice, _, _ = _voice_split("unseen")
+    per_clip = defaultdict(set)
+    for clip, label in zip(window_clips, voice):
+        per_clip[clip].add(str(label))
+    assert all(len(labels) == 1 for labels in per_clip.values())
+    assert voice.tolist() == _voice_split("unseen")[0].tolist()
+    # 10 clips per train identity at 0.34 / 0.33 / 0.33: 3 val and 3 test clips each
+    clip_labels = Counter(next(iter(labels)) for labels in per_clip.values())
+    assert clip_labels["val"] == clip_labels["test"] == 2 * 3

@@ -4,7 +4,8 @@ Everything downstream (searches, reports) reads only this directory. Its files:
 
 - ``voice_features.npy``: float32 (W, 60, 41, 2), log-mel and delta per window (see ``audio``);
   ``window_clip.npy`` (W,) int32 clip index, ``window_label.npy`` (W,) int32 identity label,
-  ``window_split.npy`` (W,) train/val/test;
+  ``window_split.npy`` (W,) train/val/test (the generators'; the voice classifier's split is
+  derived from it, see ``PreparedDataset.voice_split``);
 - ``faces_<S>.npy``: uint8 (P, S, S, 3) min-max-normalised crops, one file per size (see ``faces``);
   ``photo_label.npy`` and ``photo_split.npy`` (P,);
 - ``manifest.json``: every parameter, the identities, every clip and photo used (source file
@@ -37,7 +38,7 @@ from v2f_bench.data import layouts, sources
 from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clips_features, load_clip
 from v2f_bench.data.faces import FaceError, FaceParams, face_crops
 from v2f_bench.data.records import Clip, Identity, Photo, Skipped
-from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits
+from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits, voice_split
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file, sha256_json
 from v2f_bench.parallel import BATCH_SIZE, map_batches
@@ -455,6 +456,20 @@ class PreparedDataset:
     @property
     def voice_features(self) -> np.ndarray:
         return self.arrays["voice_features.npy"]
+
+    def voice_split(self) -> np.ndarray:
+        """The voice classifier's train/val/test label of every window (``splits.voice_split``).
+
+        Derived from the manifest (protocol, fractions, seed, each clip's identity and split) and
+        ``window_clip.npy``, not stored, so a dataset prepared before it existed gets the same split
+        and the cache key rule is unchanged. Under ``unseen`` it holds out clips of the train
+        identities, and the windows of val and test identities are ``unseen``.
+        """
+        params = self.manifest["params"]
+        clips = self.manifest["clips"]
+        return voice_split(params["protocol"], [c["voice_id"] for c in clips], [c["split"] for c in clips],
+                           np.asarray(self.arrays["window_clip.npy"]), np.asarray(self.arrays["window_split.npy"]),
+                           params["fractions"], params["seed"])
 
     def faces(self, size: int) -> np.ndarray:
         name = f"faces_{size}.npy"

@@ -7,7 +7,19 @@
   pool, ignoring the clip they come from, as the authors' notebooks did (windows of one clip, which
   overlap by half, land on both sides). Offered only to reproduce their numbers.
 - ``unseen``: identity-disjoint, as Wen et al. 2019 and SF2F evaluate: identities are split, and
-  all clips and photos of an identity follow it.
+  all clips and photos of an identity follow it. Generators train on the train identities, are
+  selected on the val identities and measured on the test identities; the judge trains on the
+  train identities' photos, calibrates tau on the val identities' photos and is verified on the
+  test identities' photos.
+
+The voice classifier is a closed-set identity classifier, so it cannot be validated on identities
+it never trained on. Its own split (``voice_split``) is the window split under ``paper`` and
+``paper-code``; under ``unseen`` it trains on the train identities only, and the clips of each
+train identity are split again into train, val and test clips with the same fractions (by clip, so
+no window of a validation clip is trained on; drawn from a generator seeded by ``[seed, 1]``, so the
+identity split and this one are independent and both reproducible). Its early stopping,
+``val_loss`` and ``val_accuracy`` use those validation clips and its ``test_accuracy`` those test
+clips; the windows of val and test identities are ``unseen`` to it (never trained or scored on).
 
 Counts per group are ``round(n * fraction)`` for val and test, the rest for train; when a group has
 at least three items, val and test each get at least one (so every identity can be evaluated), and
@@ -25,6 +37,10 @@ from v2f_bench.errors import UserError
 
 SPLIT_PROTOCOLS = ("paper", "paper-code", "unseen")
 SPLIT_NAMES = ("train", "val", "test")
+UNSEEN_BY_VOICE = "unseen"
+"""``voice_split`` label of a window whose identity the voice classifier never trains on (``unseen`` protocol)."""
+VOICE_SPLIT_SEED_OFFSET = 1
+"""``voice_split`` draws from ``default_rng([seed, VOICE_SPLIT_SEED_OFFSET])``, apart from the identity split's ``default_rng(seed)``."""
 DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
@@ -111,6 +127,27 @@ def assign_splits(
     windows = partition(len(window_clips), fractions, rng)
     clips = _clip_labels_from_windows(len(clip_identities), window_clips, windows)
     return clips, windows, photos, identity_split
+
+
+def voice_split(
+    protocol: str, clip_identities: Sequence[str], clip_split: Sequence[str], window_clips: Sequence[int],
+    window_split: Sequence[str], fractions: Sequence[float], seed: int,
+) -> np.ndarray:
+    """The voice classifier's label of every window (see the module docstring).
+
+    ``clip_split`` and ``window_split`` are the protocol's labels (``assign_splits``); under
+    ``paper`` and ``paper-code`` the window split is returned as it is. Under ``unseen`` the clips
+    of every train identity are partitioned by ``split_within_groups`` with ``fractions`` (so an
+    identity with three or more clips has at least one val and one test clip), and every window
+    takes its clip's label; windows of val and test identities get ``UNSEEN_BY_VOICE``.
+    """
+    if protocol != "unseen":
+        return np.asarray(window_split)
+    train_clips = [c for c, label in enumerate(clip_split) if label == "train"]
+    rng = np.random.default_rng([seed, VOICE_SPLIT_SEED_OFFSET])
+    labels = np.full(len(clip_split), UNSEEN_BY_VOICE, dtype="<U6")
+    labels[train_clips] = split_within_groups([clip_identities[c] for c in train_clips], fractions, rng)
+    return labels[np.asarray(window_clips, dtype=int)]
 
 
 def _require_two_per_split(identity_split: dict[str, str]) -> None:
