@@ -72,18 +72,20 @@ def run_comparison(
     eval_unit: str = "window",
     fixed: dict | None = None,
     defaults_first: bool = False,
+    gallery: dict | None = None,
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record.
 
     ``fixed`` settings go to every family that declares them (a width only the GANs have stays out of
-    the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults."""
+    the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults; ``gallery`` sets the
+    drawn Recall@K galleries (``stages.generator_data``)."""
     from v2f_bench.search_space import accepted_parameters, with_objectives
     from v2f_bench.stages import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()
     root = experiment(storage, name)
-    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit)
+    setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit, gallery)
               for family in families}
     for family, setup in setups.items():
         setup.fixed = {k: v for k, v in (fixed or {}).items() if k in accepted_parameters(family)}

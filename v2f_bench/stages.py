@@ -212,13 +212,16 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
                                  "calibration": calibration.as_dict(), "test_verification": verification})
 
 
-def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window") -> dict:
+def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window",
+                   gallery: dict | None = None) -> dict:
     """Everything a generator trial reads, from the prepared dataset and the two stages' outputs.
 
     ``eval_unit`` says what one validation or test decision is: a ``window`` (one generated face per
     voice window, as the authors' code evaluated: 453 test decisions on the default data) or a
     ``clip`` (one face from the clip's mean window embedding: 36). A split protocol that splits
     windows rather than clips (``paper-code``) has no clip-level split, so it is evaluated per window.
+    ``gallery`` ({"size": G, "draws": R}, default ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``) sets
+    the drawn galleries of ``gallery_recall@K`` (``metrics.gallery_recall``).
     """
     if eval_unit not in EVAL_UNITS:
         raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
@@ -245,6 +248,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "clip_label": eval_label,
         "clip_split": eval_split,
         "eval_unit": eval_unit,
+        "gallery": gallery_settings(gallery),
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
@@ -257,6 +261,21 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
             "photo_emb": np.load(run_dir / "judge" / "photo_embeddings.npy"),
         },
     }
+
+
+def gallery_settings(gallery: dict | None = None) -> dict:
+    """{"size": G, "draws": R} of the drawn Recall@K galleries, defaults filled in; a bad value is a one-line UserError."""
+    from v2f_bench.metrics import GALLERY_DRAWS, GALLERY_SIZE
+
+    settings = {"size": GALLERY_SIZE, "draws": GALLERY_DRAWS, **(gallery or {})}
+    unknown = sorted(set(settings) - {"size", "draws"})
+    if unknown:
+        raise UserError(f"gallery settings: unknown {', '.join(unknown)}; accepted: size, draws")
+    for key, least in (("size", 2), ("draws", 1)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"--gallery-{key} {value!r}: must be an integer of at least {least}")
+    return settings
 
 
 def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> dict:
@@ -329,9 +348,10 @@ def format_trial(outcome: dict) -> str:
 
 def search_setup(
     target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window",
+    eval_unit: str = "window", gallery: dict | None = None,
 ):
-    """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``)."""
+    """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``);
+    ``gallery`` as ``generator_data``'s."""
     from v2f_bench.search import SearchSetup
     from v2f_bench.search_space import accepted_parameters, load_space
     from v2f_bench.trainables import judge_data, train_generator, train_judge_trial
@@ -349,8 +369,9 @@ def search_setup(
     extra = {"voice_stage": {"config": voice["config"], "test": voice["test"]},
              "judge_stage": {"config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
-    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit, gallery)
     extra["eval_unit"] = data["eval_unit"]
+    extra["gallery"] = data["gallery"]
     return SearchSetup(target, train_generator, data, space, key, extra, stage_artifacts(prepared, data, judge_record))
 
 

@@ -467,8 +467,11 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     One face per clip (from the clip's mean window embedding). Table I compares its judge embedding
     with the identity's target face at the calibrated tau; the identity metrics compare it with
     the per-identity mean embedding of the same split's real photos (the gallery: no photo the
-    generator trained on, and it works for identity-disjoint splits); Table II compares pixels
-    with the identity's target face.
+    generator trained on, and it works for identity-disjoint splits), over all of the split's
+    identities (``top1``, ``recall@K``) and over drawn galleries of ``data["gallery"]["size"]``
+    identities, ``["draws"]`` per face, seed 0 so every epoch and trial meets the same galleries
+    (``gallery_recall@K``, with ``gallery_size``, ``gallery_draws`` and ``gallery_identities`` for the
+    chance level K / G); Table II compares pixels with the identity's target face.
     """
     from v2f_bench.judge import embed_faces
 
@@ -489,6 +492,9 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
         f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
     }
     row.update({f"{split}_{k}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
+    drawn = data.get("gallery", {})
+    row.update({f"{split}_{k}": v for k, v in metrics.gallery_recall(
+        emb, labels, gallery, gallery_labels, size=drawn.get("size", metrics.GALLERY_SIZE), draws=drawn.get("draws", metrics.GALLERY_DRAWS)).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     return row
 
