@@ -96,6 +96,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
     p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
                    help="one generator test decision per voice window (default, as the authors' code) or per clip")
+    p.add_argument("--gallery-size", type=int, default=None,
+                   help="identities per drawn Recall@K gallery, the true one included (default 100, as SF2F; capped at the split's identities)")
+    p.add_argument("--gallery-draws", type=int, default=None, help="galleries drawn per test face for Recall@K (default 10)")
 
 
 def _add_budget_options(p: argparse.ArgumentParser) -> None:
@@ -184,7 +187,7 @@ def _add_paper(commands) -> None:
     from v2f_bench.pipeline import PROFILES
 
     p = commands.add_parser("paper", help="the whole study on the embedded default: synth, prepare, searches, comparison, report")
-    p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster)")
+    p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster), unseen (the identity-disjoint study, 100 identities, ~15 min)")
     p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory for data, stages and searches (default {DEFAULT_RUN_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports)")
     p.add_argument("--seed", type=int, default=0)
@@ -304,6 +307,13 @@ def _run_status(args: argparse.Namespace) -> None:
         time.sleep(args.watch)
 
 
+def _gallery(args: argparse.Namespace) -> dict:
+    """The drawn Recall@K gallery settings given on the command line, checked (``stages.gallery_settings``)."""
+    from v2f_bench.stages import gallery_settings
+
+    return gallery_settings({k: v for k, v in (("size", args.gallery_size), ("draws", args.gallery_draws)) if v is not None})
+
+
 def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
@@ -322,8 +332,10 @@ def _run_train(args: argparse.Namespace) -> None:
         return
     voice_config = _voice_config(args)
     judge = _judge_config(args)
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit)))
+    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit,
+                                            gallery=gallery)))
 
 
 def _check_train_target(target: str) -> None:
@@ -433,6 +445,7 @@ def _run_tune(args: argparse.Namespace) -> None:
     load_target_space(args.target, space)
     voice_config = _voice_config(args)
     judge = _judge_config(args)
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
     record = _check_experiment(args.storage, name, args.target, args.resume)
@@ -445,7 +458,7 @@ def _run_tune(args: argparse.Namespace) -> None:
                                   fix="--resume keeps the resources the search started with, so start a new search (another --name)")
         else:
             check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
-        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit)
+        setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit, gallery)
         if objectives:
             setup.space = with_objectives(setup.space, objectives)
         if args.resume:
@@ -469,13 +482,14 @@ def _run_compare(args: argparse.Namespace) -> None:
     check_comparison(families, args.seeds, args.storage, args.name, args.seed)
     voice_config = _voice_config(args)
     judge = _judge_config(args)
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     tracking = _tracking(args)
     objectives = _objectives(args)
     with ray_session(args.address or "local"):
         check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
         summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
-                                 tracking, objectives, args.eval_unit)
+                                 tracking, objectives, args.eval_unit, gallery=gallery)
     for row in summary["searches"]:
         best = f"{row['best']:.4f}" if row["best"] is not None else "none (every trial failed)"
         print(f"{row['family']:<8} seed {row['seed']}: best {row['metric']} = {best} ({row['trials']} trials, {row['failed']} failed, {row['wall_time_s']:.0f} s)")

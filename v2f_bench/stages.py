@@ -290,7 +290,7 @@ def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict) -> 
 
 def train_generator_once(
     prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window",
+    eval_unit: str = "window", gallery: dict | None = None,
 ) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
     from v2f_bench.models.registry import get_family
@@ -305,7 +305,7 @@ def train_generator_once(
         raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
     voice = voice_stage(prepared, run_dir, voice_config, storage)
     judge_record = judge_stage(prepared, run_dir, judge)
-    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit, gallery)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     return {"target": family, "config": result.config, **checkpoint_metrics(result), "judge": judge_record["calibration"]["tau"],
