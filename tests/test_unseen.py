@@ -29,6 +29,25 @@ def unseen(tmp_path_factory):
     return load_prepared(root / "prepared")
 
 
+def test_sf2f_splits_the_prepared_identities_by_their_meta_row_and_wen_refuses_vggface2_data(tmp_path, capsys):
+    """SF2F's rule on synthetic VoxCeleb2 data (20 identities on disk, rows 8/18 test and 9/19 val); Wen's rule needs
+    VGGFace1 names, which VGGFace2-layout data lacks, so it is a one-line error naming the fix."""
+    write_synth(tmp_path / "raw", SynthConfig(**{**SMALL, "identities": 20, "clips_per_identity": 3, "photos_per_identity": 4}))
+    out = tmp_path / "prepared"
+    assert main(["prepare", str(tmp_path / "raw"), "--out", str(out), "--protocol", "sf2f"]) == 0
+    rows = load_prepared(out).manifest["identities"]
+    assert all(isinstance(row["meta_row"], int) for row in rows)
+    assert {row["split"] for row in rows if row["meta_row"] % 10 == 8} == {"test"}
+    assert {row["split"] for row in rows if row["meta_row"] % 10 == 9} == {"val"}
+    assert {row["split"] for row in rows if row["meta_row"] % 10 < 8} == {"train"}
+    assert sum(row["split"] == "test" for row in rows) >= 2
+    capsys.readouterr()
+    assert main(["prepare", str(tmp_path / "raw"), "--out", str(tmp_path / "wen"), "--protocol", "wen"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "--protocol wen" in error and "VGGFace1" in error
+    assert not (tmp_path / "wen").exists()
+
+
 def _identity_split(prepared) -> dict[int, str]:
     return {row["label"]: row["split"] for row in prepared.manifest["identities"]}
 
