@@ -196,8 +196,8 @@ def voice_data(prepared) -> dict:
     """The arrays the voice trainable needs, from a ``PreparedDataset``.
 
     ``split`` is the voice classifier's own split (``PreparedDataset.voice_split``): the window split,
-    except under ``unseen``, where it trains, early-stops and is tested on disjoint clips of the
-    train identities only (a closed-set classifier cannot be validated on identities it never saw).
+    except under the identity-disjoint protocols (``unseen``, ``wen``, ``sf2f``), where it trains,
+    early-stops and is tested on disjoint clips of the train identities only (a closed-set classifier cannot be validated on identities it never saw).
     """
     return {
         "features": np.ascontiguousarray(prepared.voice_features),

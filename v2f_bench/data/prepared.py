@@ -469,8 +469,8 @@ class PreparedDataset:
 
         Derived from the manifest (protocol, fractions, seed, each clip's identity and split) and
         ``window_clip.npy``, not stored, so a dataset prepared before it existed gets the same split
-        and the cache key rule is unchanged. Under ``unseen`` it holds out clips of the train
-        identities, and the windows of val and test identities are ``unseen``.
+        and the cache key rule is unchanged. Under an identity-disjoint protocol it holds out clips of
+        the train identities, and the windows of val and test identities are ``unseen``.
         """
         params = self.manifest["params"]
         clips = self.manifest["clips"]
