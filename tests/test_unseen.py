@@ -48,6 +48,21 @@ def test_sf2f_splits_the_prepared_identities_by_their_meta_row_and_wen_refuses_v
     assert not (tmp_path / "wen").exists()
 
 
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        pytest.param(["--gallery-size", "1"], "--gallery-size 1: must be an integer of at least 2", id="gallery-of-one"),
+        pytest.param(["--gallery-draws", "0"], "--gallery-draws 0: must be an integer of at least 1", id="no-draws"),
+    ],
+)
+def test_bad_gallery_settings_get_one_line_before_any_stage_runs(tmp_path, capsys, flags, message):
+    argv = ["train", "rcgan", "--prepared", str(tmp_path / "absent"), "--run-dir", str(tmp_path / "run"), *flags]
+    assert main(argv) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.splitlines() == [error] and message in error
+    assert not (tmp_path / "run").exists()
+
+
 def _identity_split(prepared) -> dict[int, str]:
     return {row["label"]: row["split"] for row in prepared.manifest["identities"]}
 
