@@ -345,6 +345,65 @@ def test_string_labels_and_k_beyond_the_gallery(gallery):
     assert result == {"top1": 1.0, "recall@5": 1.0}
 
 
+# --------------------------------------------------------------------------- Recall@K over drawn galleries
+
+
+def _identities(n: int, dim: int = 32, per_class: int = 3, seed: int = 0):
+    """n well-separated identities: (prototypes (n, dim), gallery embeddings, gallery labels)."""
+    rng = np.random.default_rng(seed)
+    prototypes = rng.standard_normal((n, dim))
+    labels = np.repeat(np.arange(n), per_class)
+    return prototypes, prototypes[labels] + 0.01 * rng.standard_normal((len(labels), dim)), labels
+
+
+def test_gallery_recall_of_unrelated_faces_is_k_over_g_over_many_draws():
+    """Random generated faces: each query's true identity sits at a uniform rank in its gallery, so Recall@K -> K / G."""
+    _, emb, labels = _identities(60)
+    rng = np.random.default_rng(1)
+    gen_labels = np.repeat(np.arange(60), 20)
+    gen = rng.standard_normal((len(gen_labels), emb.shape[1]))
+    result = metrics.gallery_recall(gen, gen_labels, emb, labels, size=20, draws=20, seed=2)
+    assert (result["gallery_size"], result["gallery_draws"], result["gallery_identities"]) == (20, 20, 60)
+    for k in metrics.GALLERY_KS:
+        # 1200 queries x 20 draws: the standard error of the mean is below 0.01 for every K
+        assert result[f"gallery_recall@{k}"] == pytest.approx(k / 20, abs=0.03), k
+        assert METRICS[f"gallery_recall@{k}"].chance(result["gallery_size"]) == k / 20
+
+
+def test_gallery_recall_of_a_perfect_generator_is_one():
+    prototypes, emb, labels = _identities(30)
+    gen_labels = np.tile(np.arange(30), 2)
+    result = metrics.gallery_recall(prototypes[gen_labels], gen_labels, emb, labels, size=12, draws=5)
+    assert {k: v for k, v in result.items() if k.startswith("gallery_recall@")} == {f"gallery_recall@{k}": 1.0 for k in (1, 2, 5, 10)}
+
+
+def test_gallery_size_is_capped_at_the_identities_and_k_at_or_above_g_is_skipped():
+    """Seven identities and the default G = 100: G = 7, one draw (the whole split), Recall@10 absent, top-K equal to recall_at_k."""
+    _, emb, labels = _identities(7)
+    rng = np.random.default_rng(4)
+    gen_labels = np.repeat(np.arange(7), 5)
+    gen = rng.standard_normal((len(gen_labels), emb.shape[1]))
+    result = metrics.gallery_recall(gen, gen_labels, emb, labels)
+    assert (result["gallery_size"], result["gallery_draws"]) == (7, 1)
+    assert "gallery_recall@10" not in result and set(result) >= {"gallery_recall@1", "gallery_recall@2", "gallery_recall@5"}
+    for k in (1, 2, 5):
+        assert result[f"gallery_recall@{k}"] == metrics.recall_at_k(gen, gen_labels, emb, labels, k=k)
+    assert math.isnan(metrics.gallery_recall_at_k(gen, gen_labels, emb, labels, k=10))
+    assert "gallery_recall@5" not in metrics.gallery_recall(gen, gen_labels, emb, labels, size=5, draws=3)
+
+
+def test_gallery_draws_are_seeded_and_every_gallery_holds_the_true_identity():
+    prototypes, emb, labels = _identities(40)
+    rng = np.random.default_rng(5)
+    gen_labels = np.repeat(np.arange(40), 3)
+    gen = rng.standard_normal((len(gen_labels), emb.shape[1]))
+    first = metrics.gallery_recall(gen, gen_labels, emb, labels, size=10, seed=7)
+    assert first == metrics.gallery_recall(gen, gen_labels, emb, labels, size=10, seed=7)
+    assert first != metrics.gallery_recall(gen, gen_labels, emb, labels, size=10, seed=8)
+    # a face equal to its own identity is ranked first in any gallery that holds it
+    assert metrics.gallery_recall(prototypes[gen_labels], gen_labels, emb, labels, size=2, draws=50)["gallery_recall@1"] == 1.0
+
+
 def test_unknown_identity_is_an_error(gallery):
     prototypes, emb, labels = gallery
     with pytest.raises(ValueError, match="absent from the gallery"):
@@ -394,6 +453,7 @@ EXPECTED_DIRECTIONS = {
     "mae": False, "mse": False, "snr": True, "psnr": True, "pamse": False, "ssim": True,
     "verification_accuracy": True, "matching_1to2": True, "top1": True, "recall@2": True,
     "recall@5": True, "mean_cosine": True,
+    **{f"gallery_recall@{k}": True for k in metrics.GALLERY_KS},
 }
 
 

@@ -172,7 +172,8 @@ def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(sta
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
     result = run_one(trainables.train_generator, data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
-    expected = {"val_verification_accuracy", "val_matching_1to2", "val_recall@2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim"}
+    expected = {"val_verification_accuracy", "val_matching_1to2", "val_recall@2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim",
+                "val_gallery_recall@1", "val_gallery_size", "val_gallery_draws", "val_gallery_identities"}
     assert expected <= set(result.metrics)
     assert not any(key.startswith("test_") for key in result.metrics)
     with result.checkpoint.as_directory() as checkpoint:

@@ -98,6 +98,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
     p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
                    help="one generator test decision per voice window (default, as the authors' code) or per clip")
+    p.add_argument("--gallery-size", type=int, default=None,
+                   help="identities per drawn Recall@K gallery, the true one included (default 100, as SF2F; capped at the split's identities)")
+    p.add_argument("--gallery-draws", type=int, default=None, help="galleries drawn per test face for Recall@K (default 10)")
 
 
 def _add_voice_encoder_option(p: argparse.ArgumentParser) -> None:
@@ -209,7 +212,7 @@ def _add_paper(commands) -> None:
     from v2f_bench.pipeline import PROFILES
 
     p = commands.add_parser("paper", help="the whole study on the embedded default: synth, prepare, searches, comparison, report")
-    p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster)")
+    p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster), unseen (the identity-disjoint study, 100 identities, ~15 min)")
     p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory for data, stages and searches (default {DEFAULT_RUN_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports)")
     p.add_argument("--seed", type=int, default=0)
@@ -331,6 +334,13 @@ def _run_status(args: argparse.Namespace) -> None:
         time.sleep(args.watch)
 
 
+def _gallery(args: argparse.Namespace) -> dict:
+    """The drawn Recall@K gallery settings given on the command line, checked (``stages.gallery_settings``)."""
+    from v2f_bench.stages import gallery_settings
+
+    return gallery_settings({k: v for k, v in (("size", args.gallery_size), ("draws", args.gallery_draws)) if v is not None})
+
+
 def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
@@ -350,9 +360,10 @@ def _run_train(args: argparse.Namespace) -> None:
         return
     voice_config = _voice_config(args)
     judge = _judge_config(args)
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit,
-                                            voice_encoder=args.voice_encoder, audio_root=args.voice_audio)))
+                                            voice_encoder=args.voice_encoder, audio_root=args.voice_audio, gallery=gallery)))
 
 
 def _check_train_target(target: str) -> None:
@@ -487,6 +498,7 @@ def _run_tune(args: argparse.Namespace) -> None:
         if judge.kind != SEARCHED_JUDGE:
             raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
                             f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
     record = _check_experiment(args.storage, name, args.target, args.resume)
@@ -500,7 +512,7 @@ def _run_tune(args: argparse.Namespace) -> None:
         else:
             check_trial_resources(budget.cpus_per_trial, budget.gpus_per_trial, budget.concurrency)
         setup = search_setup(args.target, space, prepared, args.run_dir, voice_config, judge, args.storage, args.eval_unit,
-                             args.voice_encoder, args.voice_audio)
+                             args.voice_encoder, args.voice_audio, gallery)
         if objectives:
             setup.space = with_objectives(setup.space, objectives)
         if args.resume:
@@ -532,6 +544,7 @@ def _run_compare(args: argparse.Namespace) -> None:
         check_comparison(families, args.seeds, args.storage, args.name, args.seed)
         voice_config = _voice_config(args)
     judge = _judge_config(args)
+    gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     tracking = _tracking(args)
     objectives = _objectives(args)
@@ -540,10 +553,10 @@ def _run_compare(args: argparse.Namespace) -> None:
         if encoders is not None:
             summary = run_encoder_comparison(encoders, families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage,
                                              args.name, args.seed, tracking=tracking, objectives=objectives, eval_unit=args.eval_unit,
-                                             audio_root=args.voice_audio)
+                                             audio_root=args.voice_audio, gallery=gallery)
         else:
             summary = run_comparison(families, args.seeds, budget, prepared, args.run_dir, voice_config, judge, args.storage, args.name, args.seed,
-                                     tracking, objectives, args.eval_unit, voice_encoder=args.voice_encoder, audio_root=args.voice_audio)
+                                     tracking, objectives, args.eval_unit, voice_encoder=args.voice_encoder, audio_root=args.voice_audio, gallery=gallery)
     studies = summary["studies"] if encoders is not None else {None: summary}
     for encoder, study in studies.items():
         for row in study["searches"]:

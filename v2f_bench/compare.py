@@ -78,12 +78,14 @@ def run_comparison(
     defaults_first: bool = False,
     voice_encoder: str | None = None,
     audio_root: Path | None = None,
+    gallery: dict | None = None,
 ) -> dict:
     """Run ``len(families) * seeds`` searches under one root and return the comparison record.
 
     ``fixed`` settings go to every family that declares them (a width only the GANs have stays out of
     the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults;
-    ``voice_encoder`` names the encoder whose embeddings every family gets (``voice_encoders``)."""
+    ``voice_encoder`` names the encoder whose embeddings every family gets (``voice_encoders``); ``gallery``
+    sets the drawn Recall@K galleries (``stages.generator_data``)."""
     from v2f_bench.search_space import accepted_parameters, with_objectives
     from v2f_bench.stages import search_setup
 
@@ -91,7 +93,7 @@ def run_comparison(
     budget.validate()
     root = experiment(storage, name)
     setups = {family: search_setup(family, default_space_file(family), prepared, run_dir, voice_config, judge, storage, eval_unit,
-                                   voice_encoder, audio_root)
+                                   voice_encoder, audio_root, gallery)
               for family in families}
     for family, setup in setups.items():
         setup.fixed = {k: v for k, v in (fixed or {}).items() if k in accepted_parameters(family)}

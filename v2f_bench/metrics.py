@@ -491,6 +491,68 @@ def _recall_key(k: int) -> str:
     return "top1" if k == 1 else f"recall@{k}"
 
 
+GALLERY_SIZE = 100
+"""SF2F's retrieval gallery: the true identity and 99 distractors (capped at the identities the split holds)."""
+GALLERY_DRAWS = 10
+"""Galleries drawn per query (SF2F averages over draws; 10 keeps the spread of a 20-identity study small)."""
+GALLERY_KS = (1, 2, 5, 10)
+"""The K of SF2F's Recall@K table."""
+
+
+def gallery_size(n_identities: int, requested: int = GALLERY_SIZE) -> int:
+    """G = min(requested, C): a gallery cannot hold more identities than the split has."""
+    if requested < 2:
+        raise ValueError(f"a gallery needs at least 2 identities, got {requested}")
+    return min(int(requested), int(n_identities))
+
+
+def gallery_recall(
+    gen_emb, labels, gallery_emb, gallery_labels, *, size: int = GALLERY_SIZE, draws: int = GALLERY_DRAWS,
+    ks: Sequence[int] = GALLERY_KS, seed: int = 0,
+) -> dict[str, float]:
+    """Recall@K over galleries of G identities drawn per query (SF2F's retrieval), cosine, chance K / G.
+
+    The C identities of the gallery embeddings are represented by their mean real embedding
+    (``class_means``). G = ``gallery_size(C, size)``. For query i (a generated face of identity y_i)
+    and draw r = 1..R, the gallery is y_i plus G - 1 distractors drawn uniformly without replacement
+    from the C - 1 other identities (one ``numpy`` generator seeded by ``seed``; every query and draw
+    has its own gallery). rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
+    (ties count against the generator). Recall@K = mean_i mean_r [rank_ir < K] (a mean over queries
+    of each query's mean over its draws), in [0, 1]; higher is better; a face unrelated to every
+    identity scores K / G in expectation. A K >= G is skipped (it would be 1 trivially). When
+    G = C every gallery is the whole split, so R is 1 and the result equals ``recall_at_k``.
+
+    Returns {"gallery_recall@K": ... for each kept K, "gallery_size": G, "gallery_draws": R,
+    "gallery_identities": C, "gallery_requested": ``size``} (G < ``size`` says the cap applied).
+    """
+    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    g = gallery_size(n_classes, size)
+    draws = 1 if g == n_classes else int(draws)
+    if draws < 1:
+        raise ValueError(f"gallery draws must be at least 1, got {draws}")
+    scores_np = scores.cpu().numpy()
+    true_np = true.cpu().numpy()
+    n = scores_np.shape[0]
+    true_score = scores_np[np.arange(n), true_np][:, None]
+    beats = scores_np >= true_score  # (N, C): identity c ranks at or above the true one
+    beats[np.arange(n), true_np] = False
+    rng = np.random.default_rng(seed)
+    ranks = np.empty((draws, n), dtype=np.int64)
+    for r in range(draws):
+        keys = rng.random((n, n_classes))
+        keys[np.arange(n), true_np] = np.inf  # never a distractor
+        distractors = np.argpartition(keys, g - 2, axis=1)[:, : g - 1] if g > 1 else np.empty((n, 0), dtype=int)
+        ranks[r] = np.take_along_axis(beats, distractors, axis=1).sum(axis=1)
+    out: dict[str, float] = {f"gallery_recall@{k}": float((ranks < k).mean(axis=0).mean()) for k in ks if k < g}
+    out.update(gallery_size=g, gallery_draws=draws, gallery_identities=n_classes, gallery_requested=int(size))
+    return out
+
+
+def gallery_recall_at_k(gen_emb, labels, gallery_emb, gallery_labels, k: int = 1, **options) -> float:
+    """One K of ``gallery_recall`` (same draw, same definition); NaN when K >= G."""
+    return gallery_recall(gen_emb, labels, gallery_emb, gallery_labels, ks=(k,), **options).get(f"gallery_recall@{k}", math.nan)
+
+
 def mean_cosine(gen_emb, labels, gallery_emb, gallery_labels) -> float:
     """Mean cosine similarity to the own identity's mean real embedding, in [-1, 1].
 
@@ -552,6 +614,17 @@ class Metric:
     higher_is_better: bool
     table: Literal["I", "II", "identity"]
     scale: str
+    recall_k: int | None = None
+    """For a Recall@K metric, its K: the chance level is K / G, G read from the result's ``gallery``."""
+    gallery: Literal["gallery_identities", "gallery_size"] | None = None
+    """The result key holding G for the chance level: every identity of the split (``top1``, ``recall@K``)
+    or the drawn gallery (``gallery_recall@K``)."""
+
+    def chance(self, gallery: float) -> float:
+        """The expected value of a face unrelated to every identity, K / G (NaN for a metric without one)."""
+        if self.recall_k is None or not gallery or not math.isfinite(gallery):
+            return math.nan
+        return self.recall_k / gallery
 
     @property
     def mode(self) -> Literal["max", "min"]:
@@ -579,11 +652,17 @@ METRICS: dict[str, Metric] = _registry(
     Metric("matching_1to2", matching_1to2, True, "identity",
            "fraction in [0, 1], chance 0.5, cosine to identity means, all impostors"),
     Metric("top1", partial(recall_at_k, k=1), True, "identity",
-           "fraction in [0, 1], chance 1/C, cosine to identity means"),
+           "fraction in [0, 1], chance 1/C over the split's C identities, cosine to identity means, mean over faces",
+           recall_k=1, gallery="gallery_identities"),
     Metric("recall@2", partial(recall_at_k, k=2), True, "identity",
-           "fraction in [0, 1], chance 2/C, cosine to identity means"),
+           "fraction in [0, 1], chance 2/C over the split's C identities, cosine to identity means, mean over faces",
+           recall_k=2, gallery="gallery_identities"),
     Metric("recall@5", partial(recall_at_k, k=5), True, "identity",
-           "fraction in [0, 1], chance 5/C, cosine to identity means"),
+           "fraction in [0, 1], chance 5/C over the split's C identities, cosine to identity means, mean over faces",
+           recall_k=5, gallery="gallery_identities"),
+    *(Metric(f"gallery_recall@{k}", partial(gallery_recall_at_k, k=k), True, "identity",
+             f"fraction in [0, 1], chance {k}/G over drawn galleries of G identities (true + G-1 random), cosine to identity means, "
+             "mean over faces of the mean over draws", recall_k=k, gallery="gallery_size") for k in GALLERY_KS),
     Metric("mean_cosine", mean_cosine, True, "identity",
            "cosine in [-1, 1] to the own identity's mean real embedding"),
 )

@@ -17,7 +17,14 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
 - ``small``: the tiny synthetic set, for tests and smoke runs (a few minutes), exercising the same
   compute budget, widths, precision and paired seeds;
 - ``full``: the paper's settings (20 generator epochs as the authors' code, 16 trials per family,
-  5 seeds, a GPU per trial, widths 64, fp32): meant for a GPU cluster (``--address auto --storage s3://...``).
+  5 seeds, a GPU per trial, widths 64, fp32): meant for a GPU cluster (``--address auto --storage s3://...``);
+- ``unseen``: the peers' identity-disjoint study (Wen et al. 2019, SF2F) at peer scale on embedded data:
+  100 synthetic identities (8 short clips and 12 photos each), the ``unseen`` protocol at 0.6/0.2/0.2
+  (60 train identities; 20 validation identities select the trials; 20 test identities, whom neither
+  the voice classifier, the judge nor any generator trained on, give the numbers), one face per clip,
+  and Recall@1/2/5/10 over drawn galleries of G = 100 identities (SF2F's), capped at the 20 test
+  identities and so G = 20 with chance K/20, 10 draws per face. A smaller budget than ``default``
+  (2 seeds, 1.2 TFLOP per search) keeps it near 10-15 minutes on 2 cores.
 
 Every stage is cached or rerun as its own command would be; searches start afresh each run. Once Ray
 is connected, before the first search (and before the previous run's searches are deleted), the
@@ -61,6 +68,13 @@ class Profile:
     defaults_first: bool = False
     """Each generator search's first trial is the family's defaults (the paper's settings)."""
     eval_unit: str = "window"
+    """What one validation or test decision of a generator is (``stages.EVAL_UNITS``)."""
+    protocol: str = "paper"
+    """The split protocol of ``prepare`` (``splits.SPLIT_PROTOCOLS``)."""
+    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """Train, val and test fractions of ``prepare`` (of identities under ``unseen``)."""
+    gallery: dict = field(default_factory=dict)
+    """Drawn Recall@K galleries ({"size": G, "draws": R}; defaults ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``)."""
 
     @property
     def largest_trial(self) -> tuple[float, float]:
@@ -74,6 +88,11 @@ PROFILES = {
     "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=1, max_epochs=3, compute_budget="30GFLOP",
                      fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
     "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
+    "unseen": Profile(synth={"identities": 100, "clips_per_identity": 8, "min_seconds": 2.0, "max_seconds": 4.0, "videos_per_identity": 2,
+                             "photos_per_identity": 12},
+                      voice_trials=1, voice_epochs=6, judge_epochs=4, seeds=2, trials=1, max_epochs=3, generator_cpus_per_trial=2.0,
+                      generator_concurrency=1, compute_budget="1.2TFLOP", fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"},
+                      defaults_first=True, eval_unit="clip", protocol="unseen", fractions=(0.6, 0.2, 0.2), gallery={"size": 100, "draws": 10}),
 }
 
 
@@ -106,7 +125,8 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     started = time.time()
     data = ensure_synth(run_dir / "data", profile, seed)
     timings["synth"] = time.time() - started
-    result = prepare(resolve_sources(data, None, None), run_dir / "prepared", PrepareConfig(seed=seed))
+    result = prepare(resolve_sources(data, None, None), run_dir / "prepared",
+                     PrepareConfig(seed=seed, protocol=profile.protocol, fractions=profile.fractions))
     print(format_summary(result))
     prepared = load_prepared(run_dir / "prepared")
     timings["prepare"] = time.time() - started - sum(timings.values())
@@ -136,7 +156,8 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
         run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed,
-                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name)
+                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name,
+                       gallery=profile.gallery)
         timings["compare"] = time.time() - started - sum(timings.values())
     summary = build_report([f"{searches}/compare"] + ([f"{searches}/voice"] if encoder.trainable else []), report_dir)
     timings["report"] = time.time() - started - sum(timings.values())
@@ -172,10 +193,13 @@ def _check_paths(run_dir: Path, report_dir: Path, seed: int) -> None:
 
 
 def ensure_synth(folder: Path, profile: Profile, seed: int) -> Path:
-    """The profile's synthetic dataset in ``folder``: kept when ``synth.json`` matches, written otherwise."""
+    """The profile's synthetic dataset in ``folder``: kept when ``synth.json`` matches, written otherwise.
+
+    ``profile.synth``: ``small`` (``synth.SMALL``'s sizes) and any ``SynthConfig`` field, which wins over them."""
     from v2f_bench.data.synth import SMALL, SynthConfig, write_synth
 
-    config = SynthConfig(seed=seed, **(SMALL if profile.synth.get("small") else {}))
+    sizes = {**(SMALL if profile.synth.get("small") else {}), **{k: v for k, v in profile.synth.items() if k != "small"}}
+    config = SynthConfig(seed=seed, **sizes)
     try:
         current = json.loads((folder / "synth.json").read_text()).get("config")
     except (OSError, ValueError, AttributeError):

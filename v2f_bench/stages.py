@@ -253,7 +253,8 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
                                  "calibration": calibration.as_dict(), "test_verification": verification})
 
 
-def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window") -> dict:
+def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window",
+                   gallery: dict | None = None) -> dict:
     """Everything a generator trial reads, from the prepared dataset and the two stages' outputs.
 
     ``eval_unit`` says what one validation or test decision is: a ``window`` (one generated face per
@@ -263,6 +264,8 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
 
     The judge travels as its name and ``state()``; ``judges`` is the judge registry as the driver
     knows it (as ``families`` is for families), so a judge registered at run time reaches the workers.
+    ``gallery`` ({"size": G, "draws": R}, default ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``) sets
+    the drawn galleries of ``gallery_recall@K`` (``metrics.gallery_recall``).
     """
     if eval_unit not in EVAL_UNITS:
         raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
@@ -290,6 +293,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "clip_label": eval_label,
         "clip_split": eval_split,
         "eval_unit": eval_unit,
+        "gallery": gallery_settings(gallery),
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
@@ -302,6 +306,21 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
             "photo_emb": np.load(run_dir / "judge" / "photo_embeddings.npy"),
         },
     }
+
+
+def gallery_settings(gallery: dict | None = None) -> dict:
+    """{"size": G, "draws": R} of the drawn Recall@K galleries, defaults filled in; a bad value is a one-line UserError."""
+    from v2f_bench.metrics import GALLERY_DRAWS, GALLERY_SIZE
+
+    settings = {"size": GALLERY_SIZE, "draws": GALLERY_DRAWS, **(gallery or {})}
+    unknown = sorted(set(settings) - {"size", "draws"})
+    if unknown:
+        raise UserError(f"gallery settings: unknown {', '.join(unknown)}; accepted: size, draws")
+    for key, least in (("size", 2), ("draws", 1)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"--gallery-{key} {value!r}: must be an integer of at least {least}")
+    return settings
 
 
 def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict, voice_encoder: str | None = None) -> dict:
@@ -321,7 +340,7 @@ def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict, voi
 
 def train_generator_once(
     prepared: PreparedDataset, run_dir: Path, family: str, config: dict, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None,
+    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None, gallery: dict | None = None,
 ) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
     from v2f_bench.models.registry import get_family
@@ -336,7 +355,7 @@ def train_generator_once(
         raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
     voice = voice_stage(prepared, run_dir, voice_config, storage, voice_encoder, audio_root)
     judge_record = judge_stage(prepared, run_dir, judge)
-    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit, gallery)
     trials = str(Location.parse(storage).child("trials")) if storage else Path(run_dir) / "trials"
     result = run_one(train_generator, data, {**config, "family": family}, trials, f"train_{family}")
     return {"target": family, "config": result.config, **checkpoint_metrics(result),
@@ -380,12 +399,13 @@ def format_trial(outcome: dict) -> str:
 
 def search_setup(
     target: str, space_file: Path, prepared: PreparedDataset, run_dir: Path, voice_config: dict, judge: JudgeConfig, storage: str | None = None,
-    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None,
+    eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None, gallery: dict | None = None,
 ):
     """The trainable, its shared data and the checked space of a search on ``target`` (stages run on ``storage``).
 
     ``voice_encoder`` names the encoder a voice search trains (a trainable one) or whose embeddings a
-    generator search uses; the search record names it (``voice_encoder``, and in ``voice_stage``)."""
+    generator search uses; the search record names it (``voice_encoder``, and in ``voice_stage``).
+    ``gallery`` as ``generator_data``'s."""
     from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
     from v2f_bench.search import SearchSetup
     from v2f_bench.search_space import accepted_parameters, load_space
@@ -410,8 +430,9 @@ def search_setup(
              "voice_stage": {"encoder": voice["encoder"], "embedding_dim": voice["embedding_dim"], "config": voice["config"], "test": voice["test"]},
              "judge_stage": {"judge": judge_record["judge"], "config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
                              "test_verification": judge_record["test_verification"]}}
-    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit)
+    data = generator_data(prepared, run_dir, voice, judge_record, eval_unit, gallery)
     extra["eval_unit"] = data["eval_unit"]
+    extra["gallery"] = data["gallery"]
     return SearchSetup(target, train_generator, data, space, key, extra, stage_artifacts(prepared, data, judge_record))
 
 

@@ -193,11 +193,16 @@ def _finite_or_raise(values: dict[str, float], where: str) -> None:
 
 
 def voice_data(prepared) -> dict:
-    """The arrays the voice trainable needs, from a ``PreparedDataset``."""
+    """The arrays the voice trainable needs, from a ``PreparedDataset``.
+
+    ``split`` is the voice classifier's own split (``PreparedDataset.voice_split``): the window split,
+    except under the identity-disjoint protocols (``unseen``, ``wen``, ``sf2f``), where it trains,
+    early-stops and is tested on disjoint clips of the train identities only (a closed-set classifier cannot be validated on identities it never saw).
+    """
     return {
         "features": np.ascontiguousarray(prepared.voice_features),
         "labels": np.asarray(prepared.arrays["window_label.npy"]),
-        "split": np.asarray(prepared.arrays["window_split.npy"]),
+        "split": prepared.voice_split(),
         "clip": np.asarray(prepared.arrays["window_clip.npy"]),
         "n_classes": len(prepared.manifest["identities"]),
     }
@@ -466,8 +471,12 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     One face per clip (from the clip's mean window embedding). Table I compares its judge embedding
     with the identity's target face at the calibrated tau; the identity metrics compare it with
     the per-identity mean embedding of the same split's real photos (the gallery: no photo the
-    generator trained on, and it works for identity-disjoint splits); Table II compares pixels
-    with the identity's target face. ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
+    generator trained on, and it works for identity-disjoint splits), over all of the split's
+    identities (``top1``, ``recall@K``) and over drawn galleries of ``data["gallery"]["size"]``
+    identities, ``["draws"]`` per face, seed 0 so every epoch and trial meets the same galleries
+    (``gallery_recall@K``, with ``gallery_size``, ``gallery_draws`` and ``gallery_identities`` for the
+    chance level K / G); Table II compares pixels with the identity's target face.
+    ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
     """
     index = np.flatnonzero(np.asarray(data["clip_split"]) == split)
     if len(index) == 0:
@@ -485,6 +494,9 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
         f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
     }
     row.update({f"{split}_{k}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
+    drawn = data.get("gallery", {})
+    row.update({f"{split}_{k}": v for k, v in metrics.gallery_recall(
+        emb, labels, gallery, gallery_labels, size=drawn.get("size", metrics.GALLERY_SIZE), draws=drawn.get("draws", metrics.GALLERY_DRAWS)).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     return row
 

@@ -553,3 +553,19 @@ def test_real_voxceleb1_clips_prepare_into_the_papers_features_with_nothing_skip
     assert {p["found_by"] for p in manifest["photos"]} == {"box"}
     for label in range(len(rows)):
         assert set(ds.arrays["window_split.npy"][ds.arrays["window_label.npy"] == label]) == {"train", "val", "test"}
+
+
+@pytest.mark.parametrize(
+    "protocol, message",
+    [
+        pytest.param("wen", r"--protocol wen: 7 identities give 1 train, 1 val and 5 test identities; .*A-E", id="wen-five-A-to-E-names"),
+        pytest.param("sf2f", r"--protocol sf2f: 7 identities give 7 train, 0 val and 0 test identities; .*20 rows or more", id="sf2f-seven-rows"),
+    ],
+)
+def test_peer_rules_read_the_real_vggface1_names_and_meta_rows_and_refuse_seven_speakers_at_once(real_vox1, tmp_path, protocol, message):
+    """Five of the seven real speakers' VGGFace1 names start with A-E (Wen's test identities), leaving two for val and
+    train; their meta rows are 0-6, none of them SF2F's test (8) or val (9). Refused before any feature is computed."""
+    root, _ = real_vox1
+    with pytest.raises(UserError, match=message):
+        run(root, tmp_path / "ds", protocol=protocol)
+    assert not (tmp_path / "ds").exists()

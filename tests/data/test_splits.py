@@ -15,11 +15,13 @@ from v2f_bench.data.splits import (
     DEFAULT_FRACTIONS,
     SPLIT_NAMES,
     SPLIT_PROTOCOLS,
+    UNSEEN_BY_VOICE,
     assign_splits,
     parse_fractions,
     partition,
     split_identities,
     split_within_groups,
+    voice_split,
 )
 from v2f_bench.errors import UserError
 
@@ -131,7 +133,7 @@ def test_paper_counts_per_identity():
         assert Counter(label for i, label in zip(photo_identities, photos) if i == identity) == Counter(train=10, val=1, test=1)
 
 
-@pytest.mark.parametrize("protocol", [pytest.param(p, id=p) for p in SPLIT_PROTOCOLS])
+@pytest.mark.parametrize("protocol", [pytest.param(p, id=p) for p in SPLIT_PROTOCOLS if p not in ("wen", "sf2f")])
 def test_same_seed_same_split_other_seed_other_split(protocol):
     assert _split(protocol, seed=11) == _split(protocol, seed=11)
     assert _split(protocol, seed=11) != _split(protocol, seed=12)
@@ -205,7 +207,7 @@ def test_unseen_covers_identities_with_only_clips_or_only_photos():
 
 
 def test_unseen_needs_two_identities_in_val_and_in_test():
-    with pytest.raises(UserError, match="1 val and 1 test identities; each needs at least 2"):
+    with pytest.raises(UserError, match="1 val and 1 test identities; train needs 1 and val and test at least 2 each"):
         _split("unseen", fractions=DEFAULT_FRACTIONS)
 
 
@@ -213,7 +215,7 @@ def test_unseen_needs_two_identities_in_val_and_in_test():
 
 
 def test_unknown_protocol_is_a_user_error():
-    with pytest.raises(UserError, match=r"--protocol 'closed': choose one of paper, paper-code, unseen"):
+    with pytest.raises(UserError, match=r"--protocol .closed.: choose one of paper, paper-code, unseen, wen, sf2f"):
         _split("closed")
 
 
@@ -253,3 +255,111 @@ def test_parse_fractions_accepts(text, expected):
 def test_parse_fractions_rejects(text):
     with pytest.raises(UserError, match=r"--split-fractions .*(give three numbers|need three positive numbers)"):
         parse_fractions(text)
+
+
+# --- the voice classifier's split ------------------------------------------------------------
+
+
+def _voice_split(protocol: str, seed: int = 0, pool=POOL, fractions=None):
+    clip_identities, window_clips, _ = pool
+    fractions = fractions or (UNSEEN_FRACTIONS if protocol == "unseen" else DEFAULT_FRACTIONS)
+    clips, windows, _, identity_split = _split(protocol, seed, pool, fractions)
+    return voice_split(protocol, clip_identities, clips, window_clips, windows, fractions, seed), windows, identity_split
+
+
+@pytest.mark.parametrize("protocol", ["paper", "paper-code"])
+def test_voice_split_is_the_window_split_in_closed_set_protocols(protocol):
+    voice, windows, _ = _voice_split(protocol)
+    assert voice.tolist() == windows
+
+
+def test_unseen_voice_classifier_trains_and_validates_on_train_identities_only():
+    """Today's bug: the voice classifier early-stopped on windows of identities it never trained on."""
+    clip_identities, window_clips, _ = POOL
+    voice, windows, identity_split = _voice_split("unseen")
+    identity_of_window = np.array([clip_identities[c] for c in window_clips])
+    train_identities = {i for i, s in identity_split.items() if s == "train"}
+    for name in ("train", "val", "test"):
+        assert set(identity_of_window[voice == name]) == train_identities, name
+    assert set(identity_of_window[voice == UNSEEN_BY_VOICE]) == {i for i, s in identity_split.items() if s != "train"}
+    assert np.all((voice == UNSEEN_BY_VOICE) == (np.array(windows) != "train"))
+
+
+def test_unseen_voice_split_keeps_every_clip_on_one_side_and_is_seeded():
+    _, window_clips, _ = POOL
+    voice, _, _ = _voice_split("unseen")
+    per_clip = defaultdict(set)
+    for clip, label in zip(window_clips, voice):
+        per_clip[clip].add(str(label))
+    assert all(len(labels) == 1 for labels in per_clip.values())
+    assert voice.tolist() == _voice_split("unseen")[0].tolist()
+    # 10 clips per train identity at 0.34 / 0.33 / 0.33: 3 val and 3 test clips each
+    clip_labels = Counter(next(iter(labels)) for labels in per_clip.values())
+    assert clip_labels["val"] == clip_labels["test"] == 2 * 3
+
+
+# --- named peer rules: "wen" and "sf2f" ------------------------------------------------------
+
+NAMES = ["Aaron_Paul", "bill_Murray", "Cate_Blanchett", "Emma_Stone", "Frank_Ocean", "Gal_Gadot", "Hugh_Laurie", "Ian_McKellen",
+         "Jodie_Foster", "Zoe_Saldana"]
+"""Ten VGGFace1 names: four start with A-E (one lower-case), six with F-Z."""
+
+
+def _named_pool(n: int):
+    identities = [f"id1{k:04d}" for k in range(n)]
+    return [i for i in identities for _ in range(3)], [c for c in range(3 * n) for _ in range(2)], [i for i in identities for _ in range(4)]
+
+
+def test_wen_holds_out_the_a_to_e_names_as_test_and_draws_val_from_the_rest():
+    clip_identities, window_clips, photo_identities = _named_pool(10)
+    ids = sorted(set(clip_identities))
+    names = dict(zip(ids, NAMES))
+    _, _, photos, identity_split = assign_splits("wen", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0, face_names=names)
+    assert {i for i, s in identity_split.items() if s == "test"} == set(ids[:4])
+    val = {i for i, s in identity_split.items() if s == "val"}
+    assert len(val) == 2 and val <= set(ids[4:])  # round(10 * 0.1) = 1, raised to the two val needs
+    assert photos == [identity_split[i] for i in photo_identities]
+    again = assign_splits("wen", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0, face_names=names)[3]
+    assert again == identity_split
+
+
+def test_wen_refuses_vggface2_ids_in_one_line():
+    clip_identities, window_clips, photo_identities = _named_pool(10)
+    names = {i: f"n{k:06d}" for k, i in enumerate(sorted(set(clip_identities)))}
+    with pytest.raises(UserError, match=r"--protocol wen: .*'n000000' is no VGGFace1 name; prepare VoxCeleb1 with VGGFace1"):
+        assign_splits("wen", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0, face_names=names)
+
+
+def test_wen_with_too_few_a_to_e_names_says_what_to_do():
+    clip_identities, window_clips, photo_identities = _named_pool(6)
+    names = dict(zip(sorted(set(clip_identities)), ["Aaron_Paul", "Frank_Ocean", "Gal_Gadot", "Hugh_Laurie", "Ian_McKellen", "Zoe_Saldana"]))
+    with pytest.raises(UserError, match=r"--protocol wen: 6 identities give 3 train, 2 val and 1 test .*A-E"):
+        assign_splits("wen", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0, face_names=names)
+
+
+def test_sf2f_splits_by_meta_row_modulo_ten():
+    clip_identities, window_clips, photo_identities = _named_pool(25)
+    ids = sorted(set(clip_identities))
+    rows = {i: k + 3 for k, i in enumerate(ids)}  # rows 3..27: the meta file has other rows before these
+    clips, windows, photos, identity_split = assign_splits("sf2f", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0,
+                                                           meta_rows=rows)
+    assert {rows[i] for i, s in identity_split.items() if s == "test"} == {8, 18}
+    assert {rows[i] for i, s in identity_split.items() if s == "val"} == {9, 19}
+    assert windows == [identity_split[clip_identities[c]] for c in window_clips]
+    voice = voice_split("sf2f", clip_identities, clips, window_clips, windows, DEFAULT_FRACTIONS, 0)
+    assert set(voice[np.array(windows) != "train"]) == {UNSEEN_BY_VOICE}
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        pytest.param(range(12), r"--protocol sf2f: 12 identities give 10 train, 1 val and 1 test .*20 rows or more", id="too-few-rows"),
+        pytest.param([None] * 12, r"--protocol sf2f: .* has no meta row; prepare from a VoxCeleb tree with its meta file", id="no-meta-rows"),
+    ],
+)
+def test_sf2f_refuses_data_it_cannot_split_in_one_line(rows, message):
+    clip_identities, window_clips, photo_identities = _named_pool(12)
+    meta_rows = dict(zip(sorted(set(clip_identities)), rows))
+    with pytest.raises(UserError, match=message) as error:
+        assign_splits("sf2f", clip_identities, window_clips, photo_identities, DEFAULT_FRACTIONS, 0, meta_rows=meta_rows)
+    assert "\n" not in str(error.value)

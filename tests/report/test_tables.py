@@ -255,6 +255,42 @@ def test_identity_table_has_no_paper_column_and_leaves_out_what_nobody_reported(
     assert any("recall@5" in note for note in table.attrs["notes"])
 
 
+def _with_galleries(trials: pd.DataFrame) -> pd.DataFrame:
+    """The planted trials with drawn-gallery Recall@K: 20 test identities, G = 20 (100 requested), 10 draws."""
+    frame = trials.copy()
+    frame["test/gallery_recall@1"] = frame["test/top1"]
+    frame["test/gallery_recall@10"] = frame["test/recall@2"]
+    frame["test/gallery_size"], frame["test/gallery_draws"] = 20, 10
+    frame["test/gallery_identities"], frame["test/gallery_requested"] = 20, 100
+    return frame
+
+
+def test_every_recall_at_k_has_its_chance_level_and_gallery_size_beside_it(trials):
+    table = table_identity(_with_galleries(trials))
+    assert table.attrs["metrics"] == ["matching_1to2", "top1", "recall@2", "gallery_recall@1", "gallery_recall@10", "mean_cosine"]
+    assert table.loc["vae", "gallery_recall@1:chance"] == pytest.approx(5.0) and table.loc["vae", "gallery_recall@1:gallery"] == 20
+    assert table.loc["vae", "gallery_recall@10:chance"] == pytest.approx(50.0)
+    assert table.loc["vae", "top1:chance"] == pytest.approx(5.0) and table.loc["vae", "recall@2:chance"] == pytest.approx(10.0)
+    assert "matching_1to2:chance" not in table.columns
+    text = render(table, "markdown")
+    header = next(line for line in text.splitlines() if line.startswith("| family"))
+    for name in ("top-1", "recall@2", "Recall@1, G drawn", "Recall@10, G drawn"):
+        assert f"{name} (%) ↑" in header and f"{name} (%), chance" in header, name
+    assert header.index("Recall@1, G drawn (%) ↑") < header.index("Recall@1, G drawn (%), chance") < header.index("Recall@10, G drawn (%) ↑")
+    assert "5.0 (G=20)" in text and "50.0 (G=20)" in text
+    notes = " ".join(table.attrs["notes"])
+    assert "10 galleries of G = 20 (requested 100, capped at the C = 20 test identities)" in notes
+    assert "chance K/G" in notes and "chance K/C" in notes
+    for fmt in ("latex", "html", "csv"):
+        assert "chance" in render(table, fmt)
+
+
+def test_a_recall_without_a_recorded_gallery_says_so_instead_of_a_chance(trials):
+    table = table_identity(trials)
+    assert np.isnan(table.loc["vae", "top1:chance"])
+    assert "top-1 (%), chance" in render(table, "markdown") and "C = not recorded" in " ".join(table.attrs["notes"])
+
+
 def test_table_one_notes_the_judge_ours_and_the_papers(trials):
     notes = " ".join(table_one(trials).attrs["notes"])
     assert f"{PAPER_JUDGE['verification_accuracy']} % at tau = {PAPER_JUDGE['tau']}" in notes

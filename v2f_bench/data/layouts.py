@@ -235,13 +235,13 @@ def _read_voice_meta(path: Path, fmt: _MetaFormat) -> tuple[dict[str, Identity],
     identities: dict[str, Identity] = {}
     voice_of_face: dict[str, str] = {}
     skipped: list[Skipped] = []
-    for no, line in numbered[1:]:
+    for row, (no, line) in enumerate(numbered[1:]):
         fields = [_clean(f) for f in line.split(fmt.delimiter)]
         problem = _voice_row_problem(fields, fmt, identities, voice_of_face)
         if problem:
             skipped.append(Skipped("meta", f"{path.name}:{no}", problem))
             continue
-        identities[fields[0]] = Identity(voice_id=fields[0], face_id=fields[1], gender=fields[2])
+        identities[fields[0]] = Identity(voice_id=fields[0], face_id=fields[1], gender=fields[2], meta_row=row)
         voice_of_face[fields[1]] = fields[0]
     return identities, skipped
 

@@ -4,7 +4,8 @@ Everything downstream (searches, reports) reads only this directory. Its files:
 
 - ``voice_features.npy``: float32 (W, 60, 41, 2), log-mel and delta per window (see ``audio``);
   ``window_clip.npy`` (W,) int32 clip index, ``window_label.npy`` (W,) int32 identity label,
-  ``window_split.npy`` (W,) train/val/test;
+  ``window_split.npy`` (W,) train/val/test (the generators'; the voice classifier's split is
+  derived from it, see ``PreparedDataset.voice_split``);
 - ``faces_<S>.npy``: uint8 (P, S, S, 3) min-max-normalised crops, one file per size (see ``faces``);
   ``photo_label.npy`` and ``photo_split.npy`` (P,);
 - ``manifest.json``: every parameter, the identities, every clip and photo used (source file
@@ -37,7 +38,7 @@ from v2f_bench.data import layouts, sources
 from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clips_features, load_clip
 from v2f_bench.data.faces import FaceError, FaceParams, face_crops
 from v2f_bench.data.records import Clip, Identity, Photo, Skipped
-from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits
+from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits, check_identity_rule, voice_split
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file, sha256_json
 from v2f_bench.parallel import BATCH_SIZE, map_batches
@@ -105,7 +106,8 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     out = Path(out)
     _check_writable(out)
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
-    inputs = _hash_inputs(identities, clips, photos, _rootless(skipped, paths))
+    check_identity_rule(config.protocol, identities, config.fractions, config.seed)
+    inputs = _hash_inputs(identities, clips, photos, _rootless(skipped, paths), meta_rows=config.protocol == "sf2f")
     cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
     cached = _reusable(out, cache_key)
     if cached is not None:
@@ -145,9 +147,13 @@ def _skip_digest(skipped: Sequence[Skipped]) -> str:
     return f"{first.kind} {first.item}: {first.reason}{more}"
 
 
-def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: Sequence[Photo], skipped: Sequence[Skipped]) -> dict:
+def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: Sequence[Photo], skipped: Sequence[Skipped],
+                 meta_rows: bool = False) -> dict:
     """What decides the output besides the parameters: the identity join, every file's content, every box and landmark set,
-    and what the readers and the selection skipped (the manifest lists it, so a new stray folder must not reuse an old list)."""
+    and what the readers and the selection skipped (the manifest lists it, so a new stray folder must not reuse an old list).
+
+    An identity's meta-file row enters only when the split reads it (``meta_rows``, protocol ``sf2f``), so
+    the keys of datasets prepared under the other protocols are what they were before rows were recorded."""
     files = {}
     for item in progress([*clips, *photos], "hashing inputs", unit="file"):
         try:
@@ -155,7 +161,7 @@ def _hash_inputs(identities: Sequence[Identity], clips: Sequence[Clip], photos: 
         except OSError as exc:
             files[item.rel] = f"unreadable: {exc.strerror or exc}"
     return {
-        "identities": [asdict(i) for i in identities],
+        "identities": [{k: v for k, v in asdict(i).items() if meta_rows or k != "meta_row"} for i in identities],
         "files": files,
         "annotations": {p.rel: [p.box, p.landmarks] for p in photos if p.box is not None or p.landmarks is not None},
         "skipped": [asdict(s) for s in skipped],
@@ -326,7 +332,8 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
     clip_voice = [clips[i].voice_id for i in clip_index]
     photo_voice = [voice_of_face[photos[i].face_id] for i in photo_index]
     clip_split, window_split, photo_split, identity_split = assign_splits(
-        config.protocol, clip_voice, window_clip.tolist(), photo_voice, config.fractions, config.seed
+        config.protocol, clip_voice, window_clip.tolist(), photo_voice, config.fractions, config.seed,
+        face_names={i.voice_id: i.face_id for i in kept}, meta_rows={i.voice_id: i.meta_row for i in kept},
     )
     arrays = {
         "voice_features.npy": np.concatenate(features).astype(np.float32),
@@ -403,6 +410,7 @@ def _identity_row(label: int, identity: Identity, clip_rows, photo_rows, identit
         "voice_id": identity.voice_id,
         "face_id": identity.face_id,
         "gender": identity.gender,
+        "meta_row": identity.meta_row,
         "split": identity_split.get(identity.voice_id, "all"),
         "n_clips": len(mine),
         "n_windows": sum(c["n_windows"] for c in mine),
@@ -455,6 +463,20 @@ class PreparedDataset:
     @property
     def voice_features(self) -> np.ndarray:
         return self.arrays["voice_features.npy"]
+
+    def voice_split(self) -> np.ndarray:
+        """The voice classifier's train/val/test label of every window (``splits.voice_split``).
+
+        Derived from the manifest (protocol, fractions, seed, each clip's identity and split) and
+        ``window_clip.npy``, not stored, so a dataset prepared before it existed gets the same split
+        and the cache key rule is unchanged. Under an identity-disjoint protocol it holds out clips of
+        the train identities, and the windows of val and test identities are ``unseen``.
+        """
+        params = self.manifest["params"]
+        clips = self.manifest["clips"]
+        return voice_split(params["protocol"], [c["voice_id"] for c in clips], [c["split"] for c in clips],
+                           np.asarray(self.arrays["window_clip.npy"]), np.asarray(self.arrays["window_split.npy"]),
+                           params["fractions"], params["seed"])
 
     def faces(self, size: int) -> np.ndarray:
         name = f"faces_{size}.npy"

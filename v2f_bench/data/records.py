@@ -28,6 +28,10 @@ class Identity:
     face_id: str
     """The face dataset's class: a VGGFace2 id like ``n000234`` or a VGGFace1 name like ``A.J._Buckley``."""
     gender: str = ""
+    meta_row: int | None = field(default=None, compare=False)
+    """The identity's data row in the voice meta file (0-based, the header and blank lines not counted, as pandas
+    numbers it; malformed rows count): what the ``sf2f`` split protocol reads. Where the row is, not who the identity
+    is, so equality ignores it."""
 
 
 @dataclass(frozen=True)

@@ -104,6 +104,7 @@ FORMATS: dict[str, str] = {"markdown": "md", "latex": "tex", "csv": "csv", "html
 LABELS: dict[str, str] = {
     "verification_accuracy": "accuracy", "mae": "MAE", "mse": "MSE", "snr": "SNR (dB)", "psnr": "PSNR (dB)",
     "pamse": "PAMSE", "ssim": "SSIM", "matching_1to2": "1:2 matching", "top1": "top-1", "mean_cosine": "cosine",
+    **{f"gallery_recall@{k}": f"Recall@{k}, G drawn" for k in (1, 2, 5, 10)},
 }
 """Column labels; a metric not listed is shown by its name. A fraction metric gets " (%)" appended."""
 
@@ -348,8 +349,8 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         rows_for = _ordered(list(rows_for) + list(FAMILY_ORDER))
     columns: dict[str, list] = {"seeds": []}
     for m in metrics:
-        for suffix in ("", ":half", ":low", ":high", ":n", ":decisions", ":paper", ":best"):
-            if suffix == ":paper" and m not in with_paper:
+        for suffix in ("", ":half", ":low", ":high", ":n", ":decisions", ":paper", ":best", ":gallery", ":chance"):
+            if suffix == ":paper" and m not in with_paper or suffix in (":gallery", ":chance") and METRICS[m].recall_k is None:
                 continue
             columns[m + suffix] = []
     for fam in rows_for:
@@ -373,6 +374,10 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             columns[m + ":decisions"].append(_fewest_decisions(picked, col))
             if m in with_paper:
                 columns[m + ":paper"].append(PAPER.get(fam, {}).get(m, math.nan))
+            if METRICS[m].recall_k is not None:
+                size = _gallery_of(picked, col, METRICS[m].gallery)
+                columns[m + ":gallery"].append(size)
+                columns[m + ":chance"].append(METRICS[m].chance(size) * display_factor(m))
             columns[m + ":best"].append(False)
     frame = pd.DataFrame(columns, index=pd.Index(rows_for, name="family"))
     for m in metrics:
@@ -406,6 +411,43 @@ def _fewest_decisions(picked: pd.DataFrame, column: str) -> float:
         return math.nan
     decisions = pd.to_numeric(picked.loc[pd.to_numeric(picked[column], errors="coerce").notna(), DECISIONS], errors="coerce").dropna()
     return float(decisions.min()) if len(decisions) else math.nan
+
+
+def _gallery_of(picked: pd.DataFrame, column: str, key: str | None) -> float:
+    """G behind a Recall@K column: the smallest ``test/<key>`` over the seeds with a value (NaN: not recorded).
+
+    The largest chance level K / G is the one stated, so a seed with a smaller gallery is never flattered."""
+    gallery = f"test/{key}"
+    if key is None or column not in picked or gallery not in picked:
+        return math.nan
+    sizes = pd.to_numeric(picked.loc[pd.to_numeric(picked[column], errors="coerce").notna(), gallery], errors="coerce").dropna()
+    return float(sizes.min()) if len(sizes) else math.nan
+
+
+def _gallery_note(best: pd.DataFrame, shown: list[str]) -> str | None:
+    """How the Recall@K galleries were formed, with G, R, the cap and the chance levels, from the selected trials."""
+    def values(key: str) -> list[int]:
+        column = f"test/{key}"
+        return sorted({int(v) for v in pd.to_numeric(best[column], errors="coerce").dropna()}) if column in best else []
+
+    def text(numbers: list[int]) -> str:
+        return "/".join(str(n) for n in numbers) if numbers else "not recorded"
+
+    parts = []
+    whole = [m for m in shown if METRICS[m].gallery == "gallery_identities"]
+    drawn = [m for m in shown if METRICS[m].gallery == "gallery_size"]
+    identities = values("gallery_identities")
+    if whole:
+        parts.append(f"{', '.join(label(m) for m in whole)}: ranked among all C = {text(identities)} test identities, chance K/C")
+    if drawn:
+        sizes, draws, requested = values("gallery_size"), values("gallery_draws"), values("gallery_requested")
+        capped = f" (requested {text(requested)}, capped at the C = {text(identities)} test identities)" if requested and sizes and max(sizes) < max(requested) else ""
+        parts.append(f"Recall@K, G drawn: for every test face, {text(draws)} galleries of G = {text(sizes)}{capped} identities, its own "
+                     "identity plus G-1 distractors drawn uniformly without replacement from the other test identities (seed 0), "
+                     "averaged over draws, then over faces; chance K/G; K >= G not reported")
+    if not parts:
+        return None
+    return "Recall@K: " + "; ".join(parts) + ". The chance column beside each Recall@K is K/G in percent, with G."
 
 
 def per_seed_values(best: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -498,6 +540,9 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
     elif table == "II":
         notes.append("Paper: Agarwal et al., Table II, as published (MAE, MSE on [0, 1]; SNR, PSNR in dB; PAMSE on 0-255; SSIM).")
     else:
+        gallery = _gallery_note(best[best["target"].isin(frame.index)], shown)
+        if gallery:
+            notes.append(gallery)
         dropped = [m for m in table_metrics("identity") if m not in shown]
         if dropped:
             notes.append(f"Not reported by any family (left out): {', '.join(dropped)}.")
@@ -649,6 +694,8 @@ def _display(table: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]
         headers.append(f"{_escape(label(m), fmt)} {_arrow(m, latex)}")
         if m + ":paper" in table.columns:
             headers.append(f"{_escape(label(m), fmt)}, paper")
+        if m + ":chance" in table.columns:
+            headers.append(f"{_escape(label(m), fmt)}, chance")
     headers.append("seeds")
     decimals = {m: _decimals(table, m) for m in metrics}
     rows = []
@@ -660,9 +707,18 @@ def _display(table: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]
             cells.append(_dash(_bold(text, fmt) if best else text, latex))
             if m + ":paper" in table.columns:
                 cells.append(_dash(_paper_text(row[m + ":paper"], m), latex))
+            if m + ":chance" in table.columns:
+                cells.append(_dash(_chance_text(row[m + ":chance"], row[m + ":gallery"]), latex))
         cells.append(str(int(row["seeds"])))
         rows.append(cells)
     return headers, rows
+
+
+def _chance_text(chance: float, gallery: float) -> str:
+    """K/G (already on the table's scale) with its G, e.g. "5.0 (G=20)"; a dash when G was not recorded."""
+    if not np.isfinite(chance) or not np.isfinite(gallery):
+        return "—"
+    return f"{chance:.1f} (G={int(gallery)})"
 
 
 def _dash(text: str, latex: bool) -> str:
