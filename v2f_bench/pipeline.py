@@ -23,8 +23,9 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
   (60 train identities; 20 validation identities select the trials; 20 test identities, whom neither
   the voice classifier, the judge nor any generator trained on, give the numbers), one face per clip,
   and Recall@1/2/5/10 over drawn galleries of G = 100 identities (SF2F's), capped at the 20 test
-  identities and so G = 20 with chance K/20, 10 draws per face. A smaller budget than ``default``
-  (2 seeds, 1.2 TFLOP per search) keeps it near 10-15 minutes on 2 cores.
+  identities and so G = 20 with chance K/20 (one gallery per face: the whole test split). A smaller
+  budget than ``default`` (2 seeds, 1.2 TFLOP per search) was planned for 10-15 minutes on 2 cores;
+  measured on 2 cores shared with other jobs: 51 minutes, 18 of them the judge's 4 epochs.
 
 Every stage is cached or rerun as its own command would be; searches start afresh each run. Once Ray
 is connected, before the first search (and before the previous run's searches are deleted), the

@@ -442,7 +442,9 @@ def _gallery_note(best: pd.DataFrame, shown: list[str]) -> str | None:
     if drawn:
         sizes, draws, requested = values("gallery_size"), values("gallery_draws"), values("gallery_requested")
         capped = f" (requested {text(requested)}, capped at the C = {text(identities)} test identities)" if requested and sizes and max(sizes) < max(requested) else ""
-        parts.append(f"Recall@K, G drawn: for every test face, {text(draws)} galleries of G = {text(sizes)}{capped} identities, its own "
+        many = "gallery" if draws == [1] else "galleries"
+        whole_split = " (G = C: the one gallery is the whole split, so these equal the ranking among all C)" if draws == [1] else ""
+        parts.append(f"Recall@K, G drawn: for every test face, {text(draws)} {many} of G = {text(sizes)}{capped} identities{whole_split}, its own "
                      "identity plus G-1 distractors drawn uniformly without replacement from the other test identities (seed 0), "
                      "averaged over draws, then over faces; chance K/G; K >= G not reported")
     if not parts:
