@@ -20,9 +20,10 @@ are L2-normalised before any distance (dlib's are close to, not exactly, unit le
 assumes unit vectors), which turns dlib's usual "Euclidean distance < 0.6" into squared distance of
 unit vectors; tau is calibrated on the real photos as for every judge.
 
-Cost: about 0.17 s per chip on 2 CPU cores (measured here), so the judge stage on the default data
-(432 photos) takes about 75 s, and each generator epoch's evaluation (about 920 generated faces,
-validation and test) about 2.5 min, far more than facenet's (about 10 s).
+Cost, measured on 2 CPU cores: 0.11-0.12 s per chip when nothing else runs (the judge stage on the
+default data's 432 photos took 51 s) and about 0.17 s on busy cores. Each generator epoch's evaluation
+(about 920 generated faces, validation and test) is thus about 2 min (extrapolated from the rate, not
+timed), far more than facenet's (about 10 s).
 
 Its state is only its config and input size: the weights come from the package on whichever node runs it.
 """
@@ -48,7 +49,7 @@ CHIP_PADDING = 0.25
 class DlibJudge(Judge):
     name = "dlib"
     summary = ("dlib's pretrained ResNet descriptor (128-d, from face-recognition-models; --judge-align), CPU only: "
-               "~0.17 s a face on 2 cores, ~75 s for the judge stage and ~2.5 min per generator epoch on the default data")
+               "~0.12 s a face on 2 cores: 51 s for the judge stage and ~2 min per generator epoch on the default data")
     pretrained = True
     input_size = CHIP_SIZE
     embedding_dim = 128
