@@ -31,6 +31,16 @@ from v2f_bench.search import Budget, best_result, default_space_file, read_recor
 from v2f_bench.storage import experiment
 
 
+def _check_names(option: str, names: list[str], registry: dict, what: str) -> None:
+    """Every name in ``names`` is registered in ``registry`` and none is listed twice; else a one-line error naming ``option``."""
+    unknown = [n for n in names if n not in registry]
+    if unknown:
+        raise UserError(f"{option}: {unknown[0]!r} is not {what}; known: {', '.join(sorted(registry))}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UserError(f"{option}: {repeated[0]!r} is listed twice")
+
+
 def check_comparison(families: list[str], seeds: int, storage: str, name: str, base_seed: int = 0) -> None:
     """Everything about a comparison that can be checked in a second, before Ray starts or any stage
     trains: the families are known generator families, each has a valid default search space, the
@@ -44,12 +54,7 @@ def check_comparison(families: list[str], seeds: int, storage: str, name: str, b
         raise UserError(f"--seeds {seeds!r}: must be at least 1")
     if base_seed < 0:
         raise UserError(f"--seed {base_seed}: must be a non-negative integer")
-    unknown = [f for f in families if f not in FAMILIES]
-    if unknown:
-        raise UserError(f"--families: {unknown[0]!r} is not a generator family; known: {', '.join(sorted(FAMILIES))}")
-    repeated = sorted({f for f in families if families.count(f) > 1})
-    if repeated:
-        raise UserError(f"--families: {repeated[0]!r} is listed twice")
+    _check_names("--families", families, FAMILIES, "a generator family")
     for family in families:
         load_target_space(family, default_space_file(family))
     root = experiment(storage, name)
@@ -140,12 +145,7 @@ def check_encoders(encoders: list[str], families: list[str], seeds: int, storage
     if len(encoders) < 2:
         raise UserError("--voice-encoders: give at least two voice encoders, comma-separated (e.g. paper-text,ge2e); "
                         "for one, use --voice-encoder")
-    unknown = [e for e in encoders if e not in VOICE_ENCODERS]
-    if unknown:
-        raise UserError(f"--voice-encoders: {unknown[0]!r} is not a voice encoder; known: {', '.join(sorted(VOICE_ENCODERS))}")
-    repeated = sorted({e for e in encoders if encoders.count(e) > 1})
-    if repeated:
-        raise UserError(f"--voice-encoders: {repeated[0]!r} is listed twice")
+    _check_names("--voice-encoders", encoders, VOICE_ENCODERS, "a voice encoder")
     root = experiment(storage, name)
     if root.read_json(ENCODERS_RECORD) is not None or root.read_json(COMPARE_RECORD) is not None:
         raise UserError(f"{root}: holds an earlier comparison; choose another --name (or --storage) so its results stay as they are")

@@ -7,6 +7,7 @@ Adding an encoder: write one module with a ``VoiceEncoder`` subclass and add one
 from __future__ import annotations
 
 from v2f_bench.errors import UserError
+from v2f_bench.registries import lookup, register
 from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.ge2e import GE2E
 from v2f_bench.voice_encoders.paper_cnn import PaperCode, PaperText
@@ -23,28 +24,15 @@ DEFAULT_VOICE_ENCODER = "paper-text"
 
 def get_voice_encoder(name: str) -> type[VoiceEncoder]:
     """The encoder class registered as ``name``; ``ValueError`` lists the known names otherwise."""
-    try:
-        return VOICE_ENCODERS[name]
-    except KeyError:
-        raise ValueError(f"unknown voice encoder {name!r}; known: {', '.join(sorted(VOICE_ENCODERS))}") from None
+    return lookup(VOICE_ENCODERS, name, "voice encoder")
 
 
 def register_voice_encoder(cls: type[VoiceEncoder]) -> type[VoiceEncoder]:
-    """Add ``cls`` to ``VOICE_ENCODERS`` under ``cls.name``; usable as a class decorator.
-
-    Re-registering the same class is a no-op; taking a name already held by another class is
-    a ``ValueError``, so a typo cannot silently replace a built-in encoder.
-    """
-    if not (isinstance(cls, type) and issubclass(cls, VoiceEncoder)):
-        raise ValueError(f"{cls!r} is not a VoiceEncoder subclass")
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no `name`; set the class attribute `name = '...'`")
-    if not (isinstance(cls.embedding_dim, int) and cls.embedding_dim > 0):
+    """Add ``cls`` to ``VOICE_ENCODERS`` under ``cls.name``; usable as a class decorator (rules:
+    ``registries.register``, and a positive ``embedding_dim``, which the generators are built with)."""
+    if isinstance(cls, type) and issubclass(cls, VoiceEncoder) and not (isinstance(cls.embedding_dim, int) and cls.embedding_dim > 0):
         raise ValueError(f"{cls.__name__}.embedding_dim must be a positive int, got {cls.embedding_dim!r}")
-    if VOICE_ENCODERS.get(cls.name, cls) is not cls:
-        raise ValueError(f"voice encoder name {cls.name!r} is already registered to {VOICE_ENCODERS[cls.name].__name__}")
-    VOICE_ENCODERS[cls.name] = cls
-    return cls
+    return register(VOICE_ENCODERS, cls, VoiceEncoder, "voice encoder")
 
 
 def resolve_voice_encoder(name: str | None, config: dict | None = None, audio_root=None) -> VoiceEncoder:
