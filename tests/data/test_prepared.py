@@ -488,12 +488,12 @@ PARTS = 3
 PHOTOS_EACH = 3
 
 
-@pytest.fixture(scope="module")
-def real_vox1(tmp_path_factory) -> tuple[Path, list[list[str]]]:
-    """A data root of the real clips laid out as VoxCeleb1, with synthetic VGGFace1 photos for the same names."""
+def lay_out_real_vox1(root: Path) -> list[list[str]]:
+    """The real clips under ``root`` laid out as VoxCeleb1 (each cut into ``PARTS`` clips over two
+    videos), with synthetic VGGFace1 photos for the same names; returns their meta rows. Skips the
+    test when the examples folder is absent."""
     if not VOXCELEB_EXAMPLES.is_dir():
         pytest.skip(f"{VOXCELEB_EXAMPLES} is absent")
-    root = tmp_path_factory.mktemp("real_vox1") / "raw"
     header, *lines = (VOXCELEB_EXAMPLES / "vox1_meta_rows.csv").read_text(encoding="utf-8").splitlines()
     rows = [line.split("\t") for line in lines if line.strip()]
     voices, faces = root / "voxceleb1", root / "vggface1"
@@ -506,7 +506,14 @@ def real_vox1(tmp_path_factory) -> tuple[Path, list[list[str]]]:
             folder.mkdir(parents=True, exist_ok=True)
             sf.write(folder / f"{n:05d}.wav", part, rate, subtype="PCM_16")
         write_vggface1_photos(faces, name, gender, k)
-    return root, rows
+    return rows
+
+
+@pytest.fixture(scope="module")
+def real_vox1(tmp_path_factory) -> tuple[Path, list[list[str]]]:
+    """A data root of the real clips laid out as VoxCeleb1, with synthetic VGGFace1 photos for the same names."""
+    root = tmp_path_factory.mktemp("real_vox1") / "raw"
+    return root, lay_out_real_vox1(root)
 
 
 def write_vggface1_photos(faces: Path, name: str, gender: str, k: int) -> None:

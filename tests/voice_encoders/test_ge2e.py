@@ -13,35 +13,19 @@ from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.errors import UserError
 from v2f_bench.voice_encoders.ge2e import GE2E, window_audio
+from tests.data.test_prepared import PARTS
 
 pytestmark = pytest.mark.slow
-
-VOXCELEB_EXAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "voxceleb_examples"
-"""Seven real VoxCeleb1 utterances, one per speaker, and their rows of vox1_meta.csv (see its README)."""
-PARTS = 3
-"""Each utterance is cut into this many clips, so every speaker has several; the shortest (3.9 s) still gives one window per part."""
 
 
 @pytest.fixture(scope="module")
 def real_prepared(tmp_path_factory):
     """The real clips laid out as VoxCeleb1 (three parts each), with synthetic VGGFace1 photos for the same names, prepared."""
-    from tests.data.test_prepared import expected_windows, write_vggface1_photos
+    from tests.data.test_prepared import expected_windows, lay_out_real_vox1
 
-    if not VOXCELEB_EXAMPLES.is_dir():
-        pytest.skip(f"{VOXCELEB_EXAMPLES} is absent")
     root = tmp_path_factory.mktemp("real_vox1") / "raw"
-    header, *lines = (VOXCELEB_EXAMPLES / "vox1_meta_rows.csv").read_text(encoding="utf-8").splitlines()
-    rows = [line.split("\t") for line in lines if line.strip()]
+    rows = lay_out_real_vox1(root)
     voices = root / "voxceleb1"
-    voices.mkdir(parents=True)
-    (voices / "vox1_meta.csv").write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
-    for k, (voice_id, name, gender, *_) in enumerate(rows):
-        samples, rate = sf.read(VOXCELEB_EXAMPLES / f"{name}.wav", dtype="int16")
-        for n, part in enumerate(np.array_split(samples, PARTS), start=1):
-            folder = voices / "wav" / voice_id / f"video{n % 2}"
-            folder.mkdir(parents=True, exist_ok=True)
-            sf.write(folder / f"{n:05d}.wav", part, rate, subtype="PCM_16")
-        write_vggface1_photos(root / "vggface1", name, gender, k)
     out = root.parent / "prepared"
     prepare(resolve_sources(root, None, None), out, PrepareConfig())
     prepared = load_prepared(out)
