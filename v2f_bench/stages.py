@@ -137,7 +137,7 @@ def _pretrained_voice_stage(prepared: PreparedDataset, run_dir: Path, voice_enco
     if cached is not None:
         return cached
     started = time.time()
-    windows, clips = export_embeddings(voice_encoder, prepared)
+    windows, clips = voice_encoder.embed(prepared)
     seconds = time.time() - started
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -165,7 +165,7 @@ def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
     local = Path(result.checkpoint.to_directory(str(folder / "best_checkpoint")))
     model = voice_encoder.load(local)
     outcome = checkpoint_metrics(result)
-    windows, clips = export_embeddings(voice_encoder, prepared, model)
+    windows, clips = voice_encoder.embed(prepared, model)
     np.save(folder / "window_embeddings.npy", windows)
     np.save(folder / "clip_embeddings.npy", clips)
     val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
@@ -197,12 +197,6 @@ def checkpoint_metrics(result) -> dict:
     val = {k: v for k, v in row.items() if isinstance(v, int | float) and not isinstance(v, bool) and v == v  # v == v: not NaN
            and k not in RAY_BOOKKEEPING and not k.startswith("config/")}
     return {"epoch": epoch, "epochs_trained": last, "val": val, "test": test}
-
-
-def export_embeddings(voice_encoder, prepared: PreparedDataset, model=None) -> tuple[np.ndarray, np.ndarray]:
-    """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows) of ``voice_encoder``
-    (a ``VoiceEncoder``; ``model`` is its fitted model for trainable ones)."""
-    return voice_encoder.embed(prepared, model)
 
 
 def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -> dict:
