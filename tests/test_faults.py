@@ -156,7 +156,7 @@ def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
         "target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
         "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
     )
-    space = load_space(space_file, {"explode_at", "lr"})
+    space = load_space(space_file)
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         voice = voice_stage(prepared, root, {"max_epochs": 1, "patience": 5})

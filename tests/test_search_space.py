@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from v2f_bench.errors import UserError
-from v2f_bench.search_space import Parameter, SearchSpace, accepted_parameters, load_space
+from v2f_bench.search_space import Parameter, SearchSpace, load_space
+from v2f_bench.targets import get_target
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 SHIPPED = {"voice": "val_clip_accuracy", "vae": "val_verification_accuracy", "cgan": "val_verification_accuracy",
@@ -39,10 +40,10 @@ def space_text(parameters: str, head: str = "target: rcgan\nmetric: val_verifica
     return f"{head}parameters:\n{parameters}"
 
 
-def load_text(tmp_path: Path, text: str, accepted: set[str] | None = None) -> SearchSpace:
+def load_text(tmp_path: Path, text: str) -> SearchSpace:
     path = tmp_path / "space.yaml"
     path.write_text(text)
-    return load_space(path, accepted)
+    return load_space(path)
 
 
 @pytest.mark.parametrize("target", sorted(SHIPPED))
@@ -50,7 +51,7 @@ def test_shipped_space_loads(target):
     """Each shipped file targets its name, uses only accepted names and the agreed metric."""
     path = SPACES / f"{target}.yaml"
     assert yaml.safe_load(path.read_text())["target"] == target
-    space = load_space(path, accepted_parameters(target))
+    space = load_space(path)
     assert (space.target, space.metric, space.mode) == (target, SHIPPED[target], "max")
     assert space.path == path and space.parameters
     defaults = space.defaults()
@@ -112,7 +113,7 @@ def test_bad_space_is_a_one_line_error_naming_file_and_key(tmp_path, text, key):
     path = tmp_path / "space.yaml"
     path.write_text(text)
     with pytest.raises(UserError) as info:
-        load_space(path, accepted_parameters("rcgan"))
+        load_space(path)
     message = str(info.value)
     assert "\n" not in message
     assert str(path) in message and key in message
@@ -120,7 +121,7 @@ def test_bad_space_is_a_one_line_error_naming_file_and_key(tmp_path, text, key):
 
 def test_not_accepted_lists_the_accepted_names(tmp_path):
     with pytest.raises(UserError, match="accepted: .*pixel_weight"):
-        load_text(tmp_path, space_text("  lr: {type: uniform, low: 0.1, high: 1.0}\n"), accepted_parameters("rcgan"))
+        load_text(tmp_path, space_text("  lr: {type: uniform, low: 0.1, high: 1.0}\n"))
 
 
 def test_missing_file_is_a_user_error(tmp_path):
@@ -128,20 +129,36 @@ def test_missing_file_is_a_user_error(tmp_path):
         load_space(tmp_path / "absent.yaml")
 
 
-def test_accepted_parameters_per_target():
-    assert accepted_parameters("voice") >= {"lr", "batch_size", "patience"}
-    judge = accepted_parameters("judge")
+def test_a_space_may_set_what_its_target_declares_less_the_budget_and_seed():
+    assert get_target("voice").searchable() >= {"lr", "batch_size", "patience"}
+    judge = get_target("judge").searchable()
     assert {"lr", "batch_size", "distance", "criterion", "tau_step"} <= judge
     assert not judge & {"kind", "weights"}
-    rcgan = accepted_parameters("rcgan")
+    rcgan = get_target("rcgan").searchable()
     assert {"g_lr", "d_lr", "pixel_weight", "pixel_loss", "batch_size"} <= rcgan
-    assert not rcgan & {"family", "max_epochs", "seed"}, "the budget and seed belong to the search, not the space" and "pixel_weight" not in accepted_parameters("cgan")
-    assert "latent_dim" in accepted_parameters("vae")
+    assert not rcgan & {"family", "max_epochs", "seed"}, "the budget and seed belong to the search, not the space"
+    assert "pixel_weight" not in get_target("cgan").searchable() and "latent_dim" in get_target("vae").searchable()
 
 
-def test_unknown_target_lists_known_ones():
+def test_unknown_target_lists_known_ones(tmp_path):
     with pytest.raises(UserError, match="known targets: voice, judge, .*rcgan"):
-        accepted_parameters("gan")
+        get_target("gan")
+    with pytest.raises(UserError, match=r"space.yaml: target: unknown search target 'gan'"):
+        load_text(tmp_path, space_text("  lr: {type: uniform, low: 0.1, high: 1.0}\n", head="target: gan\n"))
+
+
+def test_metric_and_direction_come_from_the_declarations_unless_the_file_names_another_metric(tmp_path):
+    body = "  g_lr: {type: loguniform, low: 1.0e-5, high: 1.0e-3}\n"
+    plain = load_text(tmp_path, space_text(body, head="target: rcgan\n"))
+    assert (plain.metric, plain.mode) == (get_target("rcgan").metric, get_target("rcgan").mode) == ("val_verification_accuracy", "max")
+    mse = load_text(tmp_path, space_text(body, head="target: rcgan\nmetric: val_mse\n"))
+    assert mse.mode == "min", "metrics.METRICS declares MSE lower-is-better"
+    with pytest.raises(UserError, match="val_mse is declared min"):
+        load_text(tmp_path, space_text(body, head="target: rcgan\nmetric: val_mse\nmode: max\n"))
+    with pytest.raises(UserError, match="say whether val_d_loss is better high or low"):
+        load_text(tmp_path, space_text(body, head="target: rcgan\nmetric: val_d_loss\n"))
+    stated = load_text(tmp_path, space_text(body, head="target: rcgan\nmetric: val_d_loss\nmode: min\n"))
+    assert stated.mode == "min"
 
 
 def ask_many(space: SearchSpace, n: int, seed: int = 0) -> list[tuple[dict, dict | None]]:
@@ -157,7 +174,7 @@ def ask_many(space: SearchSpace, n: int, seed: int = 0) -> list[tuple[dict, dict
 
 
 def test_define_by_run_within_bounds_and_conditions(tmp_path):
-    space = load_text(tmp_path, CONDITIONAL, accepted_parameters("rcgan"))
+    space = load_text(tmp_path, CONDITIONAL)
     by_name = {p.name: p for p in space.parameters}
     rows = ask_many(space, 24)
     for params, constants in rows:
@@ -201,10 +218,9 @@ def test_a_search_told_to_start_from_the_defaults_evaluates_the_papers_settings_
     from ray.tune.search.optuna import OptunaSearch
 
     from v2f_bench.search import default_space_file
-    from v2f_bench.search_space import target_defaults
 
-    space = load_space(default_space_file("rcgan"), accepted_parameters("rcgan"))
-    point = space.point(target_defaults("rcgan"))
+    space = load_space(default_space_file("rcgan"))
+    point = space.point(get_target("rcgan").defaults())
     assert point == {"g_lr": 1e-4, "d_lr": 2e-4, "pixel_weight": 1.0, "pixel_loss": "l1", "beta1": 0.5, "batch_size": 64, "invert_labels": False}
     searcher = OptunaSearch(space=space.define_by_run, metric=space.metric, mode=space.mode, seed=0, points_to_evaluate=[point])
     first, second = searcher.suggest("t1"), searcher.suggest("t2")

@@ -15,7 +15,8 @@ from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
-from v2f_bench.models.family import GeneratorFamily, Hyper
+from v2f_bench.hyperparameters import Hyper
+from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.registry import FAMILIES, register_family
 from v2f_bench.stages import generator_data, judge_stage, run_one, train_generator_once, voice_stage
 
@@ -106,8 +107,10 @@ def test_a_failed_voice_trial_leaves_the_previous_voice_stage_as_it_was(stages):
     prepared, root, voice, _ = stages
     before = {p.relative_to(root): p.read_bytes() for p in (root / "voice").rglob("*") if p.is_file()}
     assert any(p.parts[1] == "voice_trial" for p in before) and (root / "voice" / "stage.json").is_file()
-    with pytest.raises(UserError, match="the voice_trial trial failed: .*unknown voice hyperparameters"):
+    with pytest.raises(UserError, match="^voice config: 'dropout' is not a voice hyperparameter; accepted: batch_size, lr, "):
         voice_stage(prepared, root, {"max_epochs": 2, "patience": 5, "dropout": 0.5})
+    with pytest.raises(UserError, match="the voice_trial trial failed: .*diverged"):
+        voice_stage(prepared, root, {"max_epochs": 2, "patience": 5, "lr": 1.0e30})
     after = {p.relative_to(root): p.read_bytes() for p in (root / "voice").rglob("*") if p.is_file()}
     assert after == before
     assert voice_stage(prepared, root, {"max_epochs": 2, "patience": 5}) == voice
@@ -247,7 +250,7 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
         "target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
         "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
     )
-    space = load_space(space_file, {"explode_at", "lr"})
+    space = load_space(space_file)
     setup = SearchSetup("tiny-linear", trainables.train_generator, generator_data(prepared, root, voice, judge), space, "key")
     budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=2)
     results = run_search(setup, budget, str(tmp_path / "searches"), "diverging", seed=1)
@@ -298,7 +301,7 @@ def test_a_compute_budget_stops_a_real_search_within_one_report_and_records_what
     space_file = tmp_path / "tiny.yaml"
     space_file.write_text("target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
                           "parameters:\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n  batch_size: {type: fixed, value: 16}\n")
-    setup = SearchSetup("tiny-linear", trainables.train_generator, data, load_space(space_file, {"lr", "batch_size"}), "key")
+    setup = SearchSetup("tiny-linear", trainables.train_generator, data, load_space(space_file), "key")
     compute = parse_compute_budget(f"{5.5 * per_epoch:.6e}")
     budget = Budget(trials=50, max_epochs=3, grace_period=1, concurrency=2, scheduler="asha", compute=compute.as_dict())
     results = run_search(setup, budget, str(tmp_path / "searches"), "budgeted", seed=0)

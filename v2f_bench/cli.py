@@ -12,6 +12,7 @@ from pathlib import Path
 
 from v2f_bench import __version__
 from v2f_bench.errors import UserError
+from v2f_bench.targets import get_target
 
 DEFAULT_RUN_DIR = Path("runs") / "paper"
 
@@ -352,9 +353,10 @@ def _run_train(args: argparse.Namespace) -> None:
     config = load_config(args.config) if args.config else {}
     if args.epochs is not None:
         config["max_epochs"] = args.epochs
-    _check_hyperparameters(str(args.config or "--epochs"), config, args.target)
     if args.target == "voice":
         _check_trainable_encoder(args.voice_encoder, "train")
+    get_target(args.target, args.voice_encoder).check(config, str(args.config or "--epochs"))
+    if args.target == "voice":
         prepared = load_prepared(args.prepared)
         print(format_trial(train_voice_once(prepared, args.run_dir, config, args.voice_encoder)))
         return
@@ -367,37 +369,11 @@ def _run_train(args: argparse.Namespace) -> None:
 
 
 def _check_train_target(target: str) -> None:
+    """``train`` takes ``voice`` or a generator family (the judge is trained by ``tune judge`` or a generator's judge stage)."""
     from v2f_bench.models.registry import FAMILIES
 
     if target != "voice" and target not in FAMILIES:
         raise UserError(f"unknown target {target!r}: train 'voice' or a generator family ({', '.join(sorted(FAMILIES))})")
-
-
-def _check_hyperparameters(source: str, config: dict, target: str) -> None:
-    """Names and value types of a ``--config`` (or ``--voice-config``) for ``target``, before any training."""
-    from v2f_bench.configs import check_values
-    from v2f_bench.models.registry import FAMILIES
-    from v2f_bench.models.voice_cnn import VARIANTS
-    from v2f_bench.compute import PRECISIONS
-    from v2f_bench.trainables import GENERATOR_DEFAULTS, PAIRING_CHOICES, TARGET_CHOICES, VOICE_DEFAULTS
-
-    if target == "voice":
-        accepted = dict(VOICE_DEFAULTS)
-        family_hypers = {}
-    else:
-        family_hypers = FAMILIES[target].defaults
-        accepted = {k: v for k, v in GENERATOR_DEFAULTS.items() if k != "family"}
-    unknown = sorted(set(config) - set(accepted) - set(family_hypers))
-    if unknown:
-        raise UserError(f"{source}: {unknown[0]!r} is not a {target} hyperparameter; accepted: {', '.join(sorted({*accepted, *family_hypers}))}")
-    check_values(source, {k: v for k, v in config.items() if k in accepted}, accepted,
-                 {"variant": VARIANTS, "target": TARGET_CHOICES, "pairing": PAIRING_CHOICES, "precision": PRECISIONS})
-    for key, hyper in family_hypers.items():
-        if key in config:
-            try:
-                hyper.check(key, config[key])
-            except ValueError as exc:
-                raise UserError(f"{source}: {exc}") from None
 
 
 def _check_trainable_encoder(name: str | None, verb: str) -> None:
@@ -416,11 +392,12 @@ def _voice_config(args: argparse.Namespace) -> dict:
     from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     config = load_config(args.voice_config) if args.voice_config else {}
+    named = getattr(args, "voice_encoder", None)
+    if config and named is not None and not resolve_voice_encoder(named).trainable:
+        raise UserError(f"{args.voice_config}: voice encoder {named!r} is pretrained and takes no hyperparameters; drop --voice-config")
     if config:
-        _check_hyperparameters(str(args.voice_config), config, "voice")
-    chosen = resolve_voice_encoder(getattr(args, "voice_encoder", None), config)
-    if config and not chosen.trainable:
-        raise UserError(f"{args.voice_config}: voice encoder {chosen.name!r} is pretrained and takes no hyperparameters; drop --voice-config")
+        get_target("voice", named).check(config, str(args.voice_config))
+    resolve_voice_encoder(named, config)
     return config
 
 
@@ -487,10 +464,10 @@ def _run_tune(args: argparse.Namespace) -> None:
     budget = _budget(args)
     _at_least("--seed", args.seed, 0)
     space = args.space or default_space_file(args.target)
-    load_target_space(args.target, space)
-    voice_config = _voice_config(args)
     if args.target == "voice":
         _check_trainable_encoder(args.voice_encoder, "tune")
+    load_target_space(args.target, space, args.voice_encoder)
+    voice_config = _voice_config(args)
     judge = _judge_config(args)
     if args.target == "judge":
         from v2f_bench.trainables import SEARCHED_JUDGE

@@ -21,9 +21,7 @@ import logging
 from contextlib import contextmanager
 from pathlib import Path
 
-
 from v2f_bench.configs import read_yaml_mapping
-from v2f_bench.errors import UserError
 
 MAX_MESSAGE = 200
 """Longest problem line: schema messages quote the offending value, which may be large."""

@@ -91,7 +91,7 @@ def run_comparison(
     the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults;
     ``voice_encoder`` names the encoder whose embeddings every family gets (``voice_encoders``); ``gallery``
     sets the drawn Recall@K galleries (``stages.generator_data``)."""
-    from v2f_bench.search_space import accepted_parameters, with_objectives
+    from v2f_bench.search_space import with_objectives
     from v2f_bench.stages import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
@@ -101,7 +101,7 @@ def run_comparison(
                                    voice_encoder, audio_root, gallery)
               for family in families}
     for family, setup in setups.items():
-        setup.fixed = {k: v for k, v in (fixed or {}).items() if k in accepted_parameters(family)}
+        setup.fixed = {k: v for k, v in (fixed or {}).items() if k in setup.declaration().searchable()}
         setup.defaults_first = defaults_first
         if objectives:
             setup.space = with_objectives(setup.space, objectives)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import yaml
@@ -54,46 +53,3 @@ def load_config(path: Path) -> dict:
         if not isinstance(key, str) or not (value is None or isinstance(value, str | int | float | bool)):
             raise UserError(f"{path}: key {key!r} must map to a single number, string or boolean")
     return dict(content)
-
-
-def check_values(source: str, config: dict, defaults: dict, choices: dict[str, tuple] | None = None) -> None:
-    """Each key of ``config`` that ``defaults`` knows holds a value of its default's type (an int is
-    accepted for a float), counts (``max_epochs``, ``batch_size``, ``patience``) are at least 1, and
-    keys listed in ``choices`` take one of their values. One-line ``UserError`` naming ``source``.
-
-    Meant to run before any training, so that a typo fails in a second rather than in a trial.
-    """
-    for key, value in config.items():
-        if key not in defaults or defaults[key] is None:
-            continue
-        default = defaults[key]
-        if isinstance(default, bool):
-            ok = isinstance(value, bool)
-        elif isinstance(default, int):
-            ok = isinstance(value, int) and not isinstance(value, bool)
-        elif isinstance(default, float):
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-        else:
-            ok = isinstance(value, type(default))
-        if not ok:
-            hint = " (YAML reads 1e-3 as a string: write 1.0e-3)" if isinstance(value, str) and isinstance(default, float) else ""
-            raise UserError(f"{source}: {key}: expected {_type_word(default)}, got {value!r}{hint}")
-        if key in COUNTS and value < 1:
-            raise UserError(f"{source}: {key}: must be at least 1, got {value!r}")
-        allowed = (choices or {}).get(key)
-        if allowed is not None and value not in allowed:
-            raise UserError(f"{source}: {key}: {value!r} is not one of {', '.join(map(str, allowed))}")
-
-
-COUNTS = ("max_epochs", "batch_size", "patience")
-"""Hyperparameters that count something and so must be at least 1."""
-
-
-def _type_word(default) -> str:
-    if isinstance(default, bool):
-        return "true or false"
-    if isinstance(default, int):
-        return "an integer"
-    if isinstance(default, float):
-        return "a finite number"
-    return "a string" if isinstance(default, str) else type(default).__name__

@@ -51,12 +51,15 @@ class JudgeConfig:
     def validate(self) -> None:
         from v2f_bench.judges.registry import JUDGES
 
+        from v2f_bench.hyperparameters import check_config
+        from v2f_bench.trainables import JUDGE_HYPERS
+
         for value, allowed, name in ((self.kind, tuple(JUDGES), "--judge"), (self.distance, DISTANCES, "--distance"),
                                      (self.criterion, CRITERIA, "--criterion"), (self.align, ALIGNMENTS, "--judge-align")):
             if value not in allowed:
                 raise UserError(f"{name} {value!r}: choose one of {', '.join(allowed)}")
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not self.tau_step > 0:
-            raise UserError("judge epochs, batch size, learning rate and tau step must be positive")
+        tuning = {name: getattr(self, name) for name in JUDGE_HYPERS if name != "max_epochs"}
+        check_config(JUDGE_HYPERS, {**tuning, "max_epochs": self.epochs}, "judge", "the judge settings")
 
     def as_dict(self) -> dict:
         return asdict(self)

@@ -97,7 +97,14 @@ class SearchSetup:
     fixed: dict = field(default_factory=dict)
     """Hyperparameters every trial of the search gets, beside the space's (e.g. a profile's network widths and precision)."""
     defaults_first: bool = False
-    """Whether the first trial evaluates the target's defaults (``search_space.target_defaults``) before the sampler draws."""
+    """Whether the first trial evaluates the target's defaults (``targets.Target.defaults``) before the sampler draws."""
+
+    def declaration(self):
+        """The target's ``targets.Target`` (a family from the registry copy the trials get, so that one
+        registered at run time is found)."""
+        from v2f_bench.targets import get_target
+
+        return get_target(self.target, self.extra.get("voice_encoder"), self.data.get("families"))
 
 
 def default_space_file(target: str) -> Path:
@@ -130,16 +137,16 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from v2f_bench.compute import make_stopper
     from v2f_bench.study import StudyUpload, study_storage
 
-    from v2f_bench.search_space import target_defaults
-
     space = setup.space
+    declared = setup.declaration()
     clash = sorted(set(setup.fixed) & set(space.names))
     if clash:
         raise UserError(f"{space.path}: searches {clash[0]!r}, which this study fixes; remove it from the space or from the fixed settings")
+    declared.check(setup.fixed, "the study's fixed settings")
     fixed = {**setup.fixed, "max_epochs": budget.max_epochs, "seed": seed}
-    if setup.target not in ("voice", "judge"):
+    if declared.role == "generator":
         fixed["family"] = setup.target
-    first = [space.point(target_defaults(setup.target))] if setup.defaults_first else None
+    first = [space.point(declared.defaults())] if setup.defaults_first else None
     exp = experiment(storage, name)
     study, journal = study_storage(exp)
     multi = len(space.objectives) > 1
@@ -264,6 +271,7 @@ def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
     space = setup.space
     return {
         "target": setup.target,
+        "role": setup.declaration().role,
         "name": name,
         "seed": seed,
         "metric": space.metric,

@@ -2,9 +2,11 @@
 
 Format (read with ``yaml.safe_load``; tags such as ``!!python/object`` are refused)::
 
-    target: rcgan                        # voice, judge, or a registered generator family
-    metric: val_verification_accuracy    # the reported metric the search optimises
-    mode: max                            # max or min (default max)
+    target: rcgan                        # voice, judge, or a registered generator family (targets.get_target)
+    metric: val_psnr                     # optional: the reported validation metric the search optimises
+                                         #   (default: the target's objective, e.g. val_verification_accuracy)
+    mode: max                            # optional: max or min; only for a metric whose direction is not
+                                         #   declared (the target's objective and metrics.METRICS are)
     parameters:                          # name -> spec, in order; names as the target declares them
       g_lr: {type: loguniform, low: 1.0e-5, high: 1.0e-3}
       beta1: {type: uniform, low: 0.0, high: 0.9}
@@ -32,6 +34,7 @@ from typing import Any
 
 from v2f_bench.configs import read_yaml_mapping
 from v2f_bench.errors import UserError
+from v2f_bench.targets import Target
 
 TYPES = ("loguniform", "uniform", "int", "choice", "fixed")
 MODES = ("max", "min")
@@ -153,69 +156,60 @@ class SearchSpace:
         return chosen
 
 
-RESERVED = frozenset({"max_epochs", "seed", "family"})
-"""Set by the search itself (the declared budget, the search seed, the target), never by a space file,
-so that every search of a comparison gets the same budget."""
+def load_space(path: Path, target: Target | None = None) -> SearchSpace:
+    """Parse and check a search-space file against its target's declaration (``targets.Target``;
+    default: the one the file's ``target:`` names). Parameter names must be ones the target lets a
+    space set; ``metric`` defaults to the target's objective, and ``mode`` to the direction declared
+    for the metric (the target's, or ``metrics.METRICS``'), which a stated mode may not contradict."""
+    from v2f_bench.targets import get_target
 
-
-def accepted_parameters(target: str) -> set[str]:
-    """The hyperparameter names a space file for ``target`` may set: voice, judge, or a registered
-    generator family, less the ``RESERVED`` ones."""
-    return _target_parameters(target) - RESERVED
-
-
-def _target_parameters(target: str) -> set[str]:
-    from v2f_bench.models.registry import FAMILIES
-    from v2f_bench.trainables import GENERATOR_DEFAULTS, JUDGE_TUNABLE, VOICE_DEFAULTS
-
-    if target == "voice":
-        return set(VOICE_DEFAULTS)
-    if target == "judge":
-        return set(JUDGE_TUNABLE)
-    if target in FAMILIES:
-        return set(FAMILIES[target].defaults) | (set(GENERATOR_DEFAULTS) - {"family"})
-    known = ", ".join(["voice", "judge", *sorted(FAMILIES)])
-    raise UserError(f"unknown search target {target!r}; known targets: {known}")
-
-
-def target_defaults(target: str) -> dict[str, Any]:
-    """The default value of every hyperparameter ``target`` declares (the paper's settings where it gives them)."""
-    from v2f_bench.models.registry import FAMILIES
-    from v2f_bench.trainables import GENERATOR_DEFAULTS, VOICE_DEFAULTS
-
-    if target == "voice":
-        return dict(VOICE_DEFAULTS)
-    if target in FAMILIES:
-        return {**GENERATOR_DEFAULTS, **{k: h.default for k, h in FAMILIES[target].defaults.items()}}
-    return {}
-
-
-def load_space(path: Path, accepted: set[str] | None = None) -> SearchSpace:
-    """Parse and check a search-space file; ``accepted`` (if given) is the set of names the target takes."""
     path = Path(path)
     content = read_yaml_mapping(path, "a mapping with target, metric, mode and parameters")
     unknown = [key for key in content if key not in TOP_KEYS]
     if unknown:
         raise UserError(f"{path}: unknown top-level key {unknown[0]!r}; allowed: {', '.join(TOP_KEYS)}")
-    target = _required_string(path, content, "target")
-    metric = _required_string(path, content, "metric")
-    mode = content.get("mode", "max")
-    if mode not in MODES:
-        raise UserError(f"{path}: mode: {mode!r} is not one of {', '.join(MODES)}")
+    name = _required_string(path, content, "target")
+    if target is None:
+        try:
+            target = get_target(name)
+        except UserError as exc:
+            raise UserError(f"{path}: target: {exc}") from None
+    metric = _required_string(path, content, "metric") if "metric" in content else target.metric
     specs = content.get("parameters")
     if not isinstance(specs, dict) or not specs:
         raise UserError(f"{path}: parameters: expected a non-empty mapping of hyperparameter names to specs")
     parameters: list[Parameter] = []
-    for name, spec in specs.items():
-        parameters.append(_parse_parameter(path, name, spec, accepted, {p.name: p for p in parameters}))
-    return SearchSpace(target, metric, mode, tuple(parameters), path)
+    for key, spec in specs.items():
+        parameters.append(_parse_parameter(path, key, spec, target.searchable(), {p.name: p for p in parameters}))
+    return SearchSpace(name, metric, _mode(path, metric, content.get("mode"), target), tuple(parameters), path)
 
 
-def load_target_space(target: str, path: Path) -> SearchSpace:
+def _mode(path: Path, metric: str, stated, target: Target) -> str:
+    """The direction of ``metric``: declared once (the target's objective, or ``metrics.METRICS``), else stated in the file."""
+    from v2f_bench.metrics import METRICS
+
+    if metric == target.metric:
+        declared = target.mode
+    else:
+        known = METRICS.get(metric.removeprefix("val_")) if metric.startswith("val_") else None
+        declared = known.mode if known is not None else None
+    if stated is not None and stated not in MODES:
+        raise UserError(f"{path}: mode: {stated!r} is not one of {', '.join(MODES)}")
+    if declared is not None and stated is not None and stated != declared:
+        raise UserError(f"{path}: mode: {metric} is declared {declared} (the target's objective or metrics.METRICS); drop `mode` or write {declared}")
+    if declared is None and stated is None:
+        raise UserError(f"{path}: mode: say whether {metric} is better high or low (mode: max or mode: min)")
+    return declared or stated
+
+
+def load_target_space(target: str, path: Path, voice_encoder: str | None = None) -> SearchSpace:
     """The space file of a search on ``target``, checked as the search will check it (known target,
     accepted names, the file's own ``target`` the same): called before Ray starts, so that a wrong
     file fails in a second, not after the voice and judge stages."""
-    space = load_space(path, accepted_parameters(target))
+    from v2f_bench.targets import get_target
+
+    declared = get_target(target, voice_encoder)
+    space = load_space(path, declared)
     if space.target != target:
         raise UserError(f"{path}: is a search space for {space.target!r}, not {target!r}; pass --space with a {target} space")
     return space

@@ -30,7 +30,7 @@ from v2f_bench.hashing import sha256_json
 from v2f_bench.judge import JudgeConfig, calibrate, pair_verification
 from v2f_bench.progress import progress
 from v2f_bench.storage import Location, storage_root
-from v2f_bench.trainables import TEST_METRICS_FILE, VOICE_DEFAULTS, device
+from v2f_bench.trainables import TEST_METRICS_FILE, device
 
 STAGE_FILE = "stage.json"
 EVAL_UNITS = ("window", "clip")
@@ -157,7 +157,7 @@ def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
     voice_encoder = resolve_voice_encoder(encoder, config)
     if not voice_encoder.trainable:
         raise UserError(f"voice encoder {voice_encoder.name!r} is pretrained: it has no trial to adopt")
-    _, _, config = voice_encoder.training(prepared, {k: v for k, v in config.items() if k in VOICE_DEFAULTS})
+    _, _, config = voice_encoder.training(prepared, {k: v for k, v in config.items() if k in voice_encoder.hyperparameters})
     folder = Path(run_dir) / "voice"
     key = _voice_key(prepared, voice_encoder, config)
     folder.mkdir(parents=True, exist_ok=True)
@@ -319,14 +319,11 @@ def gallery_settings(gallery: dict | None = None) -> dict:
 
 def train_voice_once(prepared: PreparedDataset, run_dir: Path, config: dict, voice_encoder: str | None = None) -> dict:
     """``v2f-bench train voice``: one voice configuration of a trainable encoder; returns its validation and test metrics."""
+    from v2f_bench.targets import voice_target
     from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
-    unknown = sorted(set(config) - set(VOICE_DEFAULTS))
-    if unknown:
-        raise UserError(f"unknown voice hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted(VOICE_DEFAULTS))}")
     chosen = resolve_voice_encoder(voice_encoder, config)
-    if not chosen.trainable:
-        raise UserError(f"voice encoder {chosen.name!r} is pretrained: there is nothing to train (`train FAMILY --voice-encoder {chosen.name}` embeds with it)")
+    voice_target(chosen.name).check(config)
     record = voice_stage(prepared, run_dir, config, encoder=chosen.name)
     return {"target": "voice", "config": record["config"], "epoch": record["epoch"], "epochs_trained": record["epochs_trained"],
             "val": record["val"], "test": record["test"]}
@@ -337,16 +334,13 @@ def train_generator_once(
     eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None, gallery: dict | None = None,
 ) -> dict:
     """``v2f-bench train FAMILY``: the voice and judge stages (reused when cached), then one generator trial."""
-    from v2f_bench.models.registry import get_family
-    from v2f_bench.trainables import GENERATOR_DEFAULTS, train_generator
+    from v2f_bench.targets import get_target
+    from v2f_bench.trainables import train_generator
 
-    try:
-        accepted = get_family(family).defaults
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
-    unknown = sorted(set(config) - set(accepted) - set(GENERATOR_DEFAULTS))
-    if unknown:
-        raise UserError(f"unknown {family} hyperparameters {', '.join(unknown)}; accepted: {', '.join(sorted({*accepted, *GENERATOR_DEFAULTS} - {'family'}))}")
+    target = get_target(family)
+    if target.role != "generator":
+        raise UserError(f"{family!r} is not a generator family; `train {family}` trains it without a generator")
+    target.check(config)
     voice = voice_stage(prepared, run_dir, voice_config, storage, voice_encoder, audio_root)
     judge_record = judge_stage(prepared, run_dir, judge)
     data = generator_data(prepared, run_dir, voice, judge_record, eval_unit, gallery)
@@ -400,20 +394,15 @@ def search_setup(
     ``voice_encoder`` names the encoder a voice search trains (a trainable one) or whose embeddings a
     generator search uses; the search record names it (``voice_encoder``, and in ``voice_stage``).
     ``gallery`` as ``generator_data``'s."""
-    from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
     from v2f_bench.search import SearchSetup
-    from v2f_bench.search_space import accepted_parameters, load_space
+    from v2f_bench.search_space import load_target_space
     from v2f_bench.trainables import judge_data, train_generator, train_judge_trial
 
-    space = load_space(space_file, accepted_parameters(target))
-    if space.target != target:
-        raise UserError(f"{space_file}: is a search space for {space.target!r}, not {target!r}")
+    space = load_target_space(target, space_file, voice_encoder)
     key = prepared.manifest["cache_key"]
     if target == "voice":
-        chosen = resolve_voice_encoder(voice_encoder, voice_config)
-        if not chosen.trainable:
-            raise UserError(f"voice encoder {chosen.name!r} is pretrained: there is nothing to tune; tune a trainable one "
-                            f"({', '.join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)})")
+        chosen = resolve_voice_encoder(voice_encoder, voice_config)  # trainable: load_target_space refused a pretrained one
         trainable, data, _ = chosen.training(prepared, {})
         return SearchSetup(target, trainable, data, space, key, {"voice_encoder": chosen.name}, fixed=chosen.search_fixed())
     if target == "judge":

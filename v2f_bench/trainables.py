@@ -35,41 +35,47 @@ import torch
 import torch.nn.functional as F
 
 from v2f_bench import metrics
+from v2f_bench.compute import PRECISIONS
+from v2f_bench.hyperparameters import Hyper, check_config
+from v2f_bench.judge import CRITERIA, DISTANCES, JudgeConfig
+from v2f_bench.models.voice_cnn import VARIANTS
 from v2f_bench.artifacts import DIVERGED_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STATE_FILE, TEST_METRICS_FILE
 
 
-VOICE_DEFAULTS = {
-    "variant": "paper-text",
-    "lr": 1e-3,
-    "batch_size": 32,
-    "max_epochs": 50,
-    "patience": 3,
-    "seed": 0,
+VOICE_HYPERS: dict[str, Hyper] = {
+    "variant": Hyper("paper-text", "the CNN as the paper's text or the authors' code describes it (set by the voice encoder)", VARIANTS),
+    "lr": Hyper(1e-3, "Adam learning rate (paper: 1e-3)", minimum=0.0),
+    "batch_size": Hyper(32, "windows per step (authors' code: 32)", minimum=1),
+    "max_epochs": Hyper(50, "most epochs to train (authors' code: 50); set by a search's budget", minimum=1),
+    "patience": Hyper(3, "epochs without a lower validation loss before stopping (authors' code: 1)", minimum=1),
+    "seed": Hyper(0, "seeds Python, numpy and torch; set by a search", minimum=0),
 }
-"""The voice classifier's hyperparameters (paper: Adam 1e-3, early stopping; code: batch 32, <= 50 epochs).
+"""The paper CNN's voice-classifier hyperparameters (paper: Adam 1e-3, early stopping; code: batch 32, <= 50 epochs).
 
 Early stopping follows Keras: training stops after ``patience`` epochs without a lower validation
 loss, and the best epoch's weights are kept. The authors' code used patience 1; on the synthetic
 default that stopped after 4 epochs at 64 % test clip accuracy, while 3 stopped after 9 at 92 %
 (chance: 11 %), so 3 is the default (set ``patience: 1`` to reproduce the code)."""
 
-GENERATOR_DEFAULTS = {
-    "family": "rcgan",
-    "batch_size": 64,
-    "max_epochs": 20,
-    "target": "seeded",
-    "pairing": "target",
-    "precision": "fp32",
-    "channels_last": False,
-    "seed": 0,
-}
-"""Generic generator-trial settings; family hyperparameters ride along in the same flat config.
-
-``precision``: ``fp32`` or ``bf16`` (autocast of the training step; evaluation stays float32, see
-``compute.autocast``). ``channels_last``: networks and face batches in NHWC memory layout."""
+VOICE_OBJECTIVE = ("val_clip_accuracy", "max")
+"""What a voice search selects by: the share of validation clips whose mean window logits name their speaker (higher is better)."""
 
 TARGET_CHOICES = ("seeded", "last")
 PAIRING_CHOICES = ("target", "all-faces")
+
+GENERATOR_HYPERS: dict[str, Hyper] = {
+    "batch_size": Hyper(64, "voice windows per step", minimum=1),
+    "max_epochs": Hyper(20, "epochs to train; set by a search's budget", minimum=1),
+    "target": Hyper("seeded", "which photo of an identity is its target face: one drawn per seed, or the last", TARGET_CHOICES),
+    "pairing": Hyper("target", "a voice trains against its identity's target face, or against every face of the identity", PAIRING_CHOICES),
+    "precision": Hyper("fp32", "fp32, or bf16 autocast of the training step (evaluation stays float32, see compute.autocast)", PRECISIONS),
+    "channels_last": Hyper(False, "networks and face batches in NHWC memory layout"),
+    "seed": Hyper(0, "seeds Python, numpy and torch; set by a search", minimum=0),
+}
+"""Generic generator-trial settings, beside the family's own (``GeneratorFamily.defaults``) in the same flat config."""
+
+GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verification_accuracy"].mode)
+"""What a generator search selects by unless its space file says otherwise: Table I on the validation units."""
 
 
 class TrialDiverged(RuntimeError):
@@ -84,13 +90,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def split_config(config: dict, defaults: dict) -> tuple[dict, dict]:
-    """(generic settings with defaults filled in, the remaining keys) of a flat trial config."""
-    generic = {key: config.get(key, value) for key, value in defaults.items()}
-    rest = {key: value for key, value in config.items() if key not in defaults}
-    return generic, rest
 
 
 def _report(metrics_row: dict, state: dict, extra_files: dict[str, dict] | None = None, arrays: dict[str, np.ndarray] | None = None) -> None:
@@ -222,9 +221,7 @@ def voice_epochs(config: dict, data: dict, state: dict | None = None) -> Iterato
     Ray Tune; loops outside Tune (benchmarks/search.py) iterate it directly."""
     from v2f_bench.models.voice_cnn import VoiceCNN
 
-    settings, rest = split_config(config, VOICE_DEFAULTS)
-    if rest:
-        raise ValueError(f"unknown voice hyperparameters {sorted(rest)}; accepted: {sorted(VOICE_DEFAULTS)}")
+    settings = check_config(VOICE_HYPERS, config, "voice")
     seed_everything(settings["seed"])
     dev = device()
     model = VoiceCNN(data["n_classes"], variant=settings["variant"]).to(dev)
@@ -347,16 +344,19 @@ def generator_epochs(config: dict, data: dict, state: dict | None = None, resour
     validation units, and the cumulative compute (``compute.ComputeMeter``: ``train_flops``,
     ``train_steps``, ``images_seen``, ``cpu_s``, ``gpu_s``).
     """
-    from v2f_bench.compute import PRECISIONS, ComputeMeter, training_step
+    from v2f_bench.compute import ComputeMeter, training_step
+    from v2f_bench.targets import generator_target
 
-    settings, family_config = split_config(config, GENERATOR_DEFAULTS)
-    if settings["target"] not in TARGET_CHOICES or settings["pairing"] not in PAIRING_CHOICES or settings["precision"] not in PRECISIONS:
-        raise ValueError(f"target must be one of {TARGET_CHOICES}, pairing one of {PAIRING_CHOICES} and precision one of {PRECISIONS}")
+    config = dict(config)
+    name = config.pop("family", None)
+    if name not in data["families"]:
+        raise ValueError(f"a generator trial's config must name its family, one of {', '.join(sorted(data['families']))}; got {name!r}")
+    family_class = data["families"][name]
+    checked = generator_target(family_class).check(config)
+    settings = {"family": name, **{k: checked[k] for k in GENERATOR_HYPERS}}
     seed_everything(settings["seed"])
     dev = device()
-    if settings["family"] not in data["families"]:
-        raise ValueError(f"unknown generator family {settings['family']!r}; known: {', '.join(sorted(data['families']))}")
-    family = data["families"][settings["family"]](family_config, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
+    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
     memory = torch.channels_last if settings["channels_last"] else torch.contiguous_format
     for net in family.networks.values():
         net.to(memory_format=memory)
@@ -506,8 +506,19 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
 
 SEARCHED_JUDGE = "trained"
 """The judge whose hyperparameters ``train_judge_trial`` searches (``judges.facenet.TrainedFacenet``)."""
-JUDGE_TUNABLE = ("lr", "batch_size", "max_epochs", "distance", "criterion", "tau_step", "seed")
-"""What a judge search may set: ``JudgeConfig`` fields (``max_epochs`` is its ``epochs``)."""
+JUDGE_HYPERS: dict[str, Hyper] = {
+    "lr": Hyper(JudgeConfig.lr, "Adam learning rate of the identity classifier", minimum=0.0),
+    "batch_size": Hyper(JudgeConfig.batch_size, "photos per step", minimum=1),
+    "max_epochs": Hyper(JudgeConfig.epochs, "epochs to train (JudgeConfig.epochs); set by a search's budget", minimum=1),
+    "distance": Hyper(JudgeConfig.distance, "what tau thresholds: l2 (the paper's text) or sq_l2 (the authors' code)", DISTANCES),
+    "criterion": Hyper(JudgeConfig.criterion, "how tau is chosen on validation pairs: accuracy (text) or f1 (code)", CRITERIA),
+    "tau_step": Hyper(JudgeConfig.tau_step, "spacing of tau's grid", minimum=1e-6),
+    "seed": Hyper(JudgeConfig.seed, "seeds Python, numpy and torch; set by a search", minimum=0),
+}
+"""What a judge trial takes: ``JudgeConfig`` fields, with their defaults (``max_epochs`` is its ``epochs``)."""
+
+JUDGE_OBJECTIVE = ("val_verification_accuracy", "max")
+"""What a judge search selects by: verification accuracy of validation photo pairs at the tau chosen there (higher is better)."""
 
 
 def judge_data(prepared) -> dict:
@@ -525,14 +536,11 @@ def train_judge_trial(config: dict, data: dict) -> None:
     """Ray Tune trainable: the ``trained`` judge (``judges.facenet``), the one judge with hyperparameters to search. Each epoch: calibrate tau on the validation photos and
     report the validation verification accuracy and F1 there; the test-photo verification at the
     final tau goes to ``test_metrics.json``."""
-    from v2f_bench.judge import JudgeConfig, calibrate, pair_verification
+    from v2f_bench.judge import calibrate, pair_verification
     from v2f_bench.judges.facenet import FacenetTrainer, embed_with
 
-    unknown = sorted(set(config) - set(JUDGE_TUNABLE))
-    if unknown:
-        raise ValueError(f"unknown judge hyperparameters {unknown}; accepted: {list(JUDGE_TUNABLE)}")
-    settings = {k: v for k, v in config.items() if k != "max_epochs"}
-    judge_config = JudgeConfig(kind=SEARCHED_JUDGE, epochs=int(config.get("max_epochs", JudgeConfig.epochs)), **settings)
+    settings = check_config(JUDGE_HYPERS, config, "judge")
+    judge_config = JudgeConfig(kind=SEARCHED_JUDGE, epochs=settings.pop("max_epochs"), **settings)
     seed_everything(judge_config.seed)
     dev = str(device())
     train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))

@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from v2f_bench.models import registry
 from v2f_bench.models.cgan import CGAN, RCGAN
-from v2f_bench.models.family import GeneratorFamily, Hyper
+from v2f_bench.hyperparameters import Hyper
+from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.registry import FAMILIES, get_family, register_family
 from v2f_bench.models.vae import VAE
 

@@ -106,5 +106,5 @@ def test_a_voice_search_trains_the_variant_its_encoder_names_and_a_pretrained_on
     judge = JudgeConfig(epochs=1)
     setup = search_setup("voice", default_space_file("voice"), prepared, tmp_path, {}, judge, voice_encoder="paper-code")
     assert setup.fixed == {"variant": "paper-code"} and setup.extra == {"voice_encoder": "paper-code"}
-    with pytest.raises(UserError, match="'ge2e' is pretrained: there is nothing to tune"):
+    with pytest.raises(UserError, match="'ge2e' is pretrained and has no hyperparameters to train or search"):
         search_setup("voice", default_space_file("voice"), prepared, tmp_path, {}, judge, voice_encoder="ge2e")

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from v2f_bench.hyperparameters import Hyper
 from v2f_bench.judge import JudgeConfig
 
 
@@ -50,6 +51,10 @@ class Judge:
     pretrained: ClassVar[bool] = True
     input_size: int = 96
     embedding_dim: int = 0
+    hyperparameters: ClassVar[dict[str, Hyper]] = {}
+    """A searchable judge's trial hyperparameters (``targets.judge_target``); pretrained judges have none."""
+    objective: ClassVar[tuple[str, str] | None] = None
+    """A searchable judge's (validation metric its trial reports, max or min)."""
 
     def __init__(self, config: JudgeConfig, device="cpu", input_size: int | None = None):
         self.config = config

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.judges.base import Judge, as_float_images
+from v2f_bench.trainables import JUDGE_HYPERS, JUDGE_OBJECTIVE
 
 
 def facenet_network(n_classes: int, state: dict | None = None, embedding: bool = False):
@@ -132,6 +133,8 @@ class TrainedFacenet(FacenetJudge):
     name = "trained"
     summary = "facenet's InceptionResnetV1 trained here on the train photos (the default; --judge-epochs)"
     pretrained = False
+    hyperparameters = JUDGE_HYPERS
+    objective = JUDGE_OBJECTIVE
 
     def fit(self, faces: np.ndarray, labels: np.ndarray, report=None) -> None:
         """Train for ``config.epochs``; ``report(epoch, loss, accuracy)`` after each epoch when given."""

@@ -35,7 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from v2f_bench.models.family import GeneratorFamily, Hyper
+from v2f_bench.hyperparameters import Hyper
+from v2f_bench.models.family import GeneratorFamily
 
 VOICE_UNITS = 128
 """Width of the voice projections in both networks (paper and code: 128)."""
@@ -103,7 +104,7 @@ class CGAN(GeneratorFamily):
         "g_lr": Hyper(1e-4, "generator Adam learning rate (paper: 1e-4)"),
         "d_lr": Hyper(2e-4, "discriminator Adam learning rate (paper: 2e-4)"),
         "beta1": Hyper(0.5, "Adam beta1 for both networks (authors' code: 0.5)"),
-        "g_steps": Hyper(2, "generator steps per discriminator step (paper silent; authors' code: 2)"),
+        "g_steps": Hyper(2, "generator steps per discriminator step (paper silent; authors' code: 2)", minimum=1),
         "label_smoothing": Hyper(0.0, "targets move towards the other label by U(0, s); 0 = hard (code: 0.3)"),
         "invert_labels": Hyper(False, "train with real = 0 and fake = 1 (authors' code: True)"),
         "g_channels": Hyper(64, "generator base width c: ConvT widths 8c-4c-2c-c-3 (paper: 64)"),
@@ -114,8 +115,6 @@ class CGAN(GeneratorFamily):
         hp, s = self.hparams, self.image_size
         if s % 16:
             raise ValueError(f"{self.name} needs an image_size divisible by 16, got {s}")
-        if hp["g_steps"] < 1:
-            raise ValueError(f"hyperparameter 'g_steps' must be >= 1, got {hp['g_steps']}")
         if not 0.0 <= hp["label_smoothing"] < 0.5:
             raise ValueError(f"hyperparameter 'label_smoothing' must be in [0, 0.5), got {hp['label_smoothing']}")
         self.generator = Generator(self.embed_dim, s, hp["g_channels"])

@@ -1,4 +1,4 @@
-"""The interface every generator family implements, and its hyperparameter declarations.
+"""The interface every generator family implements.
 
 A family turns a voice embedding (B, embed_dim) into a face (B, 3, S, S) in [0, 1]. It owns
 its networks and optimizers, so a trainable only needs to call ``train_step`` on batches,
@@ -9,46 +9,19 @@ is the caller's job: a family draws from torch's global generators and never see
 from __future__ import annotations
 
 import copy
-import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
-
-@dataclass(frozen=True)
-class Hyper:
-    """One accepted hyperparameter: its default, a one-line doc and, for strings, the allowed values."""
-
-    default: Any
-    doc: str
-    choices: tuple | None = None
-
-    def check(self, name: str, value: Any) -> Any:
-        """Return ``value`` coerced to the default's type, or raise ``ValueError`` naming ``name``."""
-        kind = type(self.default)
-        if kind is bool:
-            ok = isinstance(value, bool)
-        elif kind is int:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer()
-            value = int(value) if ok else value
-        elif kind is float:
-            ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            value = float(value) if ok else value
-        else:
-            ok = isinstance(value, kind)
-        if not ok:
-            raise ValueError(f"hyperparameter {name!r} must be a {kind.__name__}, got {value!r}")
-        if self.choices is not None and value not in self.choices:
-            raise ValueError(f"hyperparameter {name!r} must be one of {list(self.choices)}, got {value!r}")
-        return value
+from v2f_bench.hyperparameters import Hyper, check_config
 
 
 class GeneratorFamily:
     """Base class of a voice-to-face generator family.
 
-    Subclasses set ``name`` and ``defaults`` and implement ``build``, ``_train_step`` and
+    Subclasses set ``name`` and ``defaults`` (``name -> Hyper``, checked by
+    ``hyperparameters.check_config``) and implement ``build``, ``_train_step`` and
     ``_generate``. ``build`` must fill ``self.networks`` and ``self.optimizers``: those two
     dicts are what ``state_dict`` saves and ``train_step``/``generate`` switch between
     train and eval mode.
@@ -58,14 +31,7 @@ class GeneratorFamily:
     defaults: ClassVar[dict[str, Hyper]] = {}
 
     def __init__(self, config: dict | None = None, embed_dim: int = 128, image_size: int = 64, device="cpu"):
-        config = dict(config or {})
-        unknown = sorted(set(config) - set(self.defaults))
-        if unknown:
-            raise ValueError(
-                f"unknown hyperparameter {unknown[0]!r} for family {self.name!r}; "
-                f"accepted: {', '.join(sorted(self.defaults))}"
-            )
-        self.hparams = {k: h.check(k, config.get(k, h.default)) for k, h in self.defaults.items()}
+        self.hparams = check_config(self.defaults, config or {}, self.name)
         self.embed_dim = int(embed_dim)
         self.image_size = int(image_size)
         self.device = torch.device(device)

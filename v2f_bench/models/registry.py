@@ -24,5 +24,10 @@ def get_family(name: str) -> type[GeneratorFamily]:
 
 
 def register_family(cls: type[GeneratorFamily]) -> type[GeneratorFamily]:
-    """Add ``cls`` to ``FAMILIES`` under ``cls.name``; usable as a class decorator (rules: ``registries.register``)."""
+    """Add ``cls`` to ``FAMILIES`` under ``cls.name``; usable as a class decorator (rules: ``registries.register``,
+    and no hyperparameter named like a generic generator-trial setting, which ``targets.generator_target`` checks)."""
+    from v2f_bench.targets import generator_target
+
+    if isinstance(cls, type) and issubclass(cls, GeneratorFamily):
+        generator_target(cls)
     return register(FAMILIES, cls, GeneratorFamily, "family")

@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from v2f_bench.models.family import GeneratorFamily, Hyper
+from v2f_bench.hyperparameters import Hyper
+from v2f_bench.models.family import GeneratorFamily
 
 
 class VAE(GeneratorFamily):

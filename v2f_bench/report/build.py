@@ -84,8 +84,8 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         sections.append(_encoder_section(trials, encoders, out))
         notes.append(f"the generator searches used {len(encoders)} voice encoders ({', '.join(encoders)}); the sections after "
                      f"'Voice encoders side by side' show the {encoders[0]} sub-study (trials.csv holds every trial)")
-        trials = trials[trials["target"].isin(["voice", "judge"]) | (trials["voice_encoder"] == encoders[0])]
-    generators = trials[~trials["target"].isin(["voice", "judge"])]
+        trials = trials[(tables.roles(trials) != "generator") | (trials["voice_encoder"] == encoders[0])]
+    generators = tables.generator_rows(trials)
     if generators.empty:
         notes.append("no generator searches among the experiments: Tables I and II need `v2f-bench compare` or `tune FAMILY` results")
         trials.to_csv(out / "trials.csv", index=False)
@@ -293,7 +293,7 @@ def _pareto_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
 def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: list[str]) -> list[Section]:
     sections = []
     curves = out / "learning_curves.png"
-    epochs = collection.epochs[~collection.epochs["target"].isin(["voice", "judge"])]
+    epochs = tables.generator_rows(collection.epochs)
     metric, _ = search_objective(generators)
     if metric in epochs:
         figures.learning_curves(epochs, metric, curves)

@@ -55,6 +55,7 @@ from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, 
                                  RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE)
 from v2f_bench.errors import UserError
 from v2f_bench.storage import Location, read_trial_states
+from v2f_bench.targets import role_of
 
 TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FILE)
 """A subdirectory of an experiment holding any of these is a trial directory."""
@@ -62,7 +63,7 @@ TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FI
 
 STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
-    "experiment", "root", "target", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
+    "experiment", "root", "target", "role", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
     "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus",
     "train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
@@ -75,7 +76,7 @@ optimiser steps, ``images_seen``: training images fed to the model."""
 HELD_KEYS = {"cpu_s": "cpus", "gpu_s": "gpus"}
 """Resource-seconds a trial held (evaluation included), and the per-trial resource that multiplies ``time_s``
 when the trial did not report them (experiments older than the counters)."""
-EPOCH_KEYS = ["experiment", "root", "target", "seed", "trial_id", "experiment_path", "training_iteration", "epoch", "time_total_s"]
+EPOCH_KEYS = ["experiment", "root", "target", "role", "seed", "trial_id", "experiment_path", "training_iteration", "epoch", "time_total_s"]
 """The leading columns of ``Collection.epochs``; every numeric reported metric follows."""
 
 _MAX_DEPTH = 3
@@ -117,7 +118,7 @@ class Collection:
         frame = self.trials.assign(cpu_s=held_seconds(self.trials, "cpu_s"), gpu_s=held_seconds(self.trials, "gpu_s"))
         rows = []
         for path, group in frame.groupby("experiment_path", sort=False):
-            row = {key: group[key].iloc[0] for key in ("experiment", "root", "target", "seed")}
+            row = {key: group[key].iloc[0] for key in ("experiment", "root", "target", "role", "seed")}
             row["trials"] = len(group)
             row.update({status: int((group["status"] == status).sum()) for status in STATUSES})
             row.update(time_s=float(group["time_s"].sum()), cpu_s=float(group["cpu_s"].sum()), gpu_s=float(group["gpu_s"].sum()),
@@ -328,7 +329,8 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     budget = record.get("budget") or {}
     max_epochs = budget.get("max_epochs")
     metric, mode = record["metric"], record["mode"]
-    base = {"experiment": loc.name, "root": origin, "target": record["target"], "seed": record.get("seed"), "metric": metric, "mode": mode,
+    base = {"experiment": loc.name, "root": origin, "target": record["target"], "role": role_of(record["target"], record.get("role")),
+            "seed": record.get("seed"), "metric": metric, "mode": mode,
             "cpus": budget.get("cpus_per_trial"), "gpus": budget.get("gpus_per_trial"), "prepared": record.get("prepared"),
             "voice_encoder": record.get("voice_encoder"),
             "experiment_path": str(loc)}
@@ -393,7 +395,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
         row.update({f"config/{k}": v for k, v in _flat(config).items()})
         row.update({f"test/{k.removeprefix('test_')}": v for k, v in (test or {}).items() if k != "epoch_of_model"})
         trial_rows.append(row)
-        common = {key: base[key] for key in ("experiment", "root", "target", "seed")} | {"trial_id": trial_id, "experiment_path": str(loc)}
+        common = {key: base[key] for key in ("experiment", "root", "target", "role", "seed")} | {"trial_id": trial_id, "experiment_path": str(loc)}
         epochs_of[trial_id] = [common | {k: v for k, v in result.items() if _is_number(v)} for result in results]
 
     trial_rows.sort(key=lambda r: (r["trial_number"] is None, r["trial_number"] or 0))

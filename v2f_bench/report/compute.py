@@ -15,7 +15,8 @@ import math
 
 import pandas as pd
 
-from v2f_bench.report.tables import NON_FAMILY_TARGETS, _family_key
+from v2f_bench.report.tables import _family_key
+from v2f_bench.targets import role_of
 
 __all__ = ["WIDTH_KEYS", "COMPUTE_COLUMNS", "compute_table", "render_compute"]
 
@@ -56,7 +57,7 @@ def compute_table(trials: pd.DataFrame, records: dict[str, dict]) -> pd.DataFram
     rows = []
     for path, record in records.items():
         search = record.get("search") or {}
-        if search.get("target") in NON_FAMILY_TARGETS:
+        if role_of(search.get("target"), search.get("role")) != "generator":
             continue
         rows.append(_search_row(path, search, trials[trials["experiment_path"] == path]))
     frame = pd.DataFrame(rows, columns=COMPUTE_COLUMNS)

@@ -38,6 +38,7 @@ import pandas as pd
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
 from v2f_bench.report.budget import paired_differences, seed_summary
+from v2f_bench.targets import ROLES, role_of
 from v2f_bench.report.collect import held_seconds
 
 __all__ = [
@@ -88,8 +89,17 @@ PAPER_DECIMALS: dict[str, int] = {"verification_accuracy": 2, "mae": 3, "mse": 3
 FAMILY_ORDER = ("vae", "cgan", "rcgan")
 """The paper's families, shown first in this order; any other family follows alphabetically."""
 
-NON_FAMILY_TARGETS = ("voice", "judge")
-"""Search targets that are not generator families (as in ``search.build_tuner``): left out of the tables."""
+def roles(frame: pd.DataFrame) -> pd.Series:
+    """Each row's target role (``targets.ROLES``): the collected ``role`` column, else derived from ``target``
+    (``targets.role_of``, for frames written before roles were recorded)."""
+    if "role" in frame:
+        return frame["role"].where(frame["role"].isin(ROLES), frame["target"].map(role_of))
+    return frame["target"].map(role_of)
+
+
+def generator_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of generator-family searches (not the voice or judge searches)."""
+    return frame[roles(frame) == "generator"]
 
 TABLES: dict[str, tuple[str, str]] = {
     "table1": ("I", "Table I: face verification accuracy of generated faces (test split)"),
@@ -217,7 +227,7 @@ def best_per_search(trials: pd.DataFrame) -> pd.DataFrame:
 def families(trials: pd.DataFrame) -> list[str]:
     """The generator families in the trials (every target but voice and judge), paper families first."""
     _check_columns(trials)
-    return _ordered(t for t in trials["target"].dropna().unique() if t not in NON_FAMILY_TARGETS)
+    return _ordered(generator_rows(trials)["target"].dropna().unique())
 
 
 def _test_column(metric: str) -> str:
@@ -326,7 +336,7 @@ def judge_summary(trials: pd.DataFrame) -> dict | None:
     here x 100) and ``test/tau`` averaged over seeds. Returns {"accuracy", "tau", "n"}.
     """
     _check_columns(trials)
-    best = best_per_search(trials[trials["target"] == "judge"])
+    best = best_per_search(trials[roles(trials) == "judge"])
     if best.empty or "test/accuracy" not in best:
         return None
     acc = pd.to_numeric(best["test/accuracy"], errors="coerce").dropna()
@@ -598,7 +608,7 @@ def voice_encoders(trials: pd.DataFrame, order: Iterable[str] | None = None) -> 
     ``order`` first, in that order (a ``compare --voice-encoders`` study's), then the others alphabetically."""
     if "voice_encoder" not in trials:
         return []
-    found = {e for e in trials.loc[~trials["target"].isin(NON_FAMILY_TARGETS), "voice_encoder"].dropna().unique()}
+    found = set(generator_rows(trials)["voice_encoder"].dropna().unique())
     first = [e for e in (order or []) if e in found]
     return first + sorted(found - set(first))
 

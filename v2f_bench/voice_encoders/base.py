@@ -6,8 +6,9 @@ width D works downstream (a family is built with ``embed_dim = D``).
 
 Two kinds:
 
-- ``trainable = True``: fitted by the voice stage through a Ray Tune trial (``training`` gives the
-  trainable, its data and the trial's config; ``load`` reads the fitted model back from the trial's
+- ``trainable = True``: fitted by the voice stage through a Ray Tune trial (``hyperparameters`` and
+  ``objective`` declare what it takes and is selected by; ``training`` gives the trainable, its data
+  and the trial's config; ``load`` reads the fitted model back from the trial's
   checkpoint; ``window_embeddings`` then embeds with it).
 - ``trainable = False`` (pretrained, frozen): ``window_embeddings`` embeds directly; ``cache_inputs``
   names what besides the prepared data fixes the output (e.g. the weights' hash), for the stage's key.
@@ -23,6 +24,8 @@ from typing import ClassVar
 
 import numpy as np
 
+from v2f_bench.hyperparameters import Hyper
+
 
 class VoiceEncoder:
     """Base class; subclasses set ``name``, ``trainable`` and ``embedding_dim`` and implement ``window_embeddings``."""
@@ -31,6 +34,10 @@ class VoiceEncoder:
     trainable: ClassVar[bool] = False
     embedding_dim: ClassVar[int] = 0
     description: ClassVar[str] = ""
+    hyperparameters: ClassVar[dict[str, Hyper]] = {}
+    """A trainable encoder's trial hyperparameters (``targets.voice_target`` makes them the ``voice`` target)."""
+    objective: ClassVar[tuple[str, str] | None] = None
+    """A trainable encoder's (validation metric its trial reports, max or min): what a voice search selects by."""
 
     def __init__(self, audio_root: Path | None = None):
         """``audio_root``: where the raw voice clips are now, for encoders that re-read audio rather than

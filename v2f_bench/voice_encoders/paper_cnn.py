@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from v2f_bench.errors import UserError
+from v2f_bench.hyperparameters import check_config
+from v2f_bench.trainables import VOICE_HYPERS, VOICE_OBJECTIVE
 from v2f_bench.voice_encoders.base import VoiceEncoder
 
 
@@ -24,17 +26,19 @@ class PaperCNN(VoiceEncoder):
     trainable = True
     embedding_dim = 128
     variant = ""
+    hyperparameters = VOICE_HYPERS
+    objective = VOICE_OBJECTIVE
 
     def training(self, prepared, config: dict) -> tuple[object, dict, dict]:
-        from v2f_bench.trainables import VOICE_DEFAULTS, train_voice, voice_data
+        from v2f_bench.trainables import train_voice, voice_data
 
-        return train_voice, voice_data(prepared), self.trial_config(config, VOICE_DEFAULTS)
+        return train_voice, voice_data(prepared), self.trial_config(config)
 
-    def trial_config(self, config: dict, defaults: dict) -> dict:
-        """The voice trial's full config: defaults, then ``config``, with ``variant`` set by this encoder."""
+    def trial_config(self, config: dict) -> dict:
+        """The voice trial's full config: ``config`` checked, defaults filled in, with ``variant`` set by this encoder."""
         if config.get("variant", self.variant) != self.variant:
             raise UserError(f"voice config variant {config['variant']!r} contradicts voice encoder {self.name!r}; drop `variant` or pass --voice-encoder {config['variant']}")
-        return {**defaults, **config, "variant": self.variant}
+        return {**check_config(self.hyperparameters, config, "voice"), "variant": self.variant}
 
     def search_fixed(self) -> dict:
         return {"variant": self.variant}

@@ -29,9 +29,14 @@ def get_voice_encoder(name: str) -> type[VoiceEncoder]:
 
 def register_voice_encoder(cls: type[VoiceEncoder]) -> type[VoiceEncoder]:
     """Add ``cls`` to ``VOICE_ENCODERS`` under ``cls.name``; usable as a class decorator (rules:
-    ``registries.register``, and a positive ``embedding_dim``, which the generators are built with)."""
-    if isinstance(cls, type) and issubclass(cls, VoiceEncoder) and not (isinstance(cls.embedding_dim, int) and cls.embedding_dim > 0):
-        raise ValueError(f"{cls.__name__}.embedding_dim must be a positive int, got {cls.embedding_dim!r}")
+    ``registries.register``, a positive ``embedding_dim``, which the generators are built with, and for a
+    trainable encoder the ``hyperparameters`` and ``objective`` that make it the ``voice`` target)."""
+    if isinstance(cls, type) and issubclass(cls, VoiceEncoder):
+        if not (isinstance(cls.embedding_dim, int) and cls.embedding_dim > 0):
+            raise ValueError(f"{cls.__name__}.embedding_dim must be a positive int, got {cls.embedding_dim!r}")
+        if cls.trainable and not (cls.hyperparameters and cls.objective and cls.objective[1] in ("max", "min")):
+            raise ValueError(f"{cls.__name__} is trainable, so it must declare `hyperparameters` (name -> Hyper) and "
+                             f"`objective` (validation metric, 'max' or 'min'), got {cls.objective!r}")
     return register(VOICE_ENCODERS, cls, VoiceEncoder, "voice encoder")
 
 
