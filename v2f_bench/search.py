@@ -5,7 +5,7 @@ holding Ray's own result files and checkpoints, plus ``v2f_search.json``: the ta
 file's content, the budget and resources, the seed and the prepared dataset's cache key. The
 report reads nothing else.
 
-- The searcher is Optuna's TPE sampler (seeded) through Ray's ``OptunaSearch``, limited to
+- The searcher is Optuna's TPE sampler (seeded) through Ray's ``OptunaSearch`` (``study.ResumableOptunaSearch``), limited to
   ``concurrency`` trials at a time; the scheduler is ASHA (early stopping on the space's metric,
   ``time_attr`` = epochs) or FIFO.
 - Multi-objective (``space.objectives``, from ``--objectives``): the same TPE sampler (Optuna's
@@ -132,10 +132,9 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
 
     from v2f_bench.compute import make_stopper
-    from v2f_bench.study import StudyUpload, study_storage
+    from v2f_bench.study import ResumableOptunaSearch, StudyUpload, study_storage
 
     space = setup.space
     declared = setup.declaration()
@@ -152,8 +151,8 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     multi = len(space.objectives) > 1
     metric = [m for m, _ in space.objectives] if multi else space.metric
     mode = [d for _, d in space.objectives] if multi else space.mode
-    searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name, storage=study,
-                            points_to_evaluate=first)
+    searcher = ResumableOptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name,
+                                     storage=study, points_to_evaluate=first)
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
         stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}

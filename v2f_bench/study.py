@@ -8,6 +8,11 @@ Optuna's journal needs a local file (it locks it). A local experiment keeps it i
 (``optuna_study.log``). A URI experiment keeps a local mirror at a path derived from the URI,
 uploaded into the experiment whenever it grows (``StudyUpload``) and fetched back before a resume
 (``fetch_study``), so the bucket holds the study as a local folder does.
+
+A search killed mid-run can leave Ray's snapshot of its trials newer than its snapshot of the
+searcher (the two files are uploaded one after the other), so a resumed searcher may be told about a
+trial it never suggested; Ray's ``OptunaSearch`` then fails the whole resume with a ``KeyError``.
+``ResumableOptunaSearch`` logs such a trial and leaves it out of the study instead.
 """
 
 from __future__ import annotations
@@ -16,10 +21,38 @@ import hashlib
 import tempfile
 from pathlib import Path
 
+import logging
+
 from ray import tune
+from ray.tune.search.optuna import OptunaSearch
 
 from v2f_bench.artifacts import OPTUNA_STUDY
 from v2f_bench.storage import Location
+
+
+logger = logging.getLogger(__name__)
+
+
+class ResumableOptunaSearch(OptunaSearch):
+    """Ray's ``OptunaSearch``, except that results of a trial the searcher has no Optuna trial for (one
+    restored from a newer trial snapshot than the searcher's, see the module docstring) are logged
+    and skipped rather than raising. Ray still records that trial's results; only the sampler does not
+    learn from it, and the warning names it."""
+
+    def _unknown(self, trial_id: str, what: str) -> bool:
+        if trial_id in self._ot_trials or trial_id in self._completed_trials:
+            return False
+        logger.warning("trial %s: its %s reached a searcher that never suggested it (a resumed search whose searcher snapshot "
+                       "was older than its trial snapshot); Ray keeps its results, the Optuna study leaves it out", trial_id, what)
+        return True
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if not self._unknown(trial_id, "result"):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        if not self._unknown(trial_id, "completion"):
+            super().on_trial_complete(trial_id, result=result, error=error)
 
 
 def journal_path(exp: Location) -> Path:
