@@ -24,8 +24,8 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
   the voice classifier, the judge nor any generator trained on, give the numbers), one face per clip,
   and Recall@1/2/5/10 over drawn galleries of G = 100 identities (SF2F's), capped at the 20 test
   identities and so G = 20 with chance K/20 (one gallery per face: the whole test split). A smaller
-  budget than ``default`` (2 seeds, 1.2 TFLOP per search) was planned for 10-15 minutes on 2 cores;
-  measured on 2 cores shared with other jobs: 51 minutes, 18 of them the judge's 4 epochs.
+  budget than ``default`` (2 seeds, 1.2 TFLOP per search): 8 minutes measured on 2 idle cores
+  (51 minutes on 2 cores shared with other jobs).
 
 Every stage is cached or rerun as its own command would be; searches start afresh each run. Once Ray
 is connected, before the first search (and before the previous run's searches are deleted), the
