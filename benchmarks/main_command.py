@@ -27,6 +27,7 @@ from pathlib import Path
 
 from benchmarks import memory
 from benchmarks.results import Row, Section, section_markdown
+from v2f_bench.targets import role_of
 
 
 def run_sampled(argv: list[str], interval_s: float = 0.5) -> tuple[int, float, int]:
@@ -87,7 +88,7 @@ def measure(quick: bool = False, work: Path | None = None) -> tuple[Section, lis
     settings = PROFILES[profile]
     searches_wall = timings["voice search"] + timings["compare"]
     ideal = sum(seconds * trial_cpus for values in times.values() for seconds, trial_cpus in values) / cpus
-    generator_trials = [seconds for target, values in times.items() if target != "voice" for seconds, _ in values]
+    generator_trials = [seconds for target, values in times.items() if role_of(target) == "generator" for seconds, _ in values]
     stages = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items() if name != "total")
     section = Section(
         title=f"Main command: `v2f-bench paper` ({profile} profile)",

@@ -30,6 +30,7 @@ import torch
 
 from benchmarks.datasets import prepared_dataset
 from benchmarks.results import Row, Section, section_markdown
+from v2f_bench.targets import role_of
 
 CPUS = 2
 TRIAL_WINDOWS = 600
@@ -105,7 +106,7 @@ def default_profile_trial_s(main_trials: list[float] | None) -> tuple[float | No
     table = REPORTS / "trials.csv"
     if not table.is_file():
         return None, "no default-profile run available"
-    rows = [r for r in csv.DictReader(table.open()) if r.get("target") != "voice" and r.get("time_s")]
+    rows = [r for r in csv.DictReader(table.open()) if role_of(r.get("target"), r.get("role")) == "generator" and r.get("time_s")]
     if not rows:
         return None, "no generator trials in reports/trials.csv"
     return sum(float(r["time_s"]) for r in rows) / len(rows), "reports/trials.csv (the committed default-profile run)"

@@ -8,7 +8,7 @@ from v2f_bench.errors import UserError
 from v2f_bench.hyperparameters import Hyper, HyperparameterError, check_config
 
 DECLARED = {
-    "lr": Hyper(1e-3, "learning rate", minimum=0.0),
+    "lr": Hyper(1e-3, "learning rate", minimum=0.0, exclusive=True),
     "epochs": Hyper(5, "epochs", minimum=1),
     "loss": Hyper("l1", "pixel loss", ("l1", "bce")),
     "flip": Hyper(False, "flip labels"),
@@ -27,6 +27,7 @@ def test_values_are_coerced_to_the_declared_type():
     ({"epochs": 2.5}, "run.yaml: epochs: expected an integer, got 2.5"),
     ({"epochs": True}, "run.yaml: epochs: expected an integer, got True"),
     ({"epochs": 0}, "run.yaml: epochs: must be at least 1, got 0"),
+    ({"lr": 0}, "run.yaml: lr: must be greater than 0, got 0.0"),
     ({"loss": "l2"}, "run.yaml: loss: 'l2' is not one of 'l1', 'bce'"),
     ({"flip": 1}, "run.yaml: flip: expected true or false, got 1"),
     ({"learning_rate": 0.1}, "run.yaml: 'learning_rate' is not a tiny hyperparameter; accepted: epochs, flip, loss, lr"),

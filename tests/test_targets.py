@@ -61,6 +61,12 @@ def test_a_family_added_through_the_registry_is_a_target_and_one_shadowing_a_gen
     with pytest.raises(ValueError, match="declares 'batch_size'"):
         generator_target(Shadowing)
 
+    class Judge(GeneratorFamily):
+        name = "judge"
+
+    with pytest.raises(ValueError, match="'judge' is a search target of its own"):
+        register_family(Judge)
+
 
 def test_a_trainable_voice_encoder_is_searched_by_its_own_declaration(monkeypatch):
     class Tiny(VoiceEncoder):

@@ -26,12 +26,14 @@ class HyperparameterError(UserError, ValueError):
 @dataclass(frozen=True)
 class Hyper:
     """One accepted hyperparameter: its default, a one-line doc and, optionally, the allowed values
-    (``choices``) or the smallest allowed value (``minimum``, for counts and rates)."""
+    (``choices``) or the smallest allowed value (``minimum``, for counts and rates; with ``exclusive``
+    the value must lie above it, e.g. a learning rate above 0)."""
 
     default: Any
     doc: str
     choices: tuple | None = None
     minimum: float | None = None
+    exclusive: bool = False
 
     def check(self, name: str, value: Any) -> Any:
         """``value`` coerced to the default's type (an int for a float; a whole float for an int), or
@@ -52,8 +54,9 @@ class Hyper:
             raise HyperparameterError(f"{name}: expected {_type_word(self.default)}, got {value!r}{hint}")
         if self.choices is not None and value not in self.choices:
             raise HyperparameterError(f"{name}: {value!r} is not one of {', '.join(map(repr, self.choices))}")
-        if self.minimum is not None and value < self.minimum:
-            raise HyperparameterError(f"{name}: must be at least {self.minimum:g}, got {value!r}")
+        if self.minimum is not None and (value < self.minimum or (self.exclusive and value == self.minimum)):
+            bound = "greater than" if self.exclusive else "at least"
+            raise HyperparameterError(f"{name}: must be {bound} {self.minimum:g}, got {value!r}")
         return value
 
 

@@ -44,7 +44,7 @@ from v2f_bench.artifacts import DIVERGED_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, 
 
 VOICE_HYPERS: dict[str, Hyper] = {
     "variant": Hyper("paper-text", "the CNN as the paper's text or the authors' code describes it (set by the voice encoder)", VARIANTS),
-    "lr": Hyper(1e-3, "Adam learning rate (paper: 1e-3)", minimum=0.0),
+    "lr": Hyper(1e-3, "Adam learning rate (paper: 1e-3)", minimum=0.0, exclusive=True),
     "batch_size": Hyper(32, "windows per step (authors' code: 32)", minimum=1),
     "max_epochs": Hyper(50, "most epochs to train (authors' code: 50); set by a search's budget", minimum=1),
     "patience": Hyper(3, "epochs without a lower validation loss before stopping (authors' code: 1)", minimum=1),
@@ -507,12 +507,12 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
 SEARCHED_JUDGE = "trained"
 """The judge whose hyperparameters ``train_judge_trial`` searches (``judges.facenet.TrainedFacenet``)."""
 JUDGE_HYPERS: dict[str, Hyper] = {
-    "lr": Hyper(JudgeConfig.lr, "Adam learning rate of the identity classifier", minimum=0.0),
+    "lr": Hyper(JudgeConfig.lr, "Adam learning rate of the identity classifier", minimum=0.0, exclusive=True),
     "batch_size": Hyper(JudgeConfig.batch_size, "photos per step", minimum=1),
     "max_epochs": Hyper(JudgeConfig.epochs, "epochs to train (JudgeConfig.epochs); set by a search's budget", minimum=1),
     "distance": Hyper(JudgeConfig.distance, "what tau thresholds: l2 (the paper's text) or sq_l2 (the authors' code)", DISTANCES),
     "criterion": Hyper(JudgeConfig.criterion, "how tau is chosen on validation pairs: accuracy (text) or f1 (code)", CRITERIA),
-    "tau_step": Hyper(JudgeConfig.tau_step, "spacing of tau's grid", minimum=1e-6),
+    "tau_step": Hyper(JudgeConfig.tau_step, "spacing of tau's grid", minimum=0.0, exclusive=True),
     "seed": Hyper(JudgeConfig.seed, "seeds Python, numpy and torch; set by a search", minimum=0),
 }
 """What a judge trial takes: ``JudgeConfig`` fields, with their defaults (``max_epochs`` is its ``epochs``)."""

@@ -25,9 +25,12 @@ def get_family(name: str) -> type[GeneratorFamily]:
 
 def register_family(cls: type[GeneratorFamily]) -> type[GeneratorFamily]:
     """Add ``cls`` to ``FAMILIES`` under ``cls.name``; usable as a class decorator (rules: ``registries.register``,
-    and no hyperparameter named like a generic generator-trial setting, which ``targets.generator_target`` checks)."""
-    from v2f_bench.targets import generator_target
+    no name of a stage target (``voice``, ``judge``), and no hyperparameter named like a generic
+    generator-trial setting, which ``targets.generator_target`` checks)."""
+    from v2f_bench.targets import STAGE_TARGETS, generator_target
 
     if isinstance(cls, type) and issubclass(cls, GeneratorFamily):
+        if cls.name in STAGE_TARGETS:
+            raise ValueError(f"family name {cls.name!r} is a search target of its own ({', '.join(STAGE_TARGETS)}); choose another name")
         generator_target(cls)
     return register(FAMILIES, cls, GeneratorFamily, "family")
