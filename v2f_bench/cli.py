@@ -392,12 +392,13 @@ def _voice_config(args: argparse.Namespace) -> dict:
     from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     config = load_config(args.voice_config) if args.voice_config else {}
+    if not config:
+        return config
     named = getattr(args, "voice_encoder", None)
-    if config and named is not None and not resolve_voice_encoder(named).trainable:
+    if named is not None and not resolve_voice_encoder(named).trainable:
         raise UserError(f"{args.voice_config}: voice encoder {named!r} is pretrained and takes no hyperparameters; drop --voice-config")
-    if config:
-        get_target("voice", named).check(config, str(args.voice_config))
-    resolve_voice_encoder(named, config)
+    get_target("voice", named).check(config, str(args.voice_config))
+    resolve_voice_encoder(named, config)  # a `variant` naming another encoder than --voice-encoder
     return config
 
 

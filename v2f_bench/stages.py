@@ -339,7 +339,7 @@ def train_generator_once(
 
     target = get_target(family)
     if target.role != "generator":
-        raise UserError(f"{family!r} is not a generator family; `train {family}` trains it without a generator")
+        raise UserError(f"{family!r} is not a generator family; train_generator_once trains one of the registered families")
     target.check(config)
     voice = voice_stage(prepared, run_dir, voice_config, storage, voice_encoder, audio_root)
     judge_record = judge_stage(prepared, run_dir, judge)
