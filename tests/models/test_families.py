@@ -19,6 +19,9 @@ FAST = {
     "rcgan": {**SMALL_GAN, "g_lr": 5e-3},
     "rcgan-bce": {**SMALL_GAN, "g_lr": 5e-3, "pixel_loss": "bce"},
     "cgan-code-labels": {**SMALL_GAN, "invert_labels": True, "label_smoothing": 0.3},
+    "cgan-shuffled": {**SMALL_GAN, "mismatch": "shuffled"},
+    "cgan-same": {**SMALL_GAN, "mismatch": "same"},
+    "cgan-dcgan": {**SMALL_GAN, "init": "dcgan"},
 }
 """Test configs by id; the family is the id's part before the first '-'."""
 
@@ -73,7 +76,7 @@ def test_training_brings_generated_faces_towards_their_targets(case, data):
     assert pixel_error() < 0.9 * before
 
 
-@pytest.mark.parametrize("case", ["cgan", "cgan-code-labels"])
+@pytest.mark.parametrize("case", ["cgan", "cgan-code-labels", "cgan-shuffled", "cgan-same", "cgan-dcgan"])
 def test_cgan_step_is_finite_and_moves_both_networks(case, data):
     voices, faces = data
     family = make(case)
@@ -184,3 +187,49 @@ def test_runs_on_cuda(case, data):
     family.train_step(voices, faces)
     out = family.generate(voices)
     assert out.device.type == "cuda" and out.shape == (3, 3, 64, 64)
+
+
+@pytest.mark.parametrize(("mismatch", "calls"), [("none", 2), ("shuffled", 3), ("same", 3)])
+def test_mismatch_adds_one_discriminator_term_on_the_real_faces(mismatch, calls, data):
+    """The discriminator step scores (real, voice) and (fake, voice), plus (real, other voice) under
+    'shuffled' (GAN-CLS) or (real, the same voice) under 'same' (the authors' code), both as fake."""
+    _, faces = data
+    family = make("cgan", mismatch=mismatch, g_steps=1)
+    seen = []
+    family.discriminator.register_forward_hook(lambda module, args, out: seen.append((args[0].detach(), args[1].detach())))
+    voice, face = torch.randn(8, 128), faces[torch.arange(8) % 3]  # eight distinct voices
+    family.train_step(voice, face)
+    d_step = seen[:-1]  # the last call is the generator step's
+    assert len(d_step) == calls
+    if mismatch != "none":
+        image, wrong = d_step[2]
+        assert torch.equal(image, face * 2 - 1)
+        if mismatch == "same":
+            assert torch.equal(wrong, voice)
+        else:  # every row gets another row's voice
+            assert sorted(map(tuple, wrong.tolist())) == sorted(map(tuple, voice.tolist()))
+            assert all(not torch.equal(w, v) for w, v in zip(wrong, voice))
+
+
+def test_derangement_moves_every_index():
+    family = make("cgan")
+    for n in (2, 3, 64):
+        for _ in range(20):
+            perm = family._derangement(n)
+            assert sorted(perm.tolist()) == list(range(n))
+            assert bool((perm != torch.arange(n)).all())
+
+
+def test_dcgan_init_draws_weights_from_n_0_002():
+    torch.manual_seed(0)
+    family = make("cgan", init="dcgan", g_channels=16, d_channels=16)
+    for net in family.networks.values():
+        for module in net.modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d | torch.nn.Linear):
+                assert abs(float(module.weight.detach().std()) - 0.02) < 0.005
+                assert not module.bias.any()
+            if isinstance(module, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                assert abs(float(module.weight.detach().mean()) - 1.0) < 0.01
+    torch.manual_seed(0)
+    default = make("cgan", g_channels=16, d_channels=16)  # torch's layer defaults, as before
+    assert abs(float(default.generator.net[0].weight.detach().std()) - 0.02) > 0.01

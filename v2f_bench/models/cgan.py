@@ -16,8 +16,18 @@ discriminator tell them apart by range alone. The adversarial loss is BCE with l
 Labels: by default real = 1 and fake = 0. ``invert_labels`` swaps them, and
 ``label_smoothing`` = s moves every target (discriminator and generator alike) towards the
 other label by a per-sample U(0, s); the authors' code is ``invert_labels=True,
-label_smoothing=0.3``. Their discriminator loss also had a term scoring the same real pair
-as fake (likely meant as a mismatched-voice pair); it is not reproduced.
+label_smoothing=0.3``. Their discriminator loss also had a third term scoring the same real pair
+as fake (likely meant as a mismatched-voice pair). ``mismatch`` chooses that term: ``"none"``
+(default, the paper text: Mirza & Osindero's two-term loss), ``"same"`` (the authors' code as
+written: the real pair is scored both real and fake) or ``"shuffled"`` (the matching-aware
+discriminator, GAN-CLS of Reed et al. 2016: each real face with the voice of another window of the
+batch, a random derangement, scored as fake; the batch carries no labels, so with few identities
+some of those voices are the same identity's: about 1/9 on the default data). The term is added
+with weight 1, as the code's third term was, and costs one more discriminator pass per step.
+
+``init``: ``"torch"`` (default) keeps PyTorch's layer initialisation (neither the paper nor the code
+states one; the code had Keras's glorot-uniform, of similar scale); ``"dcgan"`` draws conv and dense
+weights from N(0, 0.02) and batch-norm scales from N(1, 0.02) (Radford et al. 2016).
 
 ``rcgan`` (paper: "RC-GAN") adds a pixel term to the generator loss, summed over the image's
 pixels and averaged over the batch, weighted by ``pixel_weight``:
@@ -50,6 +60,17 @@ def _up(cin: int, cout: int, last: bool = False) -> list[nn.Module]:
 def _down(cin: int, cout: int, bn: bool = True) -> list[nn.Module]:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, 4, stride=2, padding=1)]
     return layers + ([nn.BatchNorm2d(cout)] if bn else []) + [nn.LeakyReLU(0.2)]
+
+
+def _dcgan_init(module: nn.Module) -> None:
+    """Radford et al. 2016: conv and dense weights from N(0, 0.02), batch-norm scales from N(1, 0.02), biases 0."""
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm1d | nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
 
 
 class Generator(nn.Module):
@@ -96,6 +117,10 @@ class Discriminator(nn.Module):
         return self.joint(torch.cat([feats, v], dim=1)).squeeze(1)
 
 
+MISMATCH_CHOICES = ("none", "shuffled", "same")
+MISMATCH_DEFAULT = "none"
+
+
 class CGAN(GeneratorFamily):
     """Conditional GAN without noise; one discriminator step then ``g_steps`` generator steps."""
 
@@ -109,6 +134,9 @@ class CGAN(GeneratorFamily):
         "invert_labels": Hyper(False, "train with real = 0 and fake = 1 (authors' code: True)"),
         "g_channels": Hyper(64, "generator base width c: ConvT widths 8c-4c-2c-c-3 (paper: 64)"),
         "d_channels": Hyper(64, "discriminator base width c: conv widths c-2c-4c-8c (paper: 64)"),
+        "init": Hyper("torch", "initial weights: torch's layer defaults, or DCGAN's N(0, 0.02) (BN weights N(1, 0.02))", ("torch", "dcgan")),
+        "mismatch": Hyper(MISMATCH_DEFAULT, "third discriminator term: 'none', 'shuffled' (a real face with another window's voice, "
+                          "scored as fake: GAN-CLS) or 'same' (the real pair scored as fake: the authors' code)", MISMATCH_CHOICES),
     }
 
     def build(self) -> None:
@@ -120,6 +148,9 @@ class CGAN(GeneratorFamily):
         self.generator = Generator(self.embed_dim, s, hp["g_channels"])
         self.discriminator = Discriminator(self.embed_dim, s, hp["d_channels"])
         self.networks = {"generator": self.generator, "discriminator": self.discriminator}
+        if hp["init"] == "dcgan":
+            for net in self.networks.values():
+                net.apply(_dcgan_init)
         betas = (hp["beta1"], 0.999)
         self.optimizers = {
             "generator": torch.optim.Adam(self.generator.parameters(), lr=hp["g_lr"], betas=betas),
@@ -146,6 +177,11 @@ class CGAN(GeneratorFamily):
         d_loss = F.binary_cross_entropy_with_logits(d_real, self._targets(True, d_real)) + (
             F.binary_cross_entropy_with_logits(d_fake, self._targets(False, d_fake))
         )
+        mismatch = self.hparams["mismatch"]
+        if mismatch != "none":
+            wrong = voice[self._derangement(voice.shape[0])] if mismatch == "shuffled" else voice
+            d_wrong = self.discriminator(real, wrong)
+            d_loss = d_loss + F.binary_cross_entropy_with_logits(d_wrong, self._targets(False, d_wrong))
         self._check_finite(d_loss=d_loss)
         self._step("discriminator", d_loss)
 
@@ -159,6 +195,13 @@ class CGAN(GeneratorFamily):
             self._step("generator", g_loss)
         out = {"d_loss": d_loss, "g_loss": g_loss, "g_adv": g_adv, **report}
         return {k: v.detach() for k, v in out.items()}
+
+    def _derangement(self, n: int) -> Tensor:
+        """A random permutation of ``range(n)`` that moves every index (a shuffled order rolled by one)."""
+        order = torch.randperm(n, device=self.device)
+        out = torch.empty_like(order)
+        out[order] = order.roll(1)
+        return out
 
     def _step(self, which: str, loss: Tensor) -> None:
         opt = self.optimizers[which]
