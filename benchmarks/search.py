@@ -2,10 +2,10 @@
 
 Run:  .venv/bin/python -m benchmarks.search [--quick]
 
-Both paths run the same N short voice-classifier trials (the real ``train_voice`` training on a
+Both paths run the same N short voice-classifier trials (the real voice task's training loop on a
 strided subset of about TRIAL_WINDOWS windows of the embedded default set, a few seconds each) with the same TPE sampler and seed. N stays below
 TPE's 10 random start-up trials, so both paths draw the same configurations (checked).
-  - baseline: ``optuna.create_study`` + ask/tell; each trial iterates ``trainables.voice_epochs`` in
+  - baseline: ``optuna.create_study`` + ask/tell; each trial iterates ``speaker_classifier.voice_epochs`` in
     this process with one torch thread (what a Ray trial with one CPU gets) and saves its
     checkpoint state to a temporary folder every epoch, as the Ray trainable does;
   - ours: ``search.build_tuner`` (OptunaSearch + ConcurrencyLimiter, FIFO so every trial runs all
@@ -40,11 +40,13 @@ REPORTS = Path(__file__).resolve().parents[1] / "reports"
 def train_trial(config: dict, data: dict) -> list[dict]:
     """One voice trial outside Ray Tune, saving each epoch's checkpoint state as the Ray trainable
     does; returns the epochs' metric rows."""
-    from v2f_bench.trainables import STATE_FILE, voice_epochs
+    from v2f_bench.artifacts import STATE_FILE
+    from v2f_bench.compute import ComputeMeter
+    from v2f_bench.voice_encoders.speaker_classifier import voice_epochs
 
     rows = []
     with tempfile.TemporaryDirectory() as checkpoints:
-        for row, state, _ in voice_epochs(config, data):
+        for row, state, _ in voice_epochs(config, data, ComputeMeter(1, 0)):
             torch.save(state, Path(checkpoints) / STATE_FILE)
             rows.append(row)
     return rows
@@ -52,11 +54,12 @@ def train_trial(config: dict, data: dict) -> list[dict]:
 
 def warm_up(data: dict) -> None:
     """One untimed epoch, so first-call costs (imports, kernel set-up) stay out of the timings."""
-    from v2f_bench.trainables import voice_epochs
+    from v2f_bench.compute import ComputeMeter
+    from v2f_bench.voice_encoders.speaker_classifier import voice_epochs
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        next(voice_epochs({"max_epochs": 1}, data))
+        next(voice_epochs({"max_epochs": 1}, data, ComputeMeter(1, 0)))
 
 
 def optuna_loop(setup, budget, seed: int) -> tuple[float, list[dict]]:
@@ -131,7 +134,7 @@ _POOL_DATA: dict = {}
 def _pool_init(prepared_path: str, windows: int) -> None:
     """A plain worker process: one torch thread, the subsampled voice data, one warm-up epoch."""
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.trainables import voice_data
+    from v2f_bench.voice_encoders.speaker_classifier import voice_data
 
     torch.set_num_threads(1)
     _POOL_DATA.update(subsample(voice_data(load_prepared(prepared_path)), windows))
@@ -165,7 +168,7 @@ def measure(quick: bool = False, work: Path | None = None, main_trials: list[flo
 
     from v2f_bench.judge import JudgeConfig
     from v2f_bench.search import Budget, default_space_file
-    from v2f_bench.stages import search_setup
+    from v2f_bench.search import search_setup
 
     began = time.perf_counter()
     trials, epochs, seed = (4, 2, 0) if quick else (8, 2, 0)

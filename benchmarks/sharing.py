@@ -4,7 +4,7 @@ store (``tune.with_parameters``, what every search does) vs when each trial load
 Run:  .venv/bin/python -m benchmarks.sharing [--quick]
 
 Three Ray Tune runs of K concurrent probe trials (K = CPUs), each trial holding the voice arrays of the
-prepared default set (``trainables.voice_data``), reading every element, then waiting until all K
+prepared default set (``speaker_classifier.voice_data``), reading every element, then waiting until all K
 trials hold them before measuring:
   - reference: trials without data (what K idle trial workers and Ray itself cost);
   - baseline: each trial loads the arrays from the prepared folder into its own memory;
@@ -62,7 +62,7 @@ def no_data(config: dict) -> None:
 
 def own_copy(config: dict) -> None:
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.trainables import voice_data
+    from v2f_bench.voice_encoders.speaker_classifier import voice_data
 
     _hold(config, {k: np.array(v) for k, v in voice_data(load_prepared(config["prepared"])).items() if hasattr(v, "shape")})
 
@@ -98,7 +98,7 @@ def measure(quick: bool = False, work: Path | None = None) -> Section:
     import ray
     from ray import tune
 
-    from v2f_bench.trainables import voice_data
+    from v2f_bench.voice_encoders.speaker_classifier import voice_data
 
     began = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,6 +32,33 @@ def prepared_dir(small_raw, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def trained_stages(prepared_dir, tmp_path_factory) -> Path:
+    """A run directory holding the voice stage of the default voice config and the judge stage of
+    ``--judge-epochs 1`` on ``prepared_dir``, trained once per session. Read-only by convention: tests
+    take a copy (``staged_run_dir``), and a generator command there reuses both stages (their keys match)
+    instead of training them again."""
+    from v2f_bench.data.prepared import load_prepared
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.tasks.judge import judge_stage
+    from v2f_bench.tasks.voice import voice_stage
+
+    root = tmp_path_factory.mktemp("stages")
+    prepared = load_prepared(prepared_dir)
+    voice_stage(prepared, root, {})
+    judge_stage(prepared, root, JudgeConfig(epochs=1))
+    return root
+
+
+@pytest.fixture
+def staged_run_dir(trained_stages, tmp_path) -> Path:
+    """``tmp_path / "run"`` holding a copy of the session's voice and judge stages (``trained_stages``)."""
+    run = tmp_path / "run"
+    for stage in ("voice", "judge"):
+        shutil.copytree(trained_stages / stage, run / stage)
+    return run
+
+
 @pytest.fixture
 def raw_copy(small_raw, tmp_path) -> Path:
     """A private copy of the tiny dataset that a test may damage."""

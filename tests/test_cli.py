@@ -42,12 +42,19 @@ def check_rendered_page(page: Path, screenshot: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1200)  # the whole study twice: 2 x (voice search, judge, 6 generator searches, report)
+@pytest.mark.timeout(900)  # the whole study: voice search, judge, 6 generator searches, report
 def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys):
+    from v2f_bench.pipeline import PROFILES, ensure_synth
+
     argv = ["paper", "--profile", "small", "--out", str(tmp_path / "run"), "--report-dir", str(tmp_path / "reports")]
     assert main(argv) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out, err = captured.out, captured.err
     assert "synth: 4 identities" in out and "prepared 4 identities" in out and "report:" in out
+    assert "voice: paper-text, 2 trial(s)" in out and "judge: trained, tau = " in out and "compare: vae, cgan, rcgan x 2 seeds" in out
+    assert "rcgan-s1: 1 done, 0 running, 0 failed" in err, "each search ends on its progress line"
+    for ray_output in ("Trial status", "Configuration for experiment", "Checkpoint successfully created", "tensorboard", "Traceback"):
+        assert ray_output not in out + err, ray_output
     for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json",
                  "claims.md", "paired.csv", "compute.csv"):
         assert (tmp_path / "reports" / name).is_file(), name
@@ -61,7 +68,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
         spent = search["spent"]
         assert spent["flops"] >= budget["amount"] or spent["trials"] == compare["budget"]["trials"] or search["family"] == "vae"
     assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "bf16"} and compare["fixed"]["vae"] == {"precision": "bf16"}
-    assert main(argv) == 0
+    ensure_synth(tmp_path / "run" / "data", PROFILES["small"], 0)
     assert "synth: reusing" in capsys.readouterr().out
 
 

@@ -139,13 +139,14 @@ def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
     import ray
 
     from tests.test_trainables import TinyLinear
-    from v2f_bench import trainables
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.judge import JudgeConfig
     from v2f_bench.models.registry import FAMILIES, register_family
     from v2f_bench.search import Budget, SearchSetup, run_search
     from v2f_bench.search_space import load_space
-    from v2f_bench.stages import generator_data, judge_stage, stage_artifacts, voice_stage
+    from v2f_bench.tasks.generator import generator_data, stage_artifacts
+    from v2f_bench.tasks.judge import judge_stage
+    from v2f_bench.tasks.voice import voice_stage
 
     root = tmp_path_factory.mktemp("diverging")
     prepared = load_prepared(prepared_dir)
@@ -162,7 +163,7 @@ def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
         voice = voice_stage(prepared, root, {"max_epochs": 1, "patience": 5})
         judge = judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8))
         data = generator_data(prepared, root, voice, judge)
-        setup = SearchSetup("tiny-linear", trainables.train_generator, data, space, prepared.manifest["cache_key"],
+        setup = SearchSetup("tiny-linear", data, space, prepared.manifest["cache_key"],
                             artifacts=stage_artifacts(prepared, data, judge))
         budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=1)
         run_search(setup, budget, str(root / "searches"), "tiny-linear", seed=1)

@@ -86,10 +86,14 @@ def test_verification_on_held_out_pairs_uses_the_given_threshold():
     ],
 )
 def test_bad_judge_settings_name_the_option(field, value, flag):
+    from v2f_bench.judges.registry import judge_class
+
     with pytest.raises(UserError, match=f"{flag} '{value}': choose one of"):
-        JudgeConfig(**{field: value}).validate()
+        judge_class(JudgeConfig(**{field: value}))
 
 
 def test_an_unknown_judge_lists_the_registered_ones():
+    from v2f_bench.judges.registry import judge_class
+
     with pytest.raises(UserError, match="trained, vggface2, casia-webface, dlib"):
-        JudgeConfig(kind="openface").validate()
+        judge_class(JudgeConfig(kind="openface"))

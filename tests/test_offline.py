@@ -40,7 +40,7 @@ def test_the_guard_refuses_a_connection(no_network):
 
 def test_the_dlib_judge_calibrates_tau_offline(no_network, prepared_dir, tmp_path):
     from v2f_bench.judge import JudgeConfig
-    from v2f_bench.stages import judge_stage
+    from v2f_bench.tasks.judge import judge_stage
 
     prepared = load_prepared(prepared_dir)
     record = judge_stage(prepared, tmp_path, JudgeConfig(kind="dlib", align="predictor"))
@@ -50,7 +50,7 @@ def test_the_dlib_judge_calibrates_tau_offline(no_network, prepared_dir, tmp_pat
 
 
 def test_the_ge2e_voice_encoder_embeds_offline(no_network, prepared_dir, tmp_path):
-    from v2f_bench.stages import voice_stage
+    from v2f_bench.tasks.voice import voice_stage
 
     prepared = load_prepared(prepared_dir)
     record = voice_stage(prepared, tmp_path, encoder="ge2e")

@@ -18,7 +18,7 @@ from v2f_bench.cli import main
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
-from v2f_bench.stages import search_setup
+from v2f_bench.search import search_setup
 from v2f_bench.storage import Location, read_trial_states
 
 pytestmark = pytest.mark.slow
@@ -38,8 +38,11 @@ def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(pr
     code = main(["tune", "voice", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "3", "--max-epochs", "2",
                  "--storage", str(tmp_path / "searches"), "--seed", "3"])
     assert code == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "voice: 3 trials, 0 failed; best val_clip_accuracy" in out
+    assert "voice: 3 done, 0 running, 0 failed; 3 of 3 trials" in captured.err, "the progress line, not Ray's tables"
+    assert "Trial status" not in out + captured.err and "Configuration for experiment" not in out
     experiment = tmp_path / "searches" / "voice"
     rows = trial_results(experiment)
     assert len(rows) == 3 and all(1 <= len(r) <= 2 for r in rows.values())
@@ -55,6 +58,15 @@ def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(pr
     # Ray passes a trial's last report to the searcher as its completion, so a trial that reported
     # once has no intermediate value; the others carry their per-epoch values for the dashboard.
     assert any(t.intermediate_values for t in study.trials)
+
+
+def test_verbose_restores_rays_own_console_output(prepared_dir, tmp_path, capsys):
+    code = main(["tune", "voice", "--verbose", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "1",
+                 "--max-epochs", "1", "--storage", str(tmp_path / "searches")])
+    assert code == 0
+    captured = capsys.readouterr()
+    assert "Configuration for experiment" in captured.out and "Trial status" in captured.out
+    assert "voice: 1 done" not in captured.err, "Ray's output replaces the progress line"
 
 
 def load_study(experiment: Path, name: str):
@@ -124,9 +136,9 @@ def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir
         cluster.shutdown()
 
 
-def test_compare_gives_each_family_the_same_budget_and_writes_the_record(prepared_dir, tmp_path, capsys):
+def test_compare_gives_each_family_the_same_budget_and_writes_the_record(prepared_dir, staged_run_dir, tmp_path, capsys):
     code = main(["compare", "--families", "vae,rcgan", "--seeds", "1", "--trials", "2", "--max-epochs", "1", "--prepared", str(prepared_dir),
-                 "--run-dir", str(tmp_path), "--storage", str(tmp_path / "searches"), "--judge-epochs", "1"])
+                 "--run-dir", str(staged_run_dir), "--storage", str(tmp_path / "searches"), "--judge-epochs", "1"])
     assert code == 0
     out = capsys.readouterr().out
     assert "vae      seed 0" in out and "rcgan    seed 0" in out

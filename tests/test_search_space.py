@@ -11,7 +11,7 @@ import yaml
 
 from v2f_bench.errors import UserError
 from v2f_bench.search_space import Parameter, SearchSpace, load_space
-from v2f_bench.targets import get_target
+from v2f_bench.tasks.registry import get_target
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 SHIPPED = {"voice": "val_clip_accuracy", "vae": "val_verification_accuracy", "cgan": "val_verification_accuracy",

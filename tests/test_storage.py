@@ -86,8 +86,8 @@ def _download(source: Location, target: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_search_on_s3_reports_every_figure_the_local_report_has(prepared_dir, s3_storage, tmp_path):
-    code = main(["tune", "vae", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path / "run"), "--trials", "2",
+def test_a_search_on_s3_reports_every_figure_the_local_report_has(prepared_dir, staged_run_dir, s3_storage, tmp_path):
+    code = main(["tune", "vae", "--prepared", str(prepared_dir), "--run-dir", str(staged_run_dir), "--trials", "2",
                  "--max-epochs", "1", "--storage", s3_storage, "--judge-epochs", "1"])
     assert code == 0
     exp = Location.parse(s3_storage).child("vae")

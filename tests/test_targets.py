@@ -11,7 +11,9 @@ from v2f_bench.metrics import METRICS
 from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.registry import FAMILIES, register_family
 from v2f_bench.search_space import MODES
-from v2f_bench.targets import RESERVED, ROLES, generator_target, get_target, role_of
+from v2f_bench.targets import RESERVED, ROLES, role_of
+from v2f_bench.tasks.generator import GeneratorTask
+from v2f_bench.tasks.registry import get_target
 from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, register_voice_encoder
 
@@ -59,7 +61,7 @@ def test_a_family_added_through_the_registry_is_a_target_and_one_shadowing_a_gen
     with pytest.raises(ValueError, match="declares 'batch_size', a generic generator-trial setting"):
         register_family(Shadowing)
     with pytest.raises(ValueError, match="declares 'batch_size'"):
-        generator_target(Shadowing)
+        GeneratorTask.target(Shadowing.name, families={Shadowing.name: Shadowing})
 
     class Judge(GeneratorFamily):
         name = "judge"

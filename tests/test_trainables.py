@@ -1,4 +1,4 @@
-"""The Ray Tune trainables and the stages that feed them, on a tiny prepared dataset."""
+"""The one Ray Tune trainable running each task, and the stages that feed them, on a tiny prepared dataset."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from v2f_bench import trainables
+from v2f_bench import artifacts, trainables
 from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.errors import UserError
@@ -18,7 +18,12 @@ from v2f_bench.judge import JudgeConfig
 from v2f_bench.hyperparameters import Hyper
 from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.registry import FAMILIES, register_family
-from v2f_bench.stages import generator_data, judge_stage, run_one, train_generator_once, voice_stage
+from v2f_bench.tasks.generator import generator_data
+from v2f_bench.tasks.judge import judge_stage
+from v2f_bench.tasks.voice import VoiceTask, voice_stage
+from v2f_bench.train_once import train_generator_once
+from v2f_bench.trials import run_one
+from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
 pytestmark = pytest.mark.slow
 
@@ -150,11 +155,12 @@ def test_train_voice_prints_and_records_val_and_test_of_the_model_early_stopping
 
 
 def test_a_generator_run_names_its_models_epoch_and_takes_val_from_that_epoch(stages, tmp_path):
-    from v2f_bench.stages import checkpoint_metrics, format_trial
+    from v2f_bench.train_once import format_trial
+    from v2f_bench.trials import checkpoint_metrics
 
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_once")
+    result = run_one(data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_once")
     outcome = checkpoint_metrics(result)
     assert (outcome["epoch"], outcome["epochs_trained"]) == (2, 2)
     assert outcome["test"]["epoch_of_model"] == outcome["val"]["epoch"] == 2
@@ -174,15 +180,15 @@ def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(
 def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    result = run_one(trainables.train_generator, data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
+    result = run_one(data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
     expected = {"val_verification_accuracy", "val_matching_1to2", "val_recall@2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim",
                 "val_gallery_recall@1", "val_gallery_size", "val_gallery_draws", "val_gallery_identities"}
     assert expected <= set(result.metrics)
     assert not any(key.startswith("test_") for key in result.metrics)
     with result.checkpoint.as_directory() as checkpoint:
-        test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
-        generated = np.load(Path(checkpoint) / trainables.SAMPLE_GENERATED)
-        targets = np.load(Path(checkpoint) / trainables.SAMPLE_TARGETS)
+        test = json.loads((Path(checkpoint) / artifacts.TEST_METRICS_FILE).read_text())
+        generated = np.load(Path(checkpoint) / artifacts.SAMPLE_GENERATED)
+        targets = np.load(Path(checkpoint) / artifacts.SAMPLE_TARGETS)
     assert {"test_verification_accuracy", "test_psnr", "test_ssim"} <= set(test)
     assert test["judge"] == judge["judge"] == "trained"
     assert generated.shape == targets.shape == (len(prepared.manifest["identities"]), 64, 64, 3) and generated.dtype == np.uint8
@@ -191,7 +197,7 @@ def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(sta
 def test_a_registered_throwaway_family_trains_through_the_same_trainable(stages):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, root / "trials", "tiny")
+    result = run_one(data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, root / "trials", "tiny")
     history = result.metrics_dataframe
     assert list(history["epoch"]) == [1, 2]
     assert history["l1_loss"].iloc[1] < history["l1_loss"].iloc[0]
@@ -201,7 +207,7 @@ def test_a_diverging_trial_fails_with_a_clear_reason(stages):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
     with pytest.raises(UserError, match="diverged|non-finite"):
-        run_one(trainables.train_generator, data, {"family": "tiny-linear", "explode_at": 2, "max_epochs": 2}, root / "trials", "nan")
+        run_one(data, {"family": "tiny-linear", "explode_at": 2, "max_epochs": 2}, root / "trials", "nan")
 
 
 def test_unknown_hyperparameters_are_refused_before_any_training(stages):
@@ -210,14 +216,14 @@ def test_unknown_hyperparameters_are_refused_before_any_training(stages):
         train_generator_once(prepared, root, "rcgan", {"pixel_wieght": 2.0}, {}, JudgeConfig(epochs=1, batch_size=8))
 
 
-def assert_resume_continues_exactly(trainable, config: dict, data: dict, monkeypatch) -> None:
+def assert_resume_continues_exactly(config: dict, data: dict, monkeypatch) -> None:
     """Checkpoint after epoch 1, restore, run epoch 2: the same epoch-2 metrics as an uninterrupted run."""
 
     def run(restore_from=None):
         rows, states = [], []
         monkeypatch.setattr(trainables, "_report", lambda row, state, extra=None, arrays=None: (rows.append(row), states.append(saved(state))))
         monkeypatch.setattr(trainables, "_restore", lambda: restore_from)
-        trainable(config, data)
+        trainables.train_task(config, data)
         return rows, states
 
     rows, states = run()
@@ -232,12 +238,13 @@ def assert_resume_continues_exactly(trainable, config: dict, data: dict, monkeyp
 def test_a_resumed_generator_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    assert_resume_continues_exactly(trainables.train_generator, {"family": "vae", "max_epochs": 2, "batch_size": 16}, data, monkeypatch)
+    assert_resume_continues_exactly( {"family": "vae", "max_epochs": 2, "batch_size": 16}, data, monkeypatch)
 
 
 def test_a_resumed_voice_trial_continues_exactly_where_it_stopped(stages, monkeypatch):
     prepared, _, _, _ = stages
-    assert_resume_continues_exactly(trainables.train_voice, {"max_epochs": 2, "patience": 5}, trainables.voice_data(prepared), monkeypatch)
+    data, _ = VoiceTask.trial_data(resolve_voice_encoder(None), prepared, {})
+    assert_resume_continues_exactly({"max_epochs": 2, "patience": 5}, data, monkeypatch)
 
 
 def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_goes_on(stages, tmp_path):
@@ -251,7 +258,7 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
         "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
     )
     space = load_space(space_file)
-    setup = SearchSetup("tiny-linear", trainables.train_generator, generator_data(prepared, root, voice, judge), space, "key")
+    setup = SearchSetup("tiny-linear", generator_data(prepared, root, voice, judge), space, "key")
     budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=2)
     results = run_search(setup, budget, str(tmp_path / "searches"), "diverging", seed=1)
     failed = [r for r in results if r.error is not None]
@@ -259,7 +266,7 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
     assert failed and finished, "the planted NaN must fail some trials and leave the others"
     for result in failed:
         assert "non-finite" in str(result.error) and "not retried" in str(result.error)
-        assert (Path(result.path) / trainables.DIVERGED_FILE).is_file()
+        assert (Path(result.path) / artifacts.DIVERGED_FILE).is_file()
     assert best_result(results, space)["failed"] == len(failed)
 
 
@@ -267,7 +274,7 @@ def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_go
 def test_a_generator_report_carries_cumulative_compute_and_its_test_decisions(stages, tmp_path):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    result = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_compute")
+    result = run_one(data, {"family": "tiny-linear", "max_epochs": 2, "batch_size": 16}, tmp_path, "tiny_compute")
     rows = reported_rows(Path(result.path))
     train_windows = int((data["window_split"] == "train").sum())
     steps = len([n for n in range(0, train_windows, 16) if train_windows - n >= 2])
@@ -276,7 +283,7 @@ def test_a_generator_report_carries_cumulative_compute_and_its_test_decisions(st
     assert rows[2]["train_flops"] == 2 * rows[1]["train_flops"] > 0
     assert rows[2]["cpu_s"] > rows[1]["cpu_s"] > 0 and rows[2]["gpu_s"] == 0
     with result.checkpoint.as_directory() as checkpoint:
-        test = json.loads((Path(checkpoint) / trainables.TEST_METRICS_FILE).read_text())
+        test = json.loads((Path(checkpoint) / artifacts.TEST_METRICS_FILE).read_text())
     assert test["test_unit"] == "window" and test["test_decisions"] == int((data["window_split"] == "test").sum())
 
 
@@ -296,12 +303,12 @@ def test_a_compute_budget_stops_a_real_search_within_one_report_and_records_what
 
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    probe = run_one(trainables.train_generator, data, {"family": "tiny-linear", "max_epochs": 1, "batch_size": 16}, tmp_path, "probe")
+    probe = run_one(data, {"family": "tiny-linear", "max_epochs": 1, "batch_size": 16}, tmp_path, "probe")
     per_epoch = probe.metrics["train_flops"]
     space_file = tmp_path / "tiny.yaml"
     space_file.write_text("target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
                           "parameters:\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n  batch_size: {type: fixed, value: 16}\n")
-    setup = SearchSetup("tiny-linear", trainables.train_generator, data, load_space(space_file), "key")
+    setup = SearchSetup("tiny-linear", data, load_space(space_file), "key")
     compute = parse_compute_budget(f"{5.5 * per_epoch:.6e}")
     budget = Budget(trials=50, max_epochs=3, grace_period=1, concurrency=2, scheduler="asha", compute=compute.as_dict())
     results = run_search(setup, budget, str(tmp_path / "searches"), "budgeted", seed=0)

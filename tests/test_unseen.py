@@ -16,7 +16,7 @@ from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.data.synth import SMALL, SynthConfig, write_synth
 from v2f_bench.pipeline import PROFILES
-from v2f_bench.trainables import voice_data
+from v2f_bench.voice_encoders.speaker_classifier import voice_data
 
 FRACTIONS = (0.34, 0.33, 0.33)
 

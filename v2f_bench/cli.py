@@ -12,7 +12,7 @@ from pathlib import Path
 
 from v2f_bench import __version__
 from v2f_bench.errors import UserError
-from v2f_bench.targets import get_target
+from v2f_bench.tasks.registry import get_target
 
 DEFAULT_RUN_DIR = Path("runs") / "paper"
 
@@ -75,6 +75,7 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
 
 def _add_train(commands) -> None:
     p = commands.add_parser("train", help="train one configuration (voice classifier or a generator family) without a search")
+    _add_verbose_option(p)
     p.add_argument("target", help="'voice' or a generator family (vae, cgan, rcgan, or one you registered)")
     p.add_argument("--config", type=Path, help="YAML mapping of hyperparameters (missing ones take their defaults)")
     p.add_argument("--epochs", type=int, help="override max_epochs")
@@ -84,8 +85,8 @@ def _add_train(commands) -> None:
 
 def _add_stage_options(p: argparse.ArgumentParser) -> None:
     """Where the prepared data and stage outputs live, and how the voice and judge stages run."""
-    from v2f_bench.judge import CRITERIA, DISTANCES
-    from v2f_bench.stages import EVAL_UNITS
+    from v2f_bench.judge import CRITERIA, DISTANCES, JudgeConfig
+    from v2f_bench.tasks.generator import EVAL_UNITS
 
     p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where the voice and judge stages are kept (default {DEFAULT_RUN_DIR})")
@@ -94,9 +95,9 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voice-audio", type=Path, help="where the prepared dataset's voice clips are now, for encoders that re-read audio "
                    "(ge2e; default: the folder recorded at prepare)")
     _add_judge_options(p)
-    p.add_argument("--judge-epochs", type=int, default=10, help="epochs of the trained judge (default 10)")
-    p.add_argument("--distance", default="sq_l2", choices=DISTANCES, help="judge distance (default sq_l2, the authors' code)")
-    p.add_argument("--criterion", default="accuracy", choices=CRITERIA, help="how tau is chosen (default accuracy, the paper's text)")
+    p.add_argument("--judge-epochs", type=int, default=JudgeConfig.epochs, help=f"epochs of the trained judge (default {JudgeConfig.epochs})")
+    p.add_argument("--distance", default=JudgeConfig.distance, choices=DISTANCES, help=f"judge distance (default {JudgeConfig.distance}; sq_l2 is the authors' code)")
+    p.add_argument("--criterion", default=JudgeConfig.criterion, choices=CRITERIA, help=f"how tau is chosen (default {JudgeConfig.criterion}; accuracy is the paper's text)")
     p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
                    help="one generator test decision per voice window (default, as the authors' code) or per clip")
     p.add_argument("--gallery-size", type=int, default=None,
@@ -178,6 +179,7 @@ def _objectives(args: argparse.Namespace):
 
 def _add_tune(commands) -> None:
     p = commands.add_parser("tune", help="search hyperparameters of 'voice', 'judge' or a generator family with Optuna on Ray Tune")
+    _add_verbose_option(p)
     p.add_argument("target", help="'voice', 'judge' or a generator family")
     p.add_argument("--space", type=Path, help="search-space YAML (default search_spaces/TARGET.yaml)")
     p.add_argument("--name", help="experiment name (default TARGET)")
@@ -190,6 +192,7 @@ def _add_tune(commands) -> None:
 
 def _add_compare(commands) -> None:
     p = commands.add_parser("compare", help="search several generator families under the same declared budget, over several seeds")
+    _add_verbose_option(p)
     p.add_argument("--families", default="vae,cgan,rcgan", help="comma-separated families (default vae,cgan,rcgan)")
     p.add_argument("--seeds", type=int, default=2, help="independent searches per family (default 2)")
     p.add_argument("--name", default="compare", help="experiment root name under --storage (default compare)")
@@ -213,6 +216,7 @@ def _add_paper(commands) -> None:
     from v2f_bench.pipeline import PROFILES
 
     p = commands.add_parser("paper", help="the whole study on the embedded default: synth, prepare, searches, comparison, report")
+    _add_verbose_option(p)
     p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster), unseen (the identity-disjoint study, 100 identities; 8 min measured on 2 idle cores)")
     p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory for data, stages and searches (default {DEFAULT_RUN_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports)")
@@ -336,8 +340,8 @@ def _run_status(args: argparse.Namespace) -> None:
 
 
 def _gallery(args: argparse.Namespace) -> dict:
-    """The drawn Recall@K gallery settings given on the command line, checked (``stages.gallery_settings``)."""
-    from v2f_bench.stages import gallery_settings
+    """The drawn Recall@K gallery settings given on the command line, checked (``tasks.generator.gallery_settings``)."""
+    from v2f_bench.tasks.generator import gallery_settings
 
     return gallery_settings({k: v for k, v in (("size", args.gallery_size), ("draws", args.gallery_draws)) if v is not None})
 
@@ -345,7 +349,7 @@ def _gallery(args: argparse.Namespace) -> dict:
 def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.stages import format_trial, train_generator_once, train_voice_once
+    from v2f_bench.train_once import format_trial, train_generator_once, train_voice_once
 
     # every check that takes a second runs before the stages, which replace earlier stage folders
     _at_least("--epochs", args.epochs, 1)
@@ -405,38 +409,15 @@ def _voice_config(args: argparse.Namespace) -> dict:
 def _judge_config(args: argparse.Namespace):
     """The judge settings, checked (and a pretrained judge's weight files found) before any stage runs."""
     from v2f_bench.judge import JudgeConfig
-    from v2f_bench.judges.registry import get_judge
+    from v2f_bench.judges.registry import judge_class
 
     tuning = {}
     if hasattr(args, "judge_epochs"):  # `paper` takes only the judge's choice; its profile sets the rest
         _at_least("--judge-epochs", args.judge_epochs, 1)
         tuning = {"epochs": args.judge_epochs, "distance": args.distance, "criterion": args.criterion}
     config = JudgeConfig(kind=args.judge, weights=args.judge_weights, align=args.judge_align, **tuning)
-    config.validate()
-    get_judge(config.kind).check(config)  # the one-line error that says where a missing weight file belongs
+    judge_class(config).check(config)  # the one-line error that says where a missing weight file belongs
     return config
-
-
-def _check_experiment(storage: str, name: str, target: str, resume: bool) -> dict | None:
-    """Before Ray starts: a new search must not land on an earlier one, and a resumed one must exist.
-    Returns the search record of the experiment (None when it has none)."""
-    from ray import tune
-
-    from v2f_bench.search import read_record
-    from v2f_bench.storage import experiment
-
-    exp = experiment(storage, name)
-    path = str(exp)
-    restorable = tune.Tuner.can_restore(path)
-    record = read_record(exp)
-    if resume:
-        if not restorable:
-            raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
-        if record is not None and record.get("target") != target:
-            raise UserError(f"{path}: that search is for {record.get('target')!r}, not {target!r}")
-    elif restorable or record is not None:
-        raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
-    return record
 
 
 def _budget(args: argparse.Namespace):
@@ -458,9 +439,9 @@ def _run_tune(args: argparse.Namespace) -> None:
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.parallel import ray_session
     from v2f_bench.resources import check_trial_resources
-    from v2f_bench.search import best_result, default_space_file, resume_search, run_search
+    from v2f_bench.search import best_result, check_experiment, default_space_file, resume_search, run_search
     from v2f_bench.search_space import load_target_space, with_objectives
-    from v2f_bench.stages import search_setup
+    from v2f_bench.search import search_setup
 
     budget = _budget(args)
     _at_least("--seed", args.seed, 0)
@@ -471,7 +452,7 @@ def _run_tune(args: argparse.Namespace) -> None:
     voice_config = _voice_config(args)
     judge = _judge_config(args)
     if args.target == "judge":
-        from v2f_bench.trainables import SEARCHED_JUDGE
+        from v2f_bench.judge import SEARCHED_JUDGE
 
         if judge.kind != SEARCHED_JUDGE:
             raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
@@ -479,7 +460,7 @@ def _run_tune(args: argparse.Namespace) -> None:
     gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target
-    record = _check_experiment(args.storage, name, args.target, args.resume)
+    record = check_experiment(args.storage, name, args.target, args.resume)
     tracking = _tracking(args)
     objectives = _objectives(args)
     with ray_session(args.address or "local"):
@@ -556,8 +537,16 @@ def _run_cluster(args: argparse.Namespace) -> None:
     print(f"{args.file}: valid Ray cluster config")
 
 
+def _add_verbose_option(p) -> None:
+    p.add_argument("--verbose", action="store_true", help="show Ray's own console output (trial tables, worker logs); "
+                   "by default a line per stage and a progress line per search (console.py)")
+
+
 def main(argv: list[str] | None = None) -> int:
+    from v2f_bench.console import set_verbose
+
     args = build_parser().parse_args(argv)
+    set_verbose(getattr(args, "verbose", False))
     try:
         args.run(args)
     except UserError as exc:
@@ -566,6 +555,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"v2f-bench {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        set_verbose(False)
     return 0
 
 

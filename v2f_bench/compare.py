@@ -90,9 +90,9 @@ def run_comparison(
     ``fixed`` settings go to every family that declares them (a width only the GANs have stays out of
     the VAE's trials); ``defaults_first`` makes each search's first trial the family's defaults;
     ``voice_encoder`` names the encoder whose embeddings every family gets (``voice_encoders``); ``gallery``
-    sets the drawn Recall@K galleries (``stages.generator_data``)."""
+    sets the drawn Recall@K galleries (``tasks.generator.generator_data``)."""
     from v2f_bench.search_space import with_objectives
-    from v2f_bench.stages import search_setup
+    from v2f_bench.search import search_setup
 
     check_comparison(families, seeds, storage, name, base_seed)
     budget.validate()

@@ -9,6 +9,11 @@ is 2 FLOPs), which dominate these networks; element-wise work (activations, batc
 optimizer's update) is not counted. The count depends only on the networks and the batch, so it
 is the same on every machine: FLOPs are the default axis of a compute budget.
 
+**Evaluation FLOPs.** What a trial spends outside its training steps to measure itself (validation and
+test metrics, generating the faces it is judged on, the judge's embeddings of them) is counted apart, as
+``eval_flops``, every call through the counter (``ComputeMeter.evaluate``): a family whose faces cost
+many network passes (a diffusion sampler) pays for them there. Budgets count training FLOPs only.
+
 **Resource-seconds.** ``ComputeMeter`` also tracks the wall time a trial has held its resources,
 evaluation and checkpoints included, times the CPUs (``cpu_s``) and GPUs (``gpu_s``) it holds.
 They say what a budget costs on a given cluster; they vary with the machine and its load.
@@ -35,8 +40,8 @@ PRECISIONS = ("fp32", "bf16")
 """Training precisions of a generator step: float32, or bfloat16 autocast (matmuls and convolutions
 in bf16, losses and reductions in float32 as autocast decides; weights stay float32)."""
 
-COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s")
-"""The cumulative compute every generator report carries (``ComputeMeter.row``)."""
+COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen", "eval_flops", "cpu_s", "gpu_s")
+"""The cumulative compute every trial's report carries, whatever its task (``ComputeMeter.row``)."""
 
 BUDGET_UNITS = {"flops": "train_flops", "cpu-s": "cpu_s", "gpu-s": "gpu_s"}
 """Unit of a compute budget -> the cumulative key each trial reports for it."""
@@ -98,8 +103,10 @@ def format_flops(value: float) -> str:
 
 
 def compute_line(row: dict) -> str:
-    """A report row's cumulative compute in words, e.g. '2.31 TFLOP over 147 steps (9,408 images), 61 CPU-s'."""
-    text = f"{format_flops(row['train_flops'])} over {row['train_steps']:,} steps ({row['images_seen']:,} images), {row['cpu_s']:.0f} CPU-s"
+    """A report row's cumulative compute in words, e.g. '2.31 TFLOP over 147 steps (9,408 images), evaluation 0.4 TFLOP, 61 CPU-s'."""
+    text = f"{format_flops(row['train_flops'])} over {row['train_steps']:,} steps ({row['images_seen']:,} images)"
+    text += f", evaluation {format_flops(row['eval_flops'])}" if "eval_flops" in row else ""
+    text += f", {row['cpu_s']:.0f} CPU-s"
     return text + (f", {row['gpu_s']:.0f} GPU-s" if row.get("gpu_s") else "")
 
 
@@ -157,6 +164,7 @@ class ComputeMeter:
         self.train_flops = float(state.get("train_flops", 0.0))
         self.train_steps = int(state.get("train_steps", 0))
         self.images_seen = int(state.get("images_seen", 0))
+        self.eval_flops = float(state.get("eval_flops", 0.0))
         self._held_before = float(state.get("held_s", 0.0))
         self._started = time.perf_counter() if started is None else started
         self.step_flops = StepFlops()
@@ -169,6 +177,15 @@ class ComputeMeter:
         self.images_seen += batch
         return result
 
+    def evaluate(self, work):
+        """Run ``work()`` (evaluation: no training step) through the FLOP counter and add its FLOPs to ``eval_flops``."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            result = work()
+        self.eval_flops += counter.get_total_flops()
+        return result
+
     @property
     def held_s(self) -> float:
         return self._held_before + time.perf_counter() - self._started
@@ -177,10 +194,11 @@ class ComputeMeter:
         """The cumulative values every report carries."""
         held = self.held_s
         return {"train_flops": self.train_flops, "train_steps": self.train_steps, "images_seen": self.images_seen,
-                "cpu_s": held * self.cpus, "gpu_s": held * self.gpus}
+                "eval_flops": self.eval_flops, "cpu_s": held * self.cpus, "gpu_s": held * self.gpus}
 
     def state(self) -> dict:
-        return {"train_flops": self.train_flops, "train_steps": self.train_steps, "images_seen": self.images_seen, "held_s": self.held_s}
+        return {"train_flops": self.train_flops, "train_steps": self.train_steps, "images_seen": self.images_seen,
+                "eval_flops": self.eval_flops, "held_s": self.held_s}
 
 
 def trial_resources() -> tuple[float, float]:

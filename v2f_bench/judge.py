@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from v2f_bench.errors import UserError
+from v2f_bench.hyperparameters import Hyper, check_config
 from v2f_bench.metrics import pair_distance, threshold_curve
 
 DISTANCES = ("l2", "sq_l2")
@@ -49,13 +50,10 @@ class JudgeConfig:
     tau_step: float = 0.01
 
     def validate(self) -> None:
-        from v2f_bench.judges.registry import JUDGES
-
-        from v2f_bench.hyperparameters import check_config
-        from v2f_bench.trainables import JUDGE_HYPERS
-
-        for value, allowed, name in ((self.kind, tuple(JUDGES), "--judge"), (self.distance, DISTANCES, "--distance"),
-                                     (self.criterion, CRITERIA, "--criterion"), (self.align, ALIGNMENTS, "--judge-align")):
+        """A one-line ``UserError`` for a bad setting; the judge's name is checked where it is looked up
+        (``judges.registry.judge_class``)."""
+        for value, allowed, name in ((self.distance, DISTANCES, "--distance"), (self.criterion, CRITERIA, "--criterion"),
+                                     (self.align, ALIGNMENTS, "--judge-align")):
             if value not in allowed:
                 raise UserError(f"{name} {value!r}: choose one of {', '.join(allowed)}")
         tuning = {name: getattr(self, name) for name in JUDGE_HYPERS if name != "max_epochs"}
@@ -63,6 +61,30 @@ class JudgeConfig:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+SEARCHED_JUDGE = "trained"
+"""The judge whose hyperparameters a judge search tunes (``judges.facenet.TrainedFacenet``)."""
+
+JUDGE_HYPERS: dict[str, Hyper] = {
+    "lr": Hyper(JudgeConfig.lr, "Adam learning rate of the identity classifier", minimum=0.0, exclusive=True),
+    "batch_size": Hyper(JudgeConfig.batch_size, "photos per step", minimum=1),
+    "max_epochs": Hyper(JudgeConfig.epochs, "epochs to train (JudgeConfig.epochs); set by a search's budget", minimum=1),
+    "distance": Hyper(JudgeConfig.distance, "what tau thresholds: l2 (the paper's text) or sq_l2 (the authors' code)", DISTANCES),
+    "criterion": Hyper(JudgeConfig.criterion, "how tau is chosen on validation pairs: accuracy (text) or f1 (code)", CRITERIA),
+    "tau_step": Hyper(JudgeConfig.tau_step, "spacing of tau's grid", minimum=0.0, exclusive=True),
+    "seed": Hyper(JudgeConfig.seed, "seeds Python, numpy and torch; set by a search", minimum=0),
+}
+"""The trained judge's searchable settings: the ``JudgeConfig`` fields, with its defaults (``max_epochs`` is its ``epochs``)."""
+
+JUDGE_OBJECTIVE = ("val_verification_accuracy", "max")
+"""What a judge search selects by: verification accuracy of validation photo pairs at the tau chosen there (higher is better)."""
+
+
+def judge_config_of(settings: dict, kind: str = SEARCHED_JUDGE) -> JudgeConfig:
+    """The ``JudgeConfig`` of a judge trial's checked settings (``JUDGE_HYPERS`` names; ``max_epochs`` is ``epochs``)."""
+    settings = dict(settings)
+    return JudgeConfig(kind=kind, epochs=settings.pop("max_epochs"), **settings)
 
 
 def unordered_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

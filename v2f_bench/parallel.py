@@ -9,7 +9,6 @@ per CPU are in flight, which bounds the memory the object store holds.
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Callable, Iterator, Sequence
 
 from v2f_bench.errors import UserError
@@ -71,14 +70,16 @@ def ray_session(address: str) -> Iterator[None]:
     names, and a stale one (left by ``ray start`` or a crashed run) made it hang for good."""
     import ray
 
+    from v2f_bench.console import ray_init_options
+
     if ray.is_initialized():
         yield
         return
     try:
         if address == "local":
-            ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+            ray.init(address="local", include_dashboard=False, **ray_init_options())
         else:
-            ray.init(address=address, logging_level=logging.WARNING)
+            ray.init(address=address, **ray_init_options())
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise UserError(f"--address {address}: cannot connect to a Ray cluster ({str(exc).splitlines()[0]}); start one with `ray start --head` or use --address local") from None
     try:

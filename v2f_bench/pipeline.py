@@ -69,7 +69,7 @@ class Profile:
     defaults_first: bool = False
     """Each generator search's first trial is the family's defaults (the paper's settings)."""
     eval_unit: str = "window"
-    """What one validation or test decision of a generator is (``stages.EVAL_UNITS``)."""
+    """What one validation or test decision of a generator is (``tasks.generator.EVAL_UNITS``)."""
     protocol: str = "paper"
     """The split protocol of ``prepare`` (``splits.SPLIT_PROTOCOLS``)."""
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -105,6 +105,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     voice stage; a pretrained one replaces the voice search by its embedding (no voice experiment to report).
     ``judge`` (a ``JudgeConfig``) chooses the judge (default: trained); its epochs and seed come from the profile."""
     from v2f_bench.compare import run_comparison
+    from v2f_bench.console import format_duration, stage
     from v2f_bench.compute import parse_compute_budget
     from v2f_bench.data.prepared import PrepareConfig, format_summary, load_prepared, prepare
     from v2f_bench.data.sources import resolve_sources
@@ -112,8 +113,9 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     from v2f_bench.parallel import ray_session
     from v2f_bench.provenance import code_version
     from v2f_bench.report.build import build_report
-    from v2f_bench.search import Budget, best_result, default_space_file, run_search
-    from v2f_bench.stages import adopt_voice_trial, judge_stage, search_setup, voice_stage
+    from v2f_bench.search import Budget, best_result, default_space_file, run_search, search_setup
+    from v2f_bench.tasks.judge import judge_stage
+    from v2f_bench.tasks.voice import adopt_voice_trial, voice_stage
     from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     if profile_name not in PROFILES:
@@ -151,15 +153,22 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
             chosen = next(r for r in voice_results if r.path == best["path"])
             voice = adopt_voice_trial(prepared, run_dir, best["config"], chosen, encoder.name)
             timings["voice search"] = time.time() - started - sum(timings.values())
+            stage(f"voice: {encoder.name}, {best['trials']} trial(s), {best['failed']} failed; the best has {best['metric']} = {best['value']:.3f} "
+                  f"(epoch {voice['epoch']} of {voice['epochs_trained']}) [{format_duration(timings['voice search'])}]")
         else:
             voice = voice_stage(prepared, run_dir, encoder=encoder.name)
             timings["voice embedding"] = time.time() - started - sum(timings.values())
-        judge_stage(prepared, run_dir, judge)
+            stage(f"voice: {encoder.name} embeddings (pretrained) [{format_duration(timings['voice embedding'])}]")
+        judge_record = judge_stage(prepared, run_dir, judge)
         timings["judge"] = time.time() - started - sum(timings.values())
+        verification = judge_record["test_verification"]
+        stage(f"judge: {judge_record['judge']}, tau = {judge_record['calibration']['tau']:.2f} chosen on validation photos; "
+              f"test verification {100 * verification['accuracy']:.1f} % of {verification['n_pairs']} pairs [{format_duration(timings['judge'])}]")
         run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed,
                        eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name,
                        gallery=profile.gallery)
         timings["compare"] = time.time() - started - sum(timings.values())
+        stage(f"compare: {', '.join(profile.families)} x {profile.seeds} seeds [{format_duration(timings['compare'])}]")
     summary = build_report([f"{searches}/compare"] + ([f"{searches}/voice"] if encoder.trainable else []), report_dir)
     timings["report"] = time.time() - started - sum(timings.values())
     timings["total"] = time.time() - started

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER
+from v2f_bench.console import fit
 from v2f_bench.errors import UserError, first_line
 from v2f_bench.storage import Location, experiment, storage_root
 
@@ -81,10 +82,10 @@ class Budget:
 
 @dataclass
 class SearchSetup:
-    """Everything a search needs besides the Ray cluster: the trainable, its shared data and the space."""
+    """Everything a search needs besides the Ray cluster: the target, its trials' shared data (which names
+    their task, ``data["task"]``, run by ``trainables.train_task``) and the space."""
 
     target: str
-    trainable: object
     data: dict
     space: object
     """A ``search_space.SearchSpace``."""
@@ -100,11 +101,24 @@ class SearchSetup:
     """Whether the first trial evaluates the target's defaults (``targets.Target.defaults``) before the sampler draws."""
 
     def declaration(self):
-        """The target's ``targets.Target`` (a family from the registry copy the trials get, so that one
-        registered at run time is found)."""
-        from v2f_bench.targets import get_target
+        """The target's ``targets.Target``, from the trials' own task (and, for a family, the registry copy the
+        trials get, so that one registered at run time is found)."""
+        return self.data["task"].target(self.target, self.extra.get("voice_encoder"), self.data.get("families"))
 
-        return get_target(self.target, self.extra.get("voice_encoder"), self.data.get("families"))
+
+def search_setup(target: str, space_file: Path, prepared, run_dir: Path, voice_config: dict, judge, storage: str | None = None,
+                 eval_unit: str = "window", voice_encoder: str | None = None, audio_root: Path | None = None, gallery: dict | None = None):
+    """The search on ``target``: its task's trial data (the earlier stages run on ``storage`` where the task needs
+    them) and the checked space. ``voice_encoder`` names the encoder a voice search trains (a trainable one) or
+    whose embeddings a generator search uses; ``gallery`` as ``tasks.generator.generator_data``'s."""
+    from v2f_bench.search_space import load_target_space
+    from v2f_bench.tasks.base import Context
+    from v2f_bench.tasks.registry import task_of
+
+    space = load_target_space(target, space_file, voice_encoder)
+    context = Context(prepared, Path(run_dir), voice_config or {}, judge, storage, eval_unit, voice_encoder, audio_root, gallery)
+    trials = task_of(target).setup(target, context)
+    return SearchSetup(target, trials.data, space, prepared.manifest["cache_key"], trials.extra, trials.artifacts, trials.fixed)
 
 
 def default_space_file(target: str) -> Path:
@@ -134,7 +148,9 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from ray.tune.search import ConcurrencyLimiter
 
     from v2f_bench.compute import make_stopper
+    from v2f_bench.console import search_progress, tune_verbosity
     from v2f_bench.study import ResumableOptunaSearch, StudyUpload, study_storage
+    from v2f_bench.trainables import trainable_for
 
     space = setup.space
     declared = setup.declaration()
@@ -142,10 +158,9 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     if clash:
         raise UserError(f"{space.path}: searches {clash[0]!r}, which this study fixes; remove it from the space or from the fixed settings")
     declared.check(setup.fixed, "the study's fixed settings")
-    fixed = {**setup.fixed, "max_epochs": budget.max_epochs, "seed": seed}
-    if declared.role == "generator":
-        fixed["family"] = setup.target
+    fixed = {**setup.fixed, "max_epochs": budget.max_epochs, "seed": seed, **setup.data["task"].selects(setup.target)}
     first = [space.point(declared.defaults())] if setup.defaults_first else None
+    progress = [c for c in [search_progress(name, budget.trials, budget.compute_budget())] if c is not None]
     exp = experiment(storage, name)
     study, journal = study_storage(exp)
     multi = len(space.objectives) > 1
@@ -160,7 +175,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     else:
         scheduler = FIFOScheduler()
     trainable = tune.with_resources(
-        tune.with_parameters(setup.trainable, data=setup.data), {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial}
+        tune.with_parameters(trainable_for(setup.data), data=setup.data), {"cpu": budget.cpus_per_trial, "gpu": budget.gpus_per_trial}
     )
     return tune.Tuner(
         trainable,
@@ -180,8 +195,8 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             failure_config=tune.FailureConfig(max_failures=budget.max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
             stop=None if budget.compute is None else make_stopper(budget.compute_budget()),
-            callbacks=([] if exp.is_local else [StudyUpload(journal, exp)]) + (tracking.callbacks(name) if tracking else []),
-            verbose=1,
+            callbacks=([] if exp.is_local else [StudyUpload(journal, exp)]) + (tracking.callbacks(name) if tracking else []) + progress,
+            verbose=tune_verbosity(),
         ),
     )
 
@@ -193,12 +208,9 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
     target for ``--resume`` and the report) and again with the wall time at the end. A name that
     already holds a search is refused: mixing two searches' trials in one directory would corrupt both.
     """
-    from ray import tune
-
     budget.validate()
     exp = experiment(storage, name)
-    if read_record(exp) is not None or tune.Tuner.can_restore(str(exp)):
-        raise UserError(f"{exp}: a search of that name exists; continue it with --resume or choose another --name")
+    check_experiment(storage, name, setup.target, resume=False)
     record = _record(setup, budget, name, seed)
     try:
         fresh = exp.kind() == "missing"
@@ -213,7 +225,7 @@ def run_search(setup: SearchSetup, budget: Budget, storage: str, name: str, seed
         raise UserError(f"--storage {storage}: cannot write the search into {exp} ({first_line(exc, type(exc).__name__)}); "
                         "choose a writable location or free some space") from None
     started = time.time()
-    results = tuner.fit()
+    results = fit(tuner)
     record["wall_time_s"] = time.time() - started
     record["spent"] = spent_compute(results, budget)
     write_record(exp, record)
@@ -245,25 +257,42 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
 
     exp = experiment(storage, name)
     path = str(exp)
-    if not tune.Tuner.can_restore(path):
-        raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
-    record = read_record(exp)
+    record = check_experiment(storage, name, setup.target, resume=True)
     if record is None:
         raise UserError(f"{path}: no {SEARCH_RECORD} beside the Ray results, so its budget is unknown; start a new search")
-    if record.get("target") != setup.target:
-        raise UserError(f"{path}: that search is for {record.get('target')!r}, not {setup.target!r}")
     from v2f_bench.study import fetch_study
 
     fetch_study(exp)
     resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
-    trainable = tune.with_resources(tune.with_parameters(setup.trainable, data=setup.data), resources)
+    from v2f_bench.trainables import trainable_for
+
+    trainable = tune.with_resources(tune.with_parameters(trainable_for(setup.data), data=setup.data), resources)
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
     started = time.time()
-    results = tuner.fit()
+    results = fit(tuner)
     record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
     record["spent"] = spent_compute(results, Budget(**record["budget"]))
     write_record(exp, record)
     return results
+
+
+def check_experiment(storage: str, name: str, target: str, resume: bool) -> dict | None:
+    """A new search must not land on an earlier one, and a resumed one must exist and be a search of ``target``;
+    returns the experiment's search record (None when it has none). The CLI asks before Ray starts."""
+    from ray import tune
+
+    exp = experiment(storage, name)
+    path = str(exp)
+    restorable = tune.Tuner.can_restore(path)
+    record = read_record(exp)
+    if resume:
+        if not restorable:
+            raise UserError(f"{path}: no interrupted search to resume there (no Ray experiment state); run it without --resume")
+        if record is not None and record.get("target") != target:
+            raise UserError(f"{path}: that search is for {record.get('target')!r}, not {target!r}")
+    elif restorable or record is not None:
+        raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
+    return record
 
 
 def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:

@@ -2,7 +2,7 @@
 
 Format (read with ``yaml.safe_load``; tags such as ``!!python/object`` are refused)::
 
-    target: rcgan                        # voice, judge, or a registered generator family (targets.get_target)
+    target: rcgan                        # voice, judge, or a registered generator family (tasks.registry.get_target)
     metric: val_psnr                     # optional: the reported validation metric the search optimises
                                          #   (default: the target's objective, e.g. val_verification_accuracy)
     mode: max                            # optional: max or min; only for a metric whose direction is not
@@ -161,7 +161,7 @@ def load_space(path: Path, target: Target | None = None) -> SearchSpace:
     default: the one the file's ``target:`` names). Parameter names must be ones the target lets a
     space set; ``metric`` defaults to the target's objective, and ``mode`` to the direction declared
     for the metric (the target's, or ``metrics.METRICS``'), which a stated mode may not contradict."""
-    from v2f_bench.targets import get_target
+    from v2f_bench.tasks.registry import get_target
 
     path = Path(path)
     content = read_yaml_mapping(path, "a mapping with target, metric, mode and parameters")
@@ -206,7 +206,7 @@ def load_target_space(target: str, path: Path, voice_encoder: str | None = None)
     """The space file of a search on ``target``, checked as the search will check it (known target,
     accepted names, the file's own ``target`` the same): called before Ray starts, so that a wrong
     file fails in a second, not after the voice and judge stages."""
-    from v2f_bench.targets import get_target
+    from v2f_bench.tasks.registry import get_target
 
     declared = get_target(target, voice_encoder)
     space = load_space(path, declared)

@@ -16,9 +16,11 @@ from v2f_bench.data.prepared import load_prepared
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.judges.base import Judge, as_float_images
 from v2f_bench.judges.dlib import DlibJudge
-from v2f_bench.judges.registry import JUDGES, get_judge, register_judge
-from v2f_bench.stages import generator_data, judge_stage
-from v2f_bench.trainables import TEST_METRICS_FILE, generator_epochs
+from v2f_bench.judges.registry import JUDGES, get_judge, judge_class, register_judge
+from v2f_bench.artifacts import TEST_METRICS_FILE
+from v2f_bench.compute import ComputeMeter
+from v2f_bench.tasks.generator import generator_data, generator_epochs
+from v2f_bench.tasks.judge import judge_stage
 
 
 class PixelProjection(Judge):
@@ -65,7 +67,7 @@ def test_registering_the_same_class_twice_is_harmless_and_a_taken_name_is_refuse
 def test_a_registered_judge_is_offered_validated_calibrated_and_rebuilt_in_a_generator_trial(registered, prepared_dir, tmp_path):
     args = build_parser().parse_args(["train", "vae", "--judge", "pixel-projection"])
     config = JudgeConfig(kind=args.judge)
-    config.validate()
+    assert judge_class(config) is JUDGES["pixel-projection"]
     prepared = load_prepared(prepared_dir)
     record = judge_stage(prepared, tmp_path, config)
     assert record["judge"] == "pixel-projection" and record["embedding_dim"] == 32 and record["training"] == []
@@ -80,7 +82,8 @@ def test_a_registered_judge_is_offered_validated_calibrated_and_rebuilt_in_a_gen
     data = generator_data(prepared, tmp_path, {}, record)
     JUDGES.pop(PixelProjection.name)  # the trial must find the judge in the data it was sent, as a Ray worker does
     try:
-        row, _, extra, _ = next(generator_epochs({"family": "vae", "max_epochs": 1, "batch_size": 32}, data))
+        epoch = next(generator_epochs({"family": "vae", "max_epochs": 1, "batch_size": 32}, data, ComputeMeter(1, 0)))
+        row, extra = epoch.row, epoch.files
     finally:
         register_judge(PixelProjection)
     assert 0 <= row["val_verification_accuracy"] <= 1 and np.isfinite(row["val_mean_cosine"])

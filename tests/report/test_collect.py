@@ -36,7 +36,8 @@ def searches(small_raw, tmp_path_factory) -> dict:
     from v2f_bench.search import Budget, SearchSetup, default_space_file, run_search
     from v2f_bench.storage import Location
     from v2f_bench.search_space import load_space
-    from v2f_bench.trainables import train_voice, voice_data
+    from v2f_bench.tasks.voice import VoiceTask
+    from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     base = tmp_path_factory.mktemp("collect")
     prepare(resolve_sources(small_raw, None, None), base / "prepared", PrepareConfig())
@@ -47,17 +48,17 @@ def searches(small_raw, tmp_path_factory) -> dict:
     bad_file.write_text("target: voice\nmetric: val_clip_accuracy\nmode: max\nparameters:\n"
                         "  variant: {type: choice, values: [bogus]}\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n")
     bad_space = load_space(bad_file)
-    data = voice_data(prepared)
+    data, _ = VoiceTask.trial_data(resolve_voice_encoder(None), prepared, {})
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         compare, broken = base / "compare", base / "broken"
         for seed, trials in SEED_TRIALS.items():
             budget = Budget(trials=trials, max_epochs=MAX_EPOCHS, grace_period=1, concurrency=2, scheduler="asha")
-            run_search(SearchSetup("voice", train_voice, data, space, key), budget, str(compare), f"voice-s{seed}", seed)
+            run_search(SearchSetup("voice", data, space, key), budget, str(compare), f"voice-s{seed}", seed)
         Location.parse(compare).write_json("compare.json", {"families": ["voice"], "seeds": list(SEED_TRIALS), "prepared": key,
                                                   "searches": [{"experiment": f"voice-s{s}", "seed": s} for s in SEED_TRIALS]})
         budget = Budget(trials=2, max_epochs=MAX_EPOCHS, concurrency=2, scheduler="asha", max_failures=0)
-        run_search(SearchSetup("voice", train_voice, data, bad_space, key), budget, str(broken), "voice-bad", 0)
+        run_search(SearchSetup("voice", data, bad_space, key), budget, str(broken), "voice-bad", 0)
     finally:
         ray.shutdown()
     return {"compare": compare, "broken": broken, "prepared": key, "base": base}
@@ -394,12 +395,12 @@ def test_failure_reason_is_one_line(text, reason, failures):
 
 
 def test_file_names_match_what_the_search_and_trainables_write():
-    from v2f_bench import compare, search, trainables
+    from v2f_bench import artifacts, compare, search
 
     assert collect_module.SEARCH_RECORD == search.SEARCH_RECORD
     assert collect_module.COMPARE_RECORD == compare.COMPARE_RECORD
-    assert collect_module.TEST_METRICS_FILE == trainables.TEST_METRICS_FILE
-    assert collect_module.DIVERGED_FILE == trainables.DIVERGED_FILE
+    assert collect_module.TEST_METRICS_FILE == artifacts.TEST_METRICS_FILE
+    assert collect_module.DIVERGED_FILE == artifacts.DIVERGED_FILE
 
 
 # ----------------------------------------------------------------------------- compute counters, on constructed folders

@@ -27,13 +27,13 @@ def test_a_point_is_dominated_only_by_one_at_least_as_good_everywhere_and_better
 
 
 @pytest.mark.slow
-def test_a_multi_objective_search_gives_a_table_of_truly_non_dominated_trials(prepared_dir, tmp_path):
+def test_a_multi_objective_search_gives_a_table_of_truly_non_dominated_trials(prepared_dir, staged_run_dir, tmp_path):
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
     storage = tmp_path / "searches"
-    code = main(["tune", "vae", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path / "run"), "--trials", "5", "--max-epochs", "1",
+    code = main(["tune", "vae", "--prepared", str(prepared_dir), "--run-dir", str(staged_run_dir), "--trials", "5", "--max-epochs", "1",
                  "--scheduler", "fifo", "--storage", str(storage), "--judge-epochs", "1",
                  "--objectives", "val_verification_accuracy:max,val_psnr"])
     assert code == 0

@@ -11,8 +11,11 @@ from v2f_bench.data.prepared import load_prepared
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.search import default_space_file
-from v2f_bench.stages import generator_data, judge_stage, run_one, search_setup, voice_stage
-from v2f_bench.trainables import train_generator
+from v2f_bench.search import search_setup
+from v2f_bench.tasks.generator import generator_data
+from v2f_bench.tasks.judge import judge_stage
+from v2f_bench.tasks.voice import voice_stage
+from v2f_bench.trials import run_one
 from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, get_voice_encoder, register_voice_encoder
 
@@ -76,7 +79,7 @@ def test_a_registered_encoder_feeds_the_voice_stage_and_a_generator_trial(throwa
     assert setup.extra["voice_encoder"] == setup.extra["voice_stage"]["encoder"] == throwaway_encoder.name
     assert setup.data["voice_emb"].shape == (len(prepared.voice_features), throwaway_encoder.embedding_dim)
     data = generator_data(prepared, tmp_path, voice, judge_stage(prepared, tmp_path, judge))
-    result = run_one(train_generator, data, {"family": "vae", "max_epochs": 1}, tmp_path / "trials", "projected")
+    result = run_one(data, {"family": "vae", "max_epochs": 1}, tmp_path / "trials", "projected")
     assert np.isfinite(result.metrics["val_verification_accuracy"])
 
 

@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from v2f_bench.errors import UserError
-from v2f_bench.judge import JudgeConfig
+from v2f_bench.judge import JUDGE_HYPERS, JUDGE_OBJECTIVE, JudgeConfig
 from v2f_bench.judges.base import Judge, as_float_images
-from v2f_bench.trainables import JUDGE_HYPERS, JUDGE_OBJECTIVE
 
 
 def facenet_network(n_classes: int, state: dict | None = None, embedding: bool = False):
@@ -64,8 +63,9 @@ class FacenetTrainer:
         self.x = as_float_images(images) * 2.0 - 1.0
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
-    def epoch(self) -> tuple[float, float]:
-        """Train one epoch; returns (mean loss, accuracy) on the training photos."""
+    def epoch(self, meter=None) -> tuple[float, float]:
+        """Train one epoch; returns (mean loss, accuracy) on the training photos. Each step goes through
+        ``meter`` (a ``compute.ComputeMeter``: its FLOPs, steps and images) when given."""
         self.net.classify = True
         self.net.train()
         generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epochs_done)
@@ -78,16 +78,20 @@ class FacenetTrainer:
             x, y = self.x[index].clone(), self.y[index]
             flip = torch.rand(len(index), generator=generator) < 0.5
             x[flip] = x[flip].flip(-1)
-            logits = self.net(x.to(self.device))
-            loss = F.cross_entropy(logits, y.to(self.device))
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+            logits, loss = meter.step(len(index), lambda: self._step(x, y)) if meter is not None else self._step(x, y)
             total += len(index)
             correct += int((logits.argmax(1).cpu() == y).sum())
             loss_sum += loss.item() * len(index)
         self.epochs_done += 1
         return loss_sum / max(total, 1), correct / max(total, 1)
+
+    def _step(self, x, y):
+        logits = self.net(x.to(self.device))
+        loss = F.cross_entropy(logits, y.to(self.device))
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return logits, loss
 
     def network(self):
         """The network in embedding mode (L2-normalised 512-d output)."""

@@ -14,7 +14,23 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor, nn
 
+from v2f_bench.compute import PRECISIONS
 from v2f_bench.hyperparameters import Hyper, check_config
+
+TARGET_CHOICES = ("seeded", "last")
+PAIRING_CHOICES = ("target", "all-faces")
+
+GENERATOR_HYPERS: dict[str, Hyper] = {
+    "batch_size": Hyper(64, "voice windows per step", minimum=1),
+    "max_epochs": Hyper(20, "epochs to train; set by a search's budget", minimum=1),
+    "target": Hyper("seeded", "which photo of an identity is its target face: one drawn per seed, or the last", TARGET_CHOICES),
+    "pairing": Hyper("target", "a voice trains against its identity's target face, or against every face of the identity", PAIRING_CHOICES),
+    "precision": Hyper("fp32", "fp32, or bf16 autocast of the training step (evaluation stays float32, see compute.autocast)", PRECISIONS),
+    "channels_last": Hyper(False, "networks and face batches in NHWC memory layout"),
+    "seed": Hyper(0, "seeds Python, numpy and torch; set by a search", minimum=0),
+}
+"""The settings every family's trial takes (the generator task's loop reads them), beside the family's own
+(``GeneratorFamily.defaults``) in the same flat config; a family may not declare one of these names."""
 
 
 class GeneratorFamily:

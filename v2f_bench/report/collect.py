@@ -53,6 +53,7 @@ import pandas as pd
 
 from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_PROGRESS_FILE, RAY_RESULT_FILE,
                                  RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE)
+from v2f_bench.compute import COMPUTE_KEYS
 from v2f_bench.errors import UserError
 from v2f_bench.storage import Location, read_trial_states
 from v2f_bench.targets import role_of
@@ -65,14 +66,9 @@ STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
     "experiment", "root", "target", "role", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
     "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus",
-    "train_flops", "train_steps", "images_seen", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
+    "train_flops", "train_steps", "images_seen", "eval_flops", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
 """The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow."""
-COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen")
-"""Cumulative counters a trainable reports every epoch; a trial's value is its last reported row's (NaN when absent).
-
-``train_flops``: floating-point operations of training so far (torch.utils.flop_counter), ``train_steps``:
-optimiser steps, ``images_seen``: training images fed to the model."""
 HELD_KEYS = {"cpu_s": "cpus", "gpu_s": "gpus"}
 """Resource-seconds a trial held (evaluation included), and the per-trial resource that multiplies ``time_s``
 when the trial did not report them (experiments older than the counters)."""
@@ -408,8 +404,9 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
 
 
 def _counters(last: dict | None) -> dict:
-    """The cumulative compute counters (``COMPUTE_KEYS``, ``HELD_KEYS``) of a trial's last reported row; NaN where absent."""
-    return {key: last[key] if last and _is_number(last.get(key)) else math.nan for key in (*COMPUTE_KEYS, *HELD_KEYS)}
+    """The cumulative compute counters (``compute.COMPUTE_KEYS``: every trial reports them each epoch) of a trial's
+    last reported row; NaN where absent (experiments older than the counters)."""
+    return {key: last[key] if last and _is_number(last.get(key)) else math.nan for key in COMPUTE_KEYS}
 
 
 def _id_from_dirname(dirname: str) -> str:

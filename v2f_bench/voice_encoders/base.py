@@ -6,10 +6,10 @@ width D works downstream (a family is built with ``embed_dim = D``).
 
 Two kinds:
 
-- ``trainable = True``: fitted by the voice stage through a Ray Tune trial (``hyperparameters`` and
-  ``objective`` declare what it takes and is selected by; ``training`` gives the trainable, its data
-  and the trial's config; ``load`` reads the fitted model back from the trial's
-  checkpoint; ``window_embeddings`` then embeds with it).
+- ``trainable = True``: fitted by the voice task through a Ray Tune trial (``hyperparameters`` and
+  ``objective`` declare what it takes and is selected by; ``training`` gives the trial's data and
+  full config; ``epochs`` is its training loop, one yield per epoch; ``load`` reads the fitted model back
+  from the trial's checkpoint; ``window_embeddings`` then embeds with it).
 - ``trainable = False`` (pretrained, frozen): ``window_embeddings`` embeds directly; ``cache_inputs``
   names what besides the prepared data fixes the output (e.g. the weights' hash), for the stage's key.
 
@@ -35,7 +35,7 @@ class VoiceEncoder:
     embedding_dim: ClassVar[int] = 0
     description: ClassVar[str] = ""
     hyperparameters: ClassVar[dict[str, Hyper]] = {}
-    """A trainable encoder's trial hyperparameters (``targets.voice_target`` makes them the ``voice`` target)."""
+    """A trainable encoder's trial hyperparameters (``tasks.voice.VoiceTask.target`` makes them the ``voice`` target)."""
     objective: ClassVar[tuple[str, str] | None] = None
     """A trainable encoder's (validation metric its trial reports, max or min): what a voice search selects by."""
 
@@ -62,8 +62,14 @@ class VoiceEncoder:
 
     # ---- trainable encoders only
 
-    def training(self, prepared, config: dict) -> tuple[object, dict, dict]:
-        """(Ray Tune trainable, its data for the object store, the trial's full config) for user hyperparameters ``config``."""
+    def training(self, prepared, config: dict) -> tuple[dict, dict]:
+        """(the trial's data for the object store, the trial's full config) for user hyperparameters ``config``."""
+        raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")
+
+    def epochs(self, config: dict, data: dict, meter, state: dict | None = None):
+        """The training loop, resumed from a checkpoint ``state`` when given: yields (metrics row, checkpoint
+        state, extra checkpoint files) after each epoch; every step goes through ``meter.step`` and every
+        evaluation through ``meter.evaluate`` (``compute.ComputeMeter``)."""
         raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")
 
     def search_fixed(self) -> dict:

@@ -82,7 +82,7 @@ class GE2E(VoiceEncoder):
 
     def window_embeddings(self, prepared, model=None, batch_size: int = 128) -> np.ndarray:
         from v2f_bench.progress import progress
-        from v2f_bench.trainables import device
+        from v2f_bench.runtime import device
 
         net = _resemblyzer()[0](device=device(), verbose=False, weights_fpath=weights_file()).eval()
         audio = window_audio(prepared, self.audio_root)

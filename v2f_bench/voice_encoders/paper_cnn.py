@@ -3,8 +3,9 @@
 The encoder name is the CNN variant (``paper-text``: the PDF; ``paper-code``: the authors'
 notebooks). The voice trainable keeps its ``variant`` hyperparameter, so a voice search or a
 failed-trial report reads as before, but the voice stage sets it from the encoder: a trial of
-encoder ``paper-code`` always trains variant ``paper-code``. Training is today's Ray trainable
-(``trainables.train_voice``); the embedding is the 128-d layer that feeds the classifier.
+encoder ``paper-code`` always trains variant ``paper-code``. Training is the speaker-classifier loop
+(``voice_encoders.speaker_classifier``), run by the voice task; the embedding is the 128-d layer that
+feeds the classifier.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import torch
 
 from v2f_bench.errors import UserError
 from v2f_bench.hyperparameters import check_config
-from v2f_bench.trainables import VOICE_HYPERS, VOICE_OBJECTIVE
+from v2f_bench.progress import progress
+from v2f_bench.runtime import device
 from v2f_bench.voice_encoders.base import VoiceEncoder
+from v2f_bench.voice_encoders.speaker_classifier import VOICE_HYPERS, VOICE_OBJECTIVE, load_voice_model, voice_data, voice_epochs
 
 
 class PaperCNN(VoiceEncoder):
@@ -29,10 +32,11 @@ class PaperCNN(VoiceEncoder):
     hyperparameters = VOICE_HYPERS
     objective = VOICE_OBJECTIVE
 
-    def training(self, prepared, config: dict) -> tuple[object, dict, dict]:
-        from v2f_bench.trainables import train_voice, voice_data
+    def training(self, prepared, config: dict) -> tuple[dict, dict]:
+        return voice_data(prepared), self.trial_config(config)
 
-        return train_voice, voice_data(prepared), self.trial_config(config)
+    def epochs(self, config: dict, data: dict, meter, state: dict | None = None):
+        return voice_epochs(config, data, meter, state)
 
     def trial_config(self, config: dict) -> dict:
         """The voice trial's full config: ``config`` checked, defaults filled in, with ``variant`` set by this encoder."""
@@ -44,15 +48,10 @@ class PaperCNN(VoiceEncoder):
         return {"variant": self.variant}
 
     def load(self, checkpoint_dir: Path):
-        from v2f_bench.trainables import load_voice_model
-
         return load_voice_model(checkpoint_dir)
 
     @torch.no_grad()
     def window_embeddings(self, prepared, model=None, batch_size: int = 512) -> np.ndarray:
-        from v2f_bench.progress import progress
-        from v2f_bench.trainables import device
-
         if model is None:
             raise ValueError(f"voice encoder {self.name!r} embeds with a trained model; train it first (the voice stage does)")
         dev = device()

@@ -1,0 +1,330 @@
+"""The generator task: training any registered generator family on the voice and judge stages.
+
+``GeneratorTask`` serves every family of ``models.registry.FAMILIES``: a family's target is the generic
+trial settings (``models.family.GENERATOR_HYPERS``) plus the family's own, selected by
+``GENERATOR_OBJECTIVE``. Its trial data (``generator_data``) is built from the prepared dataset and the
+voice and judge stages; its loop (``generator_epochs``) trains the family and measures Table I, the
+identity metrics and Table II on the validation units every epoch, with the test values of the same model
+in the checkpoint (``test_metrics.json``), never reported as metrics: nothing can select on test data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2f_bench import metrics
+from v2f_bench.artifacts import (SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES,
+                                 STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
+from v2f_bench.compute import training_step
+from v2f_bench.data.prepared import PreparedDataset
+from v2f_bench.errors import UserError
+from v2f_bench.judges.registry import JUDGES
+from v2f_bench.models.family import GENERATOR_HYPERS
+from v2f_bench.models.registry import FAMILIES, check_family
+from v2f_bench.runtime import TrialDiverged, device, finite_or_raise, seed_everything, shared_tensor
+from v2f_bench.targets import Target
+from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
+
+GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verification_accuracy"].mode)
+"""What a generator search selects by unless its space file says otherwise: Table I on the validation units."""
+
+EVAL_UNITS = ("window", "clip")
+"""What one validation or test decision of a generator is (``generator_data``)."""
+
+
+class GeneratorTask(Task):
+    """Training one generator family: the targets are the registered families."""
+
+    role = "generator"
+    summary = "a generator family, selected on validation verification accuracy (Table I)"
+
+    @classmethod
+    def names(cls, families=None) -> list[str]:
+        return sorted(FAMILIES if families is None else families)
+
+    @classmethod
+    def target(cls, name: str, voice_encoder: str | None = None, families=None) -> Target:
+        """A family as a target: the generic trial settings plus the family's own hyperparameters."""
+        family = (FAMILIES if families is None else families)[name]
+        check_family(family)
+        metric, mode = GENERATOR_OBJECTIVE
+        return Target(family.name, cls.role, {**GENERATOR_HYPERS, **family.defaults}, metric, mode)
+
+    @classmethod
+    def setup(cls, name: str, context: Context) -> TrialSetup:
+        """The voice and judge stages (reused when cached), then the trial data of ``name``'s trials."""
+        from v2f_bench.tasks.judge import judge_stage
+        from v2f_bench.tasks.voice import voice_stage
+
+        voice = voice_stage(context.prepared, context.run_dir, context.voice_config, context.storage, context.voice_encoder, context.audio_root)
+        judge_record = judge_stage(context.prepared, context.run_dir, context.judge_config())
+        data = generator_data(context.prepared, context.run_dir, voice, judge_record, context.eval_unit, context.gallery)
+        extra = {"voice_encoder": voice["encoder"],
+                 "voice_stage": {"encoder": voice["encoder"], "embedding_dim": voice["embedding_dim"], "config": voice["config"], "test": voice["test"]},
+                 "judge_stage": {"judge": judge_record["judge"], "config": judge_record["config"], "tau": judge_record["calibration"]["tau"],
+                                 "test_verification": judge_record["test_verification"]},
+                 "eval_unit": data["eval_unit"], "gallery": data["gallery"]}
+        return TrialSetup(data, extra, stage_artifacts(context.prepared, data, judge_record))
+
+    @classmethod
+    def selects(cls, name: str) -> dict:
+        return {"family": name}
+
+    @classmethod
+    def epochs(cls, config: dict, data: dict, meter, state: dict | None = None):
+        return generator_epochs(config, data, meter, state)
+
+
+def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge: dict, eval_unit: str = "window",
+                   gallery: dict | None = None) -> dict:
+    """Everything a generator trial reads, from the prepared dataset and the two stages' outputs.
+
+    ``eval_unit`` says what one validation or test decision is: a ``window`` (one generated face per
+    voice window, as the authors' code evaluated: 453 test decisions on the default data) or a
+    ``clip`` (one face from the clip's mean window embedding: 36). A split protocol that splits
+    windows rather than clips (``paper-code``) has no clip-level split, so it is evaluated per window.
+
+    The judge travels as its name and ``state()``; ``judges`` is the judge registry as the driver
+    knows it (as ``families`` is for families), so a judge registered at run time reaches the workers.
+    ``gallery`` ({"size": G, "draws": R}, default ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``) sets
+    the drawn galleries of ``gallery_recall@K`` (``metrics.gallery_recall``).
+    """
+    if eval_unit not in EVAL_UNITS:
+        raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
+    run_dir = Path(run_dir)
+    clips = prepared.manifest["clips"]
+    label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
+    windows = np.load(run_dir / "voice" / "window_embeddings.npy")
+    window_label = np.asarray(prepared.arrays["window_label.npy"])
+    window_split = np.asarray(prepared.arrays["window_split.npy"])
+    clip_split = np.array([c["split"] for c in clips])
+    if eval_unit == "window" or (clip_split == "mixed").any():
+        eval_unit, eval_emb, eval_label, eval_split = "window", windows, window_label, window_split
+    else:
+        eval_emb = np.load(run_dir / "voice" / "clip_embeddings.npy")
+        eval_label, eval_split = np.array([label_of[c["voice_id"]] for c in clips]), clip_split
+    return {
+        "task": GeneratorTask,
+        "families": dict(FAMILIES),
+        "voice_emb": windows,
+        "window_label": window_label,
+        "window_split": window_split,
+        "clip_emb": eval_emb,
+        "clip_label": eval_label,
+        "clip_split": eval_split,
+        "eval_unit": eval_unit,
+        "gallery": gallery_settings(gallery),
+        "faces": np.asarray(prepared.faces(64)),
+        "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
+        "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
+        "judges": dict(JUDGES),
+        "judge": {
+            "name": judge["judge"],
+            "state": torch.load(run_dir / "judge" / "judge.pt", map_location="cpu", weights_only=True),
+            "tau": judge["calibration"]["tau"],
+            "distance": judge["calibration"]["distance"],
+            "photo_emb": np.load(run_dir / "judge" / "photo_embeddings.npy"),
+        },
+    }
+
+
+def gallery_settings(gallery: dict | None = None) -> dict:
+    """{"size": G, "draws": R} of the drawn Recall@K galleries, defaults filled in; a bad value is a one-line UserError."""
+    from v2f_bench.metrics import GALLERY_DRAWS, GALLERY_SIZE
+
+    settings = {"size": GALLERY_SIZE, "draws": GALLERY_DRAWS, **(gallery or {})}
+    unknown = sorted(set(settings) - {"size", "draws"})
+    if unknown:
+        raise UserError(f"gallery settings: unknown {', '.join(unknown)}; accepted: size, draws")
+    for key, least in (("size", 2), ("draws", 1)):
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise UserError(f"--gallery-{key} {value!r}: must be an integer of at least {least}")
+    return settings
+
+
+def generator_epochs(config: dict, data: dict, meter, state: dict | None = None):
+    """A generator family's training, resumed from a checkpoint ``state`` when given: yields an ``Epoch``
+    (metrics row, checkpoint state, ``test_metrics.json``, sample-face arrays) after each epoch.
+
+    The Ray trainable reports each yield; loops outside Tune (benchmarks, GPU checks) iterate it
+    directly. ``data`` (see ``generator_data``): the family registry as the driver
+    knew it (so that families registered at run time reach the workers), window voice embeddings
+    with labels and splits, the evaluation embeddings (one per test window or per clip, ``eval_unit``)
+    with labels and splits, the 64x64 real faces with labels and splits, the judge registry, and the
+    judge (its name and ``state()``, tau, distance, and its embedding of every real photo); the judge's
+    name goes into every checkpoint's ``test_metrics.json``.
+
+    Each row holds the epoch's losses, Table I accuracy, the identity metrics and Table II on the
+    validation units. Every training step goes through ``meter`` (``compute.ComputeMeter``), and the
+    evaluation (validation, test and the sample faces) through ``meter.evaluate``.
+    """
+    config = dict(config)
+    name = config.pop("family", None)
+    if name not in data["families"]:
+        raise ValueError(f"a generator trial's config must name its family, one of {', '.join(sorted(data['families']))}; got {name!r}")
+    family_class = data["families"][name]
+    checked = GeneratorTask.target(name, families=data["families"]).check(config)
+    settings = {"family": name, **{k: checked[k] for k in GENERATOR_HYPERS}}
+    seed_everything(settings["seed"])
+    dev = device()
+    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
+    memory = torch.channels_last if settings["channels_last"] else torch.contiguous_format
+    for net in family.networks.values():
+        net.to(memory_format=memory)
+    judge = _judge_from(data, dev)
+    targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"])
+    start_epoch = 0
+    if state is not None:
+        family.load_state_dict(state["family"])
+        torch.set_rng_state(state["rng"])
+        start_epoch = state["epoch"]
+    faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
+    voice = shared_tensor(data["voice_emb"]).float()
+    train = np.flatnonzero(data["window_split"] == "train")
+    photo_pool = _photo_pool(data, settings["pairing"])
+    step = training_step(family, settings["precision"], memory, dev)
+    for epoch in range(start_epoch + 1, settings["max_epochs"] + 1):
+        generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
+        order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
+        losses = _generator_epoch(step, meter, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator)
+        row = {"epoch": epoch, **losses, **meter.evaluate(lambda: evaluate_generator(family, judge, data, faces, targets, "val", dev))}
+        finite_or_raise(row, f"{settings['family']} epoch {epoch}")
+        test = meter.evaluate(lambda: evaluate_generator(family, judge, data, faces, targets, "test", dev))
+        decisions = int((np.asarray(data["clip_split"]) == "test").sum())
+        extra = {TEST_METRICS_FILE: {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
+                                     "judge": data["judge"]["name"]}}
+        arrays = meter.evaluate(lambda: sample_faces(family, data, faces, targets, dev))
+        state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}
+        yield Epoch(row, state, extra, arrays)
+
+
+@torch.no_grad()
+def sample_faces(family, data: dict, faces, targets, dev) -> dict[str, np.ndarray]:
+    """Faces for the paper's Fig. 10: from the first test clip of every identity, the generated face
+    and the identity's target face, as uint8 (K, 64, 64, 3), saved in every checkpoint."""
+    split, labels = np.asarray(data["clip_split"]), np.asarray(data["clip_label"])
+    first = [np.flatnonzero((split == "test") & (labels == c))[:1] for c in np.unique(labels)]
+    index = np.concatenate(first).astype(int)
+    if len(index) == 0:
+        return {}
+    generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
+    return {SAMPLE_GENERATED: _to_uint8(generated), SAMPLE_TARGETS: _to_uint8(faces[targets[labels[index]]]), SAMPLE_LABELS: labels[index]}
+
+
+def _to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(K, 3, H, W) in [0, 1] -> (K, H, W, 3) uint8."""
+    return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
+
+
+def choose_targets(photo_label, photo_split, rule: str, seed: int) -> np.ndarray:
+    """One target photo per identity among its train photos: seeded random (paper text) or the last one (authors' code)."""
+    labels = np.asarray(photo_label)
+    rng = np.random.default_rng(seed)
+    targets = []
+    for label in range(int(labels.max()) + 1):
+        candidates = np.flatnonzero((labels == label) & (np.asarray(photo_split) == "train"))
+        if len(candidates) == 0:
+            candidates = np.flatnonzero(labels == label)
+        targets.append(candidates[-1] if rule == "last" else rng.choice(candidates))
+    return np.asarray(targets)
+
+
+def _photo_pool(data: dict, pairing: str) -> list[np.ndarray] | None:
+    if pairing != "all-faces":
+        return None
+    labels, split = np.asarray(data["photo_label"]), np.asarray(data["photo_split"])
+    return [np.flatnonzero((labels == c) & (split == "train")) for c in range(int(labels.max()) + 1)]
+
+
+def _generator_epoch(step, meter, voice, faces, window_label, order, targets, photo_pool, batch_size, generator) -> dict[str, float]:
+    """One pass over the training windows in ``order``; returns the mean of each loss over its steps.
+
+    A batch pairs each window's voice embedding with its identity's target photo (or a random train
+    photo of the identity, ``pairing: all-faces``); a last batch of one window is skipped (batch norm
+    needs two). Every step goes through ``meter`` (its FLOPs, steps and images)."""
+    sums: dict[str, float] = {}
+    steps = 0
+    labels = np.asarray(window_label)
+    for start in range(0, len(order), batch_size):
+        index = order[start : start + batch_size].numpy()
+        if len(index) < 2:
+            continue
+        batch_labels = labels[index]
+        if photo_pool is None:
+            photo_index = targets[batch_labels]
+        else:
+            picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
+            photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
+        try:
+            losses = meter.step(len(index), lambda: step(voice[index], faces[photo_index]))
+        except FloatingPointError as exc:
+            raise TrialDiverged(str(exc)) from None
+        for key, value in losses.items():
+            sums[key] = sums.get(key, 0.0) + value
+        steps += 1
+    return {key: value / max(steps, 1) for key, value in sums.items()}
+
+
+def _judge_from(data: dict, dev):
+    """The judge of the judge stage, rebuilt from its ``state()`` by its class in the registry the driver sent."""
+    name = data["judge"]["name"]
+    if name not in data["judges"]:
+        raise ValueError(f"unknown judge {name!r}; known: {', '.join(sorted(data['judges']))}")
+    return data["judges"][name].from_state(data["judge"]["state"], dev)
+
+
+@torch.no_grad()
+def evaluate_generator(family, judge, data: dict, faces, targets, split: str, dev) -> dict[str, float]:
+    """Table I, identity and Table II metrics of faces generated from the ``split`` clips' voice embeddings.
+
+    One face per clip (from the clip's mean window embedding). Table I compares its judge embedding
+    with the identity's target face at the calibrated tau; the identity metrics compare it with
+    the per-identity mean embedding of the same split's real photos (the gallery: no photo the
+    generator trained on, and it works for identity-disjoint splits), over all of the split's
+    identities (``top1``, ``recall@K``) and over drawn galleries of ``data["gallery"]["size"]``
+    identities, ``["draws"]`` per face, seed 0 so every epoch and trial meets the same galleries
+    (``gallery_recall@K``, with ``gallery_size``, ``gallery_draws`` and ``gallery_identities`` for the
+    chance level K / G); Table II compares pixels with the identity's target face.
+    ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
+    """
+    index = np.flatnonzero(np.asarray(data["clip_split"]) == split)
+    if len(index) == 0:
+        return {}
+    labels = np.asarray(data["clip_label"])[index]
+    generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
+    emb = judge.embed(generated)
+    photo_emb = shared_tensor(data["judge"]["photo_emb"])
+    target_emb = photo_emb[targets[labels]]
+    in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
+    gallery, gallery_labels = photo_emb[in_split], np.asarray(data["photo_label"])[in_split]
+    row = {
+        f"{split}_verification_accuracy": metrics.verification_accuracy(emb, target_emb, data["judge"]["tau"], data["judge"]["distance"]),
+        f"{split}_matching_1to2": metrics.matching_1to2(emb, labels, gallery, gallery_labels),
+        f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
+    }
+    row.update({f"{split}_{k}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
+    drawn = data.get("gallery", {})
+    row.update({f"{split}_{k}": v for k, v in metrics.gallery_recall(
+        emb, labels, gallery, gallery_labels, size=drawn.get("size", metrics.GALLERY_SIZE), draws=drawn.get("draws", metrics.GALLERY_DRAWS)).items()})
+    row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
+    return row
+
+
+
+
+def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -> dict:
+    """What the report draws from the stages (t-SNE of voice and face embeddings, the tau curve),
+    copied beside each generator search."""
+    return {
+        STAGE_VOICE_EMBEDDINGS: data["clip_emb"],
+        STAGE_VOICE_LABELS: data["clip_label"],
+        STAGE_FACE_EMBEDDINGS: data["judge"]["photo_emb"],
+        STAGE_FACE_LABELS: data["photo_label"],
+        STAGE_JUDGE: {"judge": judge_record["judge"], "calibration": judge_record["calibration"],
+                       "test_verification": judge_record["test_verification"], "config": judge_record["config"]},
+        STAGE_IDENTITIES: {"identities": prepared.manifest["identities"]},
+    }

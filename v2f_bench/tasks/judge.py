@@ -1,0 +1,165 @@
+"""The judge task: training the searchable face judge, and the judge stage (the judge and tau the generators are measured by).
+
+- ``JudgeTask``: the ``judge`` target is the trained judge's declaration (``judge.JUDGE_HYPERS``); its trial
+  trains the network one epoch at a time and reports the validation verification accuracy at the tau
+  chosen there; a finished trial becomes the judge stage (``adopt``).
+- ``judge_stage``: obtain the judge named by ``JudgeConfig.kind`` from ``judges.registry`` (pretrained, or
+  fitted on the train photos), calibrate tau on the validation photos and measure verification on the
+  test photos, real photos only. The stage writes ``<run_dir>/judge`` with its key (``stage_records``):
+  the record names the judge and keeps its curve and test verification; ``judge.pt`` holds its
+  ``state()``, from which each generator trial rebuilds it.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from v2f_bench.artifacts import STATE_FILE, TEST_METRICS_FILE
+from v2f_bench.data.prepared import PreparedDataset
+from v2f_bench.errors import UserError
+from v2f_bench.hashing import sha256_json
+from v2f_bench.hyperparameters import check_config
+from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, JudgeConfig, calibrate, judge_config_of, pair_verification
+from v2f_bench.judges.registry import get_judge, judge_class
+from v2f_bench.progress import progress
+from v2f_bench.runtime import TrialDiverged, device, seed_everything
+from v2f_bench.stage_records import cached, finish
+from v2f_bench.targets import Target
+from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
+from v2f_bench.trials import last_checkpoint
+
+
+class JudgeTask(Task):
+    """Training the trained judge (``judge.SEARCHED_JUDGE``), the one judge with hyperparameters to search."""
+
+    role = "judge"
+    summary = "the trained face judge, selected on validation verification accuracy"
+
+    @classmethod
+    def target(cls, name: str = "judge", voice_encoder: str | None = None, families=None) -> Target:
+        judge = get_judge(SEARCHED_JUDGE)
+        metric, mode = judge.objective
+        return Target("judge", cls.role, judge.hyperparameters, metric, mode)
+
+    @classmethod
+    def setup(cls, name: str, context: Context) -> TrialSetup:
+        return TrialSetup(judge_data(context.prepared))
+
+    @classmethod
+    def epochs(cls, config: dict, data: dict, meter, state: dict | None = None):
+        """Each epoch: train, calibrate tau on the validation photos and report the validation verification
+        accuracy and F1 there; after the last epoch the test-photo verification at that tau goes to ``test_metrics.json``."""
+        from v2f_bench.judges.facenet import FacenetTrainer, embed_with
+
+        judge_config = judge_config_of(check_config(JUDGE_HYPERS, config, "judge"))
+        seed_everything(judge_config.seed)
+        dev = str(device())
+        train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))
+        trainer = FacenetTrainer(data["faces"][train], data["labels"][train], judge_config, dev)
+        size = data["faces"].shape[1]
+        if state is not None:
+            trainer.load_state_dict(state)
+        for epoch in range(trainer.epochs_done + 1, judge_config.epochs + 1):
+            loss, accuracy = trainer.epoch(meter)
+            if not math.isfinite(loss):
+                raise TrialDiverged(f"judge loss became {loss}; the trial diverged (try a lower learning rate)")
+            net = trainer.network()
+            emb_val = meter.evaluate(lambda: embed_with(net, data["faces"][val], size, dev))
+            calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
+            row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
+                   "val_f1": calibration.f1, "tau": calibration.tau}
+            files = {}
+            if epoch == judge_config.epochs:
+                emb_test = meter.evaluate(lambda: embed_with(net, data["faces"][test], size, dev))
+                verification = pair_verification(emb_test, data["labels"][test], calibration.tau, judge_config.distance)
+                files = {TEST_METRICS_FILE: {f"test_{k}": v for k, v in verification.items()} | {"tau": calibration.tau}}
+            yield Epoch(row, trainer.state_dict(), files)
+
+    @classmethod
+    def adopt(cls, context: Context, config: dict, result) -> dict:
+        return adopt_judge_trial(context.prepared, context.run_dir, config, result)
+
+
+def judge_data(prepared) -> dict:
+    """The arrays a judge trial needs: the judge-size crops with labels and splits."""
+    size, faces, labels, split = _photos(prepared)
+    return {"task": JudgeTask, "faces": faces, "labels": labels, "split": split}
+
+
+def _photos(prepared) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    size = prepared.manifest["params"]["faces"]["judge_size"]
+    return (size, np.asarray(prepared.faces(size)), np.asarray(prepared.arrays["photo_label.npy"]),
+            np.asarray(prepared.arrays["photo_split.npy"]))
+
+
+def _judge_key(prepared: PreparedDataset, config: JudgeConfig) -> str:
+    return sha256_json({"prepared": prepared.manifest["cache_key"], "config": config.as_dict()})
+
+
+def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -> dict:
+    """Obtain and calibrate the judge ``config.kind`` (from ``judges.registry``); returns the stage record.
+
+    A trainable judge is fitted on the train photos; a pretrained one is built as it is. Either way
+    tau is calibrated on the validation photos and verification measured on the test photos.
+    """
+    chosen = judge_class(config)
+    folder = Path(run_dir) / "judge"
+    key = _judge_key(prepared, config)
+    found = cached(folder, key)
+    if found is not None and "judge" in found:  # older records hold no judge name nor state
+        return found
+    size, faces, labels, split = _photos(prepared)
+    judge = chosen(config, device(), input_size=size)
+    history = []
+    if not judge.pretrained:
+        train = split == "train"
+        bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
+
+        def report(epoch, loss, accuracy):
+            history.append({"epoch": epoch, "loss": loss, "accuracy": accuracy})
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
+
+        judge.fit(faces[train], labels[train], report=report)
+        bar.close()
+    return _calibrated_stage(folder, key, judge, config, faces, labels, split, size, history)
+
+
+def adopt_judge_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result) -> dict:
+    """Make a finished judge trial (a Ray ``Result`` of a judge search) the judge stage: rebuild the trained
+    judge from its checkpoint, calibrate tau on the validation photos and measure the test photos, as
+    ``judge_stage`` does, under the key of the trial's settings with the epochs it trained."""
+    from v2f_bench.judges.facenet import facenet_network
+
+    with last_checkpoint(result).as_directory() as checkpoint:
+        state = torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=True)
+    settings = check_config(JUDGE_HYPERS, {k: v for k, v in config.items() if k in JUDGE_HYPERS}, "judge")
+    judge_config = judge_config_of({**settings, "max_epochs": int(state["epochs_done"])})
+    size, faces, labels, split = _photos(prepared)
+    n_classes = int(state["net"]["logits.weight"].shape[0])
+    judge_class = get_judge(SEARCHED_JUDGE)
+    judge = judge_class(judge_config, device(), input_size=size, net=facenet_network(n_classes, state["net"], embedding=True), n_classes=n_classes)
+    history = [{"epoch": int(state["epochs_done"]), "adopted_from": str(result.path)}]
+    return _calibrated_stage(Path(run_dir) / "judge", _judge_key(prepared, judge_config), judge, judge_config, faces, labels, split, size, history)
+
+
+def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, faces, labels, split, size: int, history: list) -> dict:
+    """Embed every photo with ``judge``, choose tau on the validation photos, verify on the test photos, and write the stage."""
+    embeddings = judge.embed(faces)
+    val, test = split == "val", split == "test"
+    if np.bincount(labels[val]).max(initial=0) < 2:
+        raise UserError("the validation split has no two photos of one identity to calibrate tau on; add photos or raise the val fraction (--split-fractions)")
+    calibration = calibrate(embeddings[val], labels[val], config.distance, config.criterion, config.tau_step)
+    verification = pair_verification(embeddings[test], labels[test], calibration.tau, config.distance)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    torch.save(judge.state(), folder / "judge.pt")
+    np.save(folder / "photo_embeddings.npy", embeddings.numpy())
+    return finish(folder, key, {"judge": judge.name, "config": config.as_dict(), "crop_size": size, "input_size": judge.input_size,
+                                "embedding_dim": int(embeddings.shape[1]), "training": history,
+                                "calibration": calibration.as_dict(), "test_verification": verification})

@@ -1,0 +1,149 @@
+"""The voice task: training a trainable voice encoder, and the voice stage (the embeddings the generators read).
+
+- ``VoiceTask``: the ``voice`` target is the trainable encoder's declaration; its trial runs the encoder's
+  own epoch loop (``VoiceEncoder.epochs``); a finished trial becomes the voice stage (``adopt``).
+- ``voice_stage``: the window and clip embeddings of one voice encoder: a trainable one is trained once
+  (one configuration, through its Ray trial) and embeds with its best checkpoint; a pretrained one embeds
+  directly. The stage writes ``<run_dir>/voice`` with its key (``stage_records``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from v2f_bench.data.prepared import PreparedDataset
+from v2f_bench.errors import UserError
+from v2f_bench.hashing import sha256_json
+from v2f_bench.stage_records import cached, finish
+from v2f_bench.storage import Location
+from v2f_bench.targets import Target
+from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
+from v2f_bench.trials import checkpoint_metrics, last_checkpoint, run_one
+from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
+
+
+class VoiceTask(Task):
+    """Training a trainable voice encoder as a speaker classifier (or however the encoder trains)."""
+
+    role = "voice"
+    summary = "a trainable voice encoder, selected on its validation metric"
+
+    @classmethod
+    def target(cls, name: str = "voice", voice_encoder: str | None = None, families=None) -> Target:
+        """The trainable voice encoder ``voice_encoder`` as a target; a pretrained one has nothing to search."""
+        encoder = resolve_voice_encoder(voice_encoder)
+        if not encoder.trainable:
+            trainable = ", ".join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)
+            raise UserError(f"voice encoder {encoder.name!r} is pretrained and has no hyperparameters to train or search; use a trainable one ({trainable})")
+        metric, mode = encoder.objective
+        return Target("voice", cls.role, encoder.hyperparameters, metric, mode)
+
+    @classmethod
+    def trial_data(cls, encoder, prepared, config: dict) -> tuple[dict, dict]:
+        """(the trial data of ``encoder``'s training, the trial's full config) for user hyperparameters ``config``."""
+        data, config = encoder.training(prepared, config)
+        return {**data, "task": cls, "encoder": encoder}, config
+
+    @classmethod
+    def setup(cls, name: str, context: Context) -> TrialSetup:
+        encoder = resolve_voice_encoder(context.voice_encoder, context.voice_config)
+        data, _ = cls.trial_data(encoder, context.prepared, {})
+        return TrialSetup(data, {"voice_encoder": encoder.name}, fixed=encoder.search_fixed())
+
+    @classmethod
+    def epochs(cls, config: dict, data: dict, meter, state: dict | None = None):
+        for row, checkpoint, files in data["encoder"].epochs(config, data, meter, state):
+            yield Epoch(row, checkpoint, files)
+
+    @classmethod
+    def adopt(cls, context: Context, config: dict, result) -> dict:
+        return adopt_voice_trial(context.prepared, context.run_dir, config, result, context.voice_encoder)
+
+
+def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None, storage: str | None = None,
+                encoder: str | None = None, audio_root: Path | None = None) -> dict:
+    """The voice embeddings of ``encoder`` (a ``VOICE_ENCODERS`` name; default: the one ``config``'s
+    ``variant`` names, else paper-text); returns the stage record, which names the encoder.
+
+    A trainable encoder is fitted once through its Ray trial: the trial's Ray results go to
+    ``<storage>/stages`` when a (shared) storage is given, else into the stage folder; the chosen
+    checkpoint is copied into the stage folder either way. The trial trains in a staging folder
+    beside it, so a previous voice stage is replaced only once the new trial has finished (a failed
+    or interrupted trial leaves it as it was). A pretrained encoder embeds directly.
+    """
+    voice_encoder = resolve_voice_encoder(encoder, config, audio_root)
+    if not voice_encoder.trainable:
+        return _pretrained_voice_stage(prepared, run_dir, voice_encoder, config or {})
+    data, config = VoiceTask.trial_data(voice_encoder, prepared, config or {})
+    folder = Path(run_dir) / "voice"
+    found = cached(folder, _voice_key(prepared, voice_encoder, config))
+    if found is not None and "epochs_trained" in found:  # older records paired the last epoch's val with the best epoch's test
+        return found
+    staging = Path(run_dir) / ".voice-training"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    trial_storage = str(Location.parse(storage).child("stages")) if storage else staging
+    result = run_one(data, config, trial_storage, "voice_trial")
+    shutil.rmtree(folder, ignore_errors=True)
+    record = adopt_voice_trial(prepared, run_dir, config, result, voice_encoder.name)
+    if storage is None:
+        os.replace(staging / "voice_trial", folder / "voice_trial")
+    shutil.rmtree(staging, ignore_errors=True)
+    return record
+
+
+def _voice_key(prepared: PreparedDataset, voice_encoder, config: dict) -> str:
+    """The voice stage's cache key: the prepared data, the encoder and what fixes its output."""
+    return sha256_json({"prepared": prepared.manifest["cache_key"], "encoder": voice_encoder.name, "config": config,
+                        "inputs": voice_encoder.cache_inputs()})
+
+
+def _pretrained_voice_stage(prepared: PreparedDataset, run_dir: Path, voice_encoder, config: dict) -> dict:
+    """A frozen encoder's stage: embed every window, no training; the record has no epochs and no test metrics."""
+    if config:
+        raise UserError(f"voice encoder {voice_encoder.name!r} is pretrained and takes no voice hyperparameters; drop --voice-config "
+                        f"(it had {', '.join(sorted(config))})")
+    folder = Path(run_dir) / "voice"
+    key = _voice_key(prepared, voice_encoder, {})
+    found = cached(folder, key)
+    if found is not None:
+        return found
+    started = time.time()
+    windows, clips = voice_encoder.embed(prepared)
+    seconds = time.time() - started
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    np.save(folder / "window_embeddings.npy", windows)
+    np.save(folder / "clip_embeddings.npy", clips)
+    return finish(folder, key, {"encoder": voice_encoder.name, "trainable": False, "embedding_dim": voice_encoder.embedding_dim,
+                                 "config": {}, "epoch": None, "epochs_trained": 0, "val": {}, "test": {}, "embed_seconds": seconds})
+
+
+def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result, encoder: str | None = None) -> dict:
+    """Make a finished voice trial (a Ray ``Result`` of a search or of ``voice_stage``) the voice stage:
+    copy its checkpoint, export the embeddings of the model it holds, and record it under ``config``'s
+    key with that model's epoch and its validation and test metrics. ``encoder`` names the trainable
+    encoder the trial trained (default: the one ``config``'s ``variant`` names)."""
+    voice_encoder = resolve_voice_encoder(encoder, config)
+    if not voice_encoder.trainable:
+        raise UserError(f"voice encoder {voice_encoder.name!r} is pretrained: it has no trial to adopt")
+    _, config = voice_encoder.training(prepared, {k: v for k, v in config.items() if k in voice_encoder.hyperparameters})
+    folder = Path(run_dir) / "voice"
+    key = _voice_key(prepared, voice_encoder, config)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(folder / "best_checkpoint", ignore_errors=True)
+    local = Path(last_checkpoint(result).to_directory(str(folder / "best_checkpoint")))
+    model = voice_encoder.load(local)
+    outcome = checkpoint_metrics(result)
+    windows, clips = voice_encoder.embed(prepared, model)
+    np.save(folder / "window_embeddings.npy", windows)
+    np.save(folder / "clip_embeddings.npy", clips)
+    val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
+    return finish(folder, key, {"encoder": voice_encoder.name, "trainable": True, "embedding_dim": voice_encoder.embedding_dim,
+                                 "config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
+                                 "val": val, "test": outcome["test"]})
