@@ -2,7 +2,7 @@
 
 By default Ray's own console output stays out of the way: no trial tables (``RunConfig(verbose=0)``; the
 experiment header and TensorBoard hint that Ray 2.60 prints even then are held back by ``fit``), no
-worker output forwarded to the driver (``ray.init(log_to_driver=False)``: checkpoint notices, a worker's
+worker output forwarded to the driver (``log_to_driver=False`` in Ray's init: checkpoint notices, a worker's
 shutdown noise), and Ray's Tune and Train loggers raised to CRITICAL, so a failed trial is counted on the
 progress line and named in the summary rather than printed as a traceback. Ray still writes all of it to
 its log files (``/tmp/ray/session_latest/logs``) and every trial's error to its ``error.txt``.
