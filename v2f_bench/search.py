@@ -152,6 +152,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     from v2f_bench.study import ResumableOptunaSearch, StudyUpload, study_storage
     from v2f_bench.trainables import trainable_for
 
+    verbosity = tune_verbosity()  # before the searcher: it creates the Optuna study, which logs unless quieted
     space = setup.space
     declared = setup.declaration()
     clash = sorted(set(setup.fixed) & set(space.names))
@@ -196,7 +197,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2, checkpoint_score_attribute=space.metric, checkpoint_score_order=space.mode),
             stop=None if budget.compute is None else make_stopper(budget.compute_budget()),
             callbacks=([] if exp.is_local else [StudyUpload(journal, exp)]) + (tracking.callbacks(name) if tracking else []) + progress,
-            verbose=tune_verbosity(),
+            verbose=verbosity,
         ),
     )
 
