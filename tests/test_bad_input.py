@@ -234,6 +234,7 @@ CASES = [
     # train
     row("train", "unknown-family", ["train", "gan9000", *STAGE], "unknown target 'gan9000'"),
     row("train", "non-numeric-epochs", ["train", "vae", *STAGE, "--epochs", "ten"], "argument --epochs: invalid int value: 'ten'", kind=ARGPARSE),
+    row("train", "the-judge", ["train", "judge", *STAGE], "`train judge`: the judge is trained as the judge stage of `train FAMILY`"),
     row("train", "zero-epochs", ["train", "voice", *STAGE, "--epochs", "0"], "--epochs 0: must be at least 1"),
     row("train", "negative-judge-epochs", ["train", "vae", *STAGE, "--judge-epochs", "-2"], "--judge-epochs -2: must be at least 1"),
     row("train", "unknown-judge", ["train", "vae", *STAGE, "--judge", "arcface"], "argument --judge: invalid choice: 'arcface'", kind=ARGPARSE),
@@ -271,7 +272,7 @@ CASES = [
     row("tune", "negative-trials", ["tune", "vae", *SEARCH, "--trials", "-1"], "--trials, --max-epochs and --concurrency must be at least 1"),
     row("tune", "unknown-scheduler", ["tune", "vae", *SEARCH, "--scheduler", "pbt"], "argument --scheduler: invalid choice: 'pbt'", kind=ARGPARSE),
     row("tune", "negative-seed", ["tune", "vae", *SEARCH, "--seed", "-3"], "--seed -3: must be at least 0"),
-    row("tune", "unknown-target", ["tune", "gan9000", *SEARCH], "unknown search target 'gan9000'"),
+    row("tune", "unknown-target", ["tune", "gan9000", *SEARCH], "unknown target 'gan9000'"),
     row("tune", "missing-space", ["tune", "vae", *SEARCH, "--space", "{tmp}/nope.yaml"], "{tmp}/nope.yaml: cannot read"),
     row("tune", "space-python-tag", ["tune", "vae", *SEARCH, "--space", "{files}/python_space.yaml"],
         "{files}/python_space.yaml: not plain YAML (line 4"),

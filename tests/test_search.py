@@ -154,7 +154,7 @@ def test_compare_gives_each_family_the_same_budget_and_writes_the_record(prepare
 @pytest.mark.parametrize(
     "argv, message",
     [
-        pytest.param(["tune", "unicorn"], "unknown search target", id="unknown-target"),
+        pytest.param(["tune", "unicorn"], "unknown target", id="unknown-target"),
         pytest.param(["tune", "voice", "--grace-period", "9", "--max-epochs", "2"], "--grace-period", id="grace-beyond-epochs"),
         pytest.param(["tune", "voice", "--trials", "0"], "--trials", id="no-trials"),
         pytest.param(["tune", "voice", "--space", "search_spaces/vae.yaml"], "not a hyperparameter of this target", id="space-of-another-target"),

@@ -143,7 +143,7 @@ def test_a_space_may_set_what_its_target_declares_less_the_budget_and_seed():
 def test_unknown_target_lists_known_ones(tmp_path):
     with pytest.raises(UserError, match="known targets: voice, judge, .*rcgan"):
         get_target("gan")
-    with pytest.raises(UserError, match=r"space.yaml: target: unknown search target 'gan'"):
+    with pytest.raises(UserError, match=r"space.yaml: target: unknown target 'gan'"):
         load_text(tmp_path, space_text("  lr: {type: uniform, low: 0.1, high: 1.0}\n", head="target: gan\n"))
 
 

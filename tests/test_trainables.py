@@ -18,10 +18,10 @@ from v2f_bench.judge import JudgeConfig
 from v2f_bench.hyperparameters import Hyper
 from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.registry import FAMILIES, register_family
-from v2f_bench.tasks.generator import generator_data
+from v2f_bench.tasks.base import Context
+from v2f_bench.tasks.generator import GeneratorTask, generator_data
 from v2f_bench.tasks.judge import judge_stage
 from v2f_bench.tasks.voice import VoiceTask, voice_stage
-from v2f_bench.train_once import train_generator_once
 from v2f_bench.trials import run_one
 from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
@@ -213,7 +213,7 @@ def test_a_diverging_trial_fails_with_a_clear_reason(stages):
 def test_unknown_hyperparameters_are_refused_before_any_training(stages):
     prepared, root, _, _ = stages
     with pytest.raises(UserError, match="pixel_wieght"):
-        train_generator_once(prepared, root, "rcgan", {"pixel_wieght": 2.0}, {}, JudgeConfig(epochs=1, batch_size=8))
+        GeneratorTask.train_once("rcgan", Context(prepared, root, judge=JudgeConfig(epochs=1, batch_size=8)), {"pixel_wieght": 2.0})
 
 
 def assert_resume_continues_exactly(config: dict, data: dict, monkeypatch) -> None:

@@ -349,45 +349,22 @@ def _gallery(args: argparse.Namespace) -> dict:
 def _run_train(args: argparse.Namespace) -> None:
     from v2f_bench.configs import load_config
     from v2f_bench.data.prepared import load_prepared
-    from v2f_bench.train_once import format_trial, train_generator_once, train_voice_once
+    from v2f_bench.tasks.base import Context
+    from v2f_bench.tasks.registry import task_of
+    from v2f_bench.train_once import format_trial
 
     # every check that takes a second runs before the stages, which replace earlier stage folders
     _at_least("--epochs", args.epochs, 1)
-    _check_train_target(args.target)
+    task = task_of(args.target)
+    task.check_request("train", args.target, Context(None, args.run_dir, voice_encoder=args.voice_encoder))
     config = load_config(args.config) if args.config else {}
     if args.epochs is not None:
         config["max_epochs"] = args.epochs
-    if args.target == "voice":
-        _check_trainable_encoder(args.voice_encoder, "train")
     get_target(args.target, args.voice_encoder).check(config, str(args.config or "--epochs"))
-    if args.target == "voice":
-        prepared = load_prepared(args.prepared)
-        print(format_trial(train_voice_once(prepared, args.run_dir, config, args.voice_encoder)))
-        return
-    voice_config = _voice_config(args)
-    judge = _judge_config(args)
-    gallery = _gallery(args)
-    prepared = load_prepared(args.prepared)
-    print(format_trial(train_generator_once(prepared, args.run_dir, args.target, config, voice_config, judge, eval_unit=args.eval_unit,
-                                            voice_encoder=args.voice_encoder, audio_root=args.voice_audio, gallery=gallery)))
-
-
-def _check_train_target(target: str) -> None:
-    """``train`` takes ``voice`` or a generator family (the judge is trained by ``tune judge`` or a generator's judge stage)."""
-    from v2f_bench.models.registry import FAMILIES
-
-    if target != "voice" and target not in FAMILIES:
-        raise UserError(f"unknown target {target!r}: train 'voice' or a generator family ({', '.join(sorted(FAMILIES))})")
-
-
-def _check_trainable_encoder(name: str | None, verb: str) -> None:
-    """``train voice`` / ``tune voice`` need a trainable encoder; said before Ray starts or any stage runs."""
-    from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
-
-    chosen = resolve_voice_encoder(name)
-    if not chosen.trainable:
-        trainable = ", ".join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)
-        raise UserError(f"--voice-encoder {chosen.name}: a pretrained encoder, so there is nothing to {verb}; {verb} a trainable one ({trainable})")
+    context = Context(None, args.run_dir, _voice_config(args), _judge_config(args), eval_unit=args.eval_unit,
+                      voice_encoder=args.voice_encoder, audio_root=args.voice_audio, gallery=_gallery(args))
+    context.prepared = load_prepared(args.prepared)
+    print(format_trial(task.train_once(args.target, context, config)))
 
 
 def _voice_config(args: argparse.Namespace) -> dict:
@@ -442,21 +419,16 @@ def _run_tune(args: argparse.Namespace) -> None:
     from v2f_bench.search import best_result, check_experiment, default_space_file, resume_search, run_search
     from v2f_bench.search_space import load_target_space, with_objectives
     from v2f_bench.search import search_setup
+    from v2f_bench.tasks.base import Context
+    from v2f_bench.tasks.registry import task_of
 
     budget = _budget(args)
     _at_least("--seed", args.seed, 0)
     space = args.space or default_space_file(args.target)
-    if args.target == "voice":
-        _check_trainable_encoder(args.voice_encoder, "tune")
-    load_target_space(args.target, space, args.voice_encoder)
     voice_config = _voice_config(args)
     judge = _judge_config(args)
-    if args.target == "judge":
-        from v2f_bench.judge import SEARCHED_JUDGE
-
-        if judge.kind != SEARCHED_JUDGE:
-            raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
-                            f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
+    task_of(args.target).check_request("tune", args.target, Context(None, args.run_dir, voice_config, judge, voice_encoder=args.voice_encoder))
+    load_target_space(args.target, space, args.voice_encoder)
     gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
     name = args.name or args.target

@@ -137,6 +137,14 @@ def calibrate(embeddings: torch.Tensor, labels, distance: str = "sq_l2", criteri
     )
 
 
+def calibrate_and_verify(val_embeddings: torch.Tensor, val_labels, test_embeddings: torch.Tensor, test_labels,
+                         config: "JudgeConfig") -> tuple[Calibration, dict[str, float]]:
+    """How every judge is set and scored: tau chosen on the validation photos (``calibrate`` with ``config``'s
+    distance, criterion and grid step), then verification at that tau on the test photos (``pair_verification``)."""
+    calibration = calibrate(val_embeddings, val_labels, config.distance, config.criterion, config.tau_step)
+    return calibration, pair_verification(test_embeddings, test_labels, calibration.tau, config.distance)
+
+
 def pair_verification(embeddings: torch.Tensor, labels, tau: float, distance: str) -> dict[str, float]:
     """Accuracy and F1 of "same iff d < tau" on every unordered pair of real photos (held-out photos in practice)."""
     i, j, same = unordered_pairs(labels)

@@ -99,7 +99,7 @@ def test_a_task_may_not_serve_a_target_another_task_serves():
 
     with pytest.raises(ValueError, match="serves 'vae', a target of another task"):
         register_task(Shadow)
-    with pytest.raises(UserError, match="unknown search target 'nothing'; known targets: voice, judge, "):
+    with pytest.raises(UserError, match="unknown target 'nothing'; known targets: voice, judge, "):
         task_of("nothing")
 
 

@@ -11,7 +11,10 @@ A task gives, for each target of its role:
   go through the compute meter it is given (``compute.ComputeMeter``): the Ray trainable
   (``trainables.train_task``) reports each one, and loops outside Tune (benchmarks, GPU checks) iterate it;
 - ``adopt``: how a finished trial becomes its stage (the voice stage, the judge stage); a generator trial is
-  no stage (its rows go to the report).
+  no stage (its rows go to the report);
+- ``check_request``: refuses, before Ray starts or any stage runs, a ``train`` or ``tune`` request the task
+  cannot serve (a pretrained voice encoder has nothing to train); ``train_once``: ``v2f-bench train``'s one
+  configuration (a task that ``train`` does not run says so and what to run instead).
 
 Tasks are found by role in ``tasks.registry.TASKS``, never by a target's name. The trial data always holds
 ``task`` (the class itself, so that a task registered at run time reaches the workers).
@@ -118,3 +121,14 @@ class Task:
     def adopt(cls, context: Context, config: dict, result) -> dict:
         """Make a finished trial (a Ray ``Result``) with ``config`` this task's stage; returns the stage record."""
         raise UserError(f"a {cls.role} trial is not a stage: nothing adopts it")
+
+    @classmethod
+    def check_request(cls, verb: str, name: str, context: Context) -> None:
+        """Refuse with a one-line ``UserError`` a ``verb`` (``train`` / ``tune``) of target ``name`` that this task
+        cannot serve with ``context``'s choices; called before Ray starts or any stage runs. The default accepts all."""
+
+    @classmethod
+    def train_once(cls, name: str, context: Context, config: dict) -> dict:
+        """``v2f-bench train NAME``: train ``config`` once (through the task's Ray trial) and return what
+        ``train_once.format_trial`` prints: ``target``, ``config``, ``epoch``, ``epochs_trained``, ``val``, ``test``."""
+        raise UserError(f"`train` does not train the {cls.role}; search it with `tune {name}`")

@@ -24,9 +24,11 @@ from v2f_bench.errors import UserError
 from v2f_bench.judges.registry import JUDGES
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.models.registry import FAMILIES, check_family
+from v2f_bench.storage import Location
 from v2f_bench.runtime import TrialDiverged, device, finite_or_raise, seed_everything, shared_tensor
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
+from v2f_bench.trials import checkpoint_metrics, run_one
 
 GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verification_accuracy"].mode)
 """What a generator search selects by unless its space file says otherwise: Table I on the validation units."""
@@ -72,6 +74,18 @@ class GeneratorTask(Task):
     @classmethod
     def selects(cls, name: str) -> dict:
         return {"family": name}
+
+    @classmethod
+    def train_once(cls, name: str, context: Context, config: dict) -> dict:
+        """The voice and judge stages (reused when cached), then one trial of family ``name`` with ``config``."""
+        cls.target(name).check(config)
+        setup = cls.setup(name, context)
+        trials = str(Location.parse(context.storage).child("trials")) if context.storage else Path(context.run_dir) / "trials"
+        result = run_one(setup.data, {**config, **cls.selects(name)}, trials, f"train_{name}")
+        judge = setup.extra["judge_stage"]
+        return {"target": name, "config": result.config, **checkpoint_metrics(result),
+                "judge": {"name": judge["judge"], "tau": judge["tau"]},
+                "voice": setup.extra["voice_stage"]["test"], "voice_encoder": setup.extra["voice_encoder"], "path": result.path}
 
     @classmethod
     def epochs(cls, config: dict, data: dict, meter, state: dict | None = None):

@@ -24,7 +24,7 @@ from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_json
 from v2f_bench.hyperparameters import check_config
-from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, JudgeConfig, calibrate, judge_config_of, pair_verification
+from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, JudgeConfig, calibrate, calibrate_and_verify, judge_config_of
 from v2f_bench.judges.registry import get_judge, judge_class
 from v2f_bench.progress import progress
 from v2f_bench.runtime import TrialDiverged, device, seed_everything
@@ -70,19 +70,31 @@ class JudgeTask(Task):
                 raise TrialDiverged(f"judge loss became {loss}; the trial diverged (try a lower learning rate)")
             net = trainer.network()
             emb_val = meter.evaluate(lambda: embed_with(net, data["faces"][val], size, dev))
-            calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
-            row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
-                   "val_f1": calibration.f1, "tau": calibration.tau}
             files = {}
             if epoch == judge_config.epochs:
                 emb_test = meter.evaluate(lambda: embed_with(net, data["faces"][test], size, dev))
-                verification = pair_verification(emb_test, data["labels"][test], calibration.tau, judge_config.distance)
+                calibration, verification = calibrate_and_verify(emb_val, data["labels"][val], emb_test, data["labels"][test], judge_config)
                 files = {TEST_METRICS_FILE: {f"test_{k}": v for k, v in verification.items()} | {"tau": calibration.tau}}
+            else:
+                calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
+            row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
+                   "val_f1": calibration.f1, "tau": calibration.tau}
             yield Epoch(row, trainer.state_dict(), files)
 
     @classmethod
     def adopt(cls, context: Context, config: dict, result) -> dict:
         return adopt_judge_trial(context.prepared, context.run_dir, config, result)
+
+    @classmethod
+    def check_request(cls, verb: str, name: str, context: Context) -> None:
+        """``train`` has no judge of its own (a generator's ``train`` trains it as its stage); ``tune`` searches the trained judge only."""
+        if verb == "train":
+            raise UserError("`train judge`: the judge is trained as the judge stage of `train FAMILY` (--judge-epochs), "
+                            "or searched with `tune judge`; train 'voice' or a generator family")
+        judge = context.judge_config()
+        if judge.kind != SEARCHED_JUDGE:
+            raise UserError(f"--judge {judge.kind}: `tune judge` searches the hyperparameters of the {SEARCHED_JUDGE!r} judge only; "
+                            f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
 
 
 def judge_data(prepared) -> dict:
@@ -154,8 +166,7 @@ def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, faces,
     val, test = split == "val", split == "test"
     if np.bincount(labels[val]).max(initial=0) < 2:
         raise UserError("the validation split has no two photos of one identity to calibrate tau on; add photos or raise the val fraction (--split-fractions)")
-    calibration = calibrate(embeddings[val], labels[val], config.distance, config.criterion, config.tau_step)
-    verification = pair_verification(embeddings[test], labels[test], calibration.tau, config.distance)
+    calibration, verification = calibrate_and_verify(embeddings[val], labels[val], embeddings[test], labels[test], config)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     torch.save(judge.state(), folder / "judge.pt")

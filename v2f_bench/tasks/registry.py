@@ -41,7 +41,7 @@ def task_of(target: str, families: Mapping[str, type] | None = None) -> type[Tas
         if target in task.names(families):
             return task
     known = ", ".join(name for task in TASKS.values() for name in task.names(families))
-    raise UserError(f"unknown search target {target!r}; known targets: {known}")
+    raise UserError(f"unknown target {target!r}; known targets: {known}")
 
 
 def get_target(name: str, voice_encoder: str | None = None, families: Mapping[str, type] | None = None) -> Target:

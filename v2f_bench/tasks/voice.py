@@ -64,6 +64,23 @@ class VoiceTask(Task):
     def adopt(cls, context: Context, config: dict, result) -> dict:
         return adopt_voice_trial(context.prepared, context.run_dir, config, result, context.voice_encoder)
 
+    @classmethod
+    def check_request(cls, verb: str, name: str, context: Context) -> None:
+        """A pretrained encoder has nothing to train or search."""
+        chosen = resolve_voice_encoder(context.voice_encoder)
+        if not chosen.trainable:
+            trainable = ", ".join(n for n, c in sorted(VOICE_ENCODERS.items()) if c.trainable)
+            raise UserError(f"--voice-encoder {chosen.name}: a pretrained encoder, so there is nothing to {verb}; {verb} a trainable one ({trainable})")
+
+    @classmethod
+    def train_once(cls, name: str, context: Context, config: dict) -> dict:
+        """One voice configuration of a trainable encoder, as the voice stage; its validation and test metrics."""
+        chosen = resolve_voice_encoder(context.voice_encoder, config)
+        cls.target(name, chosen.name).check(config)
+        record = voice_stage(context.prepared, context.run_dir, config, encoder=chosen.name)
+        return {"target": name, "config": record["config"], "epoch": record["epoch"], "epochs_trained": record["epochs_trained"],
+                "val": record["val"], "test": record["test"]}
+
 
 def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = None, storage: str | None = None,
                 encoder: str | None = None, audio_root: Path | None = None) -> dict:
