@@ -1,6 +1,6 @@
 """The benchmark suite: every section in one run, written to ``reports/benchmarks.md``.
 
-Run:  .venv/bin/python -m benchmarks [--quick] [--only main,prepare,...] [--out reports/benchmarks.md]
+Run:  .venv/bin/python -m benchmarks [--quick] [--only main,prepare,...] [--families vae,cgan,rcgan] [--out reports/benchmarks.md]
 
 Writes the Markdown file and, beside it, the same results as JSON (``benchmarks.json``), which
 ``v2f-bench report`` turns into a section of the HTML page when it finds it in its output folder.
@@ -50,6 +50,10 @@ def run_section(name: str, quick: bool, work: Path, shared: dict) -> Section:
         from benchmarks import sharing
 
         return sharing.measure(quick, work)
+    if name == "train":
+        from benchmarks import train
+
+        return train.measure(quick, shared["families"])
     module = __import__(f"benchmarks.{name}", fromlist=["measure"])
     return module.measure(quick)
 
@@ -73,16 +77,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small versions of every section (a smoke run)")
     parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma-separated sections (default: all of {','.join(SECTIONS)})")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the Markdown file to write (default reports/benchmarks.md)")
+    parser.add_argument("--families", default="vae,cgan,rcgan", help="the generator families the train section times (default vae,cgan,rcgan)")
     parser.add_argument("--work", type=Path, help="folder for data and runs (default: a temporary folder, removed afterwards)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = sorted(set(names) - set(SECTIONS))
     if unknown:
         parser.error(f"--only {','.join(unknown)}: unknown section; choose from {','.join(SECTIONS)}")
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    from v2f_bench.models.registry import FAMILIES
+
+    strangers = sorted(set(families) - set(FAMILIES))
+    if strangers or not families:
+        parser.error(f"--families {args.families}: choose from {','.join(sorted(FAMILIES))}")
     if args.out.exists() and not args.out.is_file():
         parser.error(f"--out {args.out}: not a file")
     started = time.perf_counter()
-    sections, shared = [], {}
+    sections, shared = [], {"families": families}
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         for name in [n for n in SECTIONS if n in names]:
