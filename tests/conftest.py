@@ -33,7 +33,7 @@ def prepared_dir(small_raw, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def trained_stages(prepared_dir, tmp_path_factory) -> Path:
+def trained_stages(prepared_dir, tmp_path_factory, shared_ray) -> Path:
     """A run directory holding the voice stage of the default voice config and the judge stage of
     ``--judge-epochs 1`` on ``prepared_dir``, trained once per session. Read-only by convention: tests
     take a copy (``staged_run_dir``), and a generator command there reuses both stages (their keys match)
@@ -43,6 +43,7 @@ def trained_stages(prepared_dir, tmp_path_factory) -> Path:
     from v2f_bench.tasks.judge import judge_stage
     from v2f_bench.tasks.voice import voice_stage
 
+    shared_ray()
     root = tmp_path_factory.mktemp("stages")
     prepared = load_prepared(prepared_dir)
     voice_stage(prepared, root, {})
@@ -65,11 +66,46 @@ def raw_copy(small_raw, tmp_path) -> Path:
     return Path(shutil.copytree(small_raw, tmp_path / "raw"))
 
 
-@pytest.fixture
-def ray_local():
+@pytest.fixture(scope="session")
+def shared_ray():
+    """The session's one local Ray instance (2 CPUs, dashboard off, the console options of a normal run), as a
+    function that starts it when it is not running: at first use, and again after a test that needed its own
+    (``ray_private``). Starting Ray takes about 8 s here, so the searches, stages and commands of the suite
+    share it: the commands join a running instance instead of starting theirs (``parallel.ray_session``).
+
+    The S3 test server's dummy credentials are in the environment before it starts, so that its workers
+    (which inherit the driver's environment at start) reach the test buckets too."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    from v2f_bench.console import ray_init_options
+
+    environment = pytest.MonkeyPatch()
+    for key, value in S3_TEST_ENV.items():
+        environment.setenv(key, value)
+
+    def start() -> None:
+        if not ray.is_initialized():
+            ray.init(address="local", num_cpus=2, include_dashboard=False, **ray_init_options())
+
+    yield start
+    ray.shutdown()
+    environment.undo()
+
+
+@pytest.fixture
+def ray_shared(shared_ray, request):
+    """The session's Ray instance, running (``shared_ray``); a test that also asks for ``ray_private`` gets that instead."""
+    if "ray_private" not in request.fixturenames:
+        shared_ray()
+
+
+@pytest.fixture
+def ray_private():
+    """For a test that starts its own Ray (a cluster, other resources, Ray's own console): the session's instance is
+    stopped before it and whatever it started after it; the next test that needs the shared one starts it again."""
+    import ray
+
+    ray.shutdown()
     yield
     ray.shutdown()
 

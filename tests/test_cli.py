@@ -43,7 +43,7 @@ def check_rendered_page(page: Path, screenshot: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)  # the whole study: voice search, judge, 6 generator searches, report
-def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys):
+def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys, ray_private):
     from v2f_bench.pipeline import PROFILES, ensure_synth
 
     argv = ["paper", "--profile", "small", "--out", str(tmp_path / "run"), "--report-dir", str(tmp_path / "reports")]

@@ -10,7 +10,7 @@ import pytest
 from v2f_bench.artifacts import COMPARE_RECORD, ENCODERS_RECORD, SEARCH_RECORD
 from v2f_bench.cli import main
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_shared")]
 
 
 def test_compare_over_voice_encoders_runs_one_named_sub_study_each_and_the_report_pairs_them_by_seed(prepared_dir, tmp_path, capsys):

@@ -24,7 +24,7 @@ import pytest
 
 from tests.test_search import CLI, trial_results
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300), pytest.mark.usefixtures("ray_shared")]
 
 SLOW_VOICE_SPACE = """\
 target: voice
@@ -133,11 +133,9 @@ def test_a_killed_trial_worker_is_retried_from_its_checkpoint_and_finishes(prepa
 
 
 @pytest.fixture(scope="module")
-def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
+def diverging_experiment(prepared_dir, trained_stages, tmp_path_factory, shared_ray) -> Path:
     """A finished search of the throwaway ``tiny-linear`` family (test_trainables.py) in which a planted NaN
-    fails some trials and not others, with the stage artifacts a ``tune FAMILY`` search leaves. Ray is shut down after."""
-    import ray
-
+    fails some trials and not others, with the stage artifacts a ``tune FAMILY`` search leaves (on the session's stages and Ray)."""
     from tests.test_trainables import TinyLinear
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.judge import JudgeConfig
@@ -158,17 +156,16 @@ def diverging_experiment(prepared_dir, tmp_path_factory) -> Path:
         "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
     )
     space = load_space(space_file)
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    try:
-        voice = voice_stage(prepared, root, {"max_epochs": 1, "patience": 5})
-        judge = judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8))
-        data = generator_data(prepared, root, voice, judge)
-        setup = SearchSetup("tiny-linear", data, space, prepared.manifest["cache_key"],
-                            artifacts=stage_artifacts(prepared, data, judge))
-        budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=1)
-        run_search(setup, budget, str(root / "searches"), "tiny-linear", seed=1)
-    finally:
-        ray.shutdown()
+    shared_ray()
+    for stage in ("voice", "judge"):
+        shutil.copytree(trained_stages / stage, root / stage)
+    voice = voice_stage(prepared, root, {})
+    judge = judge_stage(prepared, root, JudgeConfig(epochs=1))
+    data = generator_data(prepared, root, voice, judge)
+    setup = SearchSetup("tiny-linear", data, space, prepared.manifest["cache_key"],
+                        artifacts=stage_artifacts(prepared, data, judge))
+    budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=1)
+    run_search(setup, budget, str(root / "searches"), "tiny-linear", seed=1)
     experiment = root / "searches" / "tiny-linear"
     diverged = [p.parent.name for p in experiment.glob("*/diverged.txt")]
     assert 0 < len(diverged) < 4, f"the planted NaN must fail some trials and leave the others ({len(diverged)} of 4 diverged)"

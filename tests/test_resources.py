@@ -22,22 +22,14 @@ ADDRESS = "or use --address to reach a cluster with such a node"
 
 
 @pytest.fixture(scope="module")
-def prepared_dir(small_raw, tmp_path_factory) -> Path:
-    from v2f_bench.data.prepared import PrepareConfig, prepare
-    from v2f_bench.data.sources import resolve_sources
-
-    out = tmp_path_factory.mktemp("resources") / "prepared"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig())
-    return out
-
-
-@pytest.fixture(scope="module")
 def two_cpus():
-    """A private local Ray instance of 2 CPUs and no GPU, which the commands join instead of starting their own."""
+    """A private local Ray instance of 2 CPUs and no GPU, which the commands join instead of starting their own
+    (the session's shared instance is stopped first: its GPUs are whatever Ray finds)."""
     import ray
 
     if BOOTSTRAP_CONFIG.expanduser().exists():
         pytest.skip(f"{BOOTSTRAP_CONFIG} exists: this is an autoscaling cluster's head, whose node types count as well")
+    ray.shutdown()
     ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()
@@ -51,7 +43,7 @@ def error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("v2f-bench")]
 
 
-def test_a_trial_must_fit_on_one_node_of_a_multi_node_cluster(tmp_path, capsys):
+def test_a_trial_must_fit_on_one_node_of_a_multi_node_cluster(tmp_path, capsys, ray_private):
     """Two nodes of 1 CPU have 2 CPUs in all but hold no 2-CPU trial; 1-CPU trials run on both at once.
     (First in this file: it needs its own cluster before the module's local instance starts.)"""
     import ray

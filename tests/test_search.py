@@ -21,7 +21,7 @@ from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_f
 from v2f_bench.search import search_setup
 from v2f_bench.storage import Location, read_trial_states
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_shared")]
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
 
 
@@ -60,7 +60,7 @@ def test_a_tiny_search_with_optuna_and_asha_writes_ray_results_and_its_record(pr
     assert any(t.intermediate_values for t in study.trials)
 
 
-def test_verbose_restores_rays_own_console_output(prepared_dir, tmp_path, capsys):
+def test_verbose_restores_rays_own_console_output(prepared_dir, tmp_path, capsys, ray_private):
     code = main(["tune", "voice", "--verbose", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "1",
                  "--max-epochs", "1", "--storage", str(tmp_path / "searches")])
     assert code == 0
@@ -115,7 +115,7 @@ def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_tr
     assert len(completed) == len(after), "the resumed search went on in the same Optuna study"
 
 
-def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path):
+def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path, ray_private):
     import ray
     from ray.cluster_utils import Cluster
 

@@ -13,6 +13,8 @@ import pytest
 from v2f_bench.cli import main
 from v2f_bench.status import status
 
+pytestmark = pytest.mark.usefixtures("ray_shared")
+
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
 
 

@@ -18,6 +18,8 @@ from v2f_bench.errors import UserError
 from v2f_bench.install_check import read_lock
 from v2f_bench.storage import Location, read_trial_states
 
+pytestmark = pytest.mark.usefixtures("ray_shared")
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("v2f-bench"))
 FIGURES = {"learning_curves.png", "expected_max_trials.png", "expected_max_time.png", "tsne_voice.png", "tsne_faces.png",
@@ -53,7 +55,7 @@ def test_an_unusable_uri_is_one_line():
     assert "\n" not in str(caught.value)
 
 
-def test_rays_experiment_state_is_read_without_unpickling(tmp_path, ray_local):
+def test_rays_experiment_state_is_read_without_unpickling(tmp_path, ray_shared):
     """Pinned to the locked Ray: if an upgrade changes the state format, this fails before the report does."""
     import ray
     from ray import tune

@@ -9,6 +9,8 @@ from v2f_bench.cli import main
 from v2f_bench.errors import UserError
 from v2f_bench.trackers import Tracking
 
+pytestmark = pytest.mark.usefixtures("ray_shared")
+
 
 @pytest.mark.slow
 def test_log_mlflow_and_wandb_write_one_run_per_trial_locally(prepared_dir, tmp_path, monkeypatch):

@@ -11,8 +11,7 @@ import torch
 from torch import nn
 
 from v2f_bench import artifacts, trainables
-from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
-from v2f_bench.data.sources import resolve_sources
+from v2f_bench.data.prepared import load_prepared
 from v2f_bench.errors import UserError
 from v2f_bench.judge import JudgeConfig
 from v2f_bench.hyperparameters import Hyper
@@ -25,7 +24,7 @@ from v2f_bench.tasks.voice import VoiceTask, voice_stage
 from v2f_bench.trials import run_one
 from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_shared")]
 
 
 class TinyLinear(GeneratorFamily):
@@ -65,20 +64,11 @@ def saved(state: dict) -> dict:
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def stages(small_raw, tmp_path_factory, ray_session):
-    """A prepared tiny dataset, a 2-epoch voice classifier and a 1-epoch trained judge."""
+def stages(prepared_dir, tmp_path_factory, shared_ray):
+    """The session's prepared tiny dataset, a 2-epoch voice classifier and a 1-epoch trained judge."""
+    shared_ray()
     root = tmp_path_factory.mktemp("run")
-    prepare(resolve_sources(small_raw, None, None), root / "prepared", PrepareConfig())
-    prepared = load_prepared(root / "prepared")
+    prepared = load_prepared(prepared_dir)
     voice = voice_stage(prepared, root, {"max_epochs": 2, "patience": 5})
     judge = judge_stage(prepared, root, JudgeConfig(epochs=1, batch_size=8))
     if TinyLinear.name not in FAMILIES:
@@ -133,9 +123,9 @@ def test_train_voice_prints_and_records_val_and_test_of_the_model_early_stopping
     weights; the summary's val column and the stage record must be that epoch's, like the test column."""
     from v2f_bench.cli import main
 
-    _, root, _, _ = stages
+    prepared, root, _, _ = stages
     (tmp_path / "patience1.yaml").write_text("patience: 1\n")
-    argv = ["train", "voice", "--prepared", str(root / "prepared"), "--run-dir", str(tmp_path / "run"),
+    argv = ["train", "voice", "--prepared", str(prepared.path), "--run-dir", str(tmp_path / "run"),
             "--config", str(tmp_path / "patience1.yaml"), "--epochs", "20"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -18,6 +18,8 @@ from v2f_bench.data.synth import SMALL, SynthConfig, write_synth
 from v2f_bench.pipeline import PROFILES
 from v2f_bench.voice_encoders.speaker_classifier import voice_data
 
+pytestmark = pytest.mark.usefixtures("ray_shared")
+
 FRACTIONS = (0.34, 0.33, 0.33)
 
 
@@ -94,7 +96,7 @@ def test_generators_and_the_judge_see_the_identity_split(unseen):
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)
-def test_the_unseen_profile_runs_the_identity_disjoint_study_with_stated_galleries(tmp_path, capsys, monkeypatch):
+def test_the_unseen_profile_runs_the_identity_disjoint_study_with_stated_galleries(tmp_path, capsys, monkeypatch, ray_private):
     """The ``unseen`` profile's flow (its protocol, galleries and per-clip evaluation) at the smallest size."""
     tiny = dataclasses.replace(PROFILES["unseen"], synth={"small": True, "identities": 6}, fractions=FRACTIONS, voice_epochs=1,
                                judge_epochs=1, families=("vae",), seeds=1, max_epochs=1, compute_budget=None, gallery={"size": 100, "draws": 3})

@@ -421,7 +421,7 @@ def test_an_out_directory_with_foreign_files_is_refused(small_raw, tmp_path):
 
 
 @pytest.mark.slow
-def test_ray_fan_out_writes_the_same_dataset_as_a_local_run(prepared, small_raw, tmp_path, ray_local):
+def test_ray_fan_out_writes_the_same_dataset_as_a_local_run(prepared, small_raw, tmp_path, ray_shared):
     manifest = run(small_raw, tmp_path / "ds", address="auto")
     local = json.loads((prepared / MANIFEST).read_text())
     assert manifest["outputs"] == local["outputs"]
@@ -452,7 +452,7 @@ def test_voice_features_of_clips_in_batches_are_each_clip_alone(small_raw, tmp_p
 
 
 @pytest.mark.slow
-def test_ray_fan_out_of_torch_features_is_byte_identical_to_a_local_run(small_raw, tmp_path, ray_local):
+def test_ray_fan_out_of_torch_features_is_byte_identical_to_a_local_run(small_raw, tmp_path, ray_shared):
     clips = clips_with_bad_ones(small_raw, tmp_path)
     local = voice_features(clips, FeatureParams(), "torch", None)
     on_ray = voice_features(clips, FeatureParams(), "torch", "auto")

@@ -27,12 +27,9 @@ MAX_EPOCHS = 2
 
 
 @pytest.fixture(scope="module")
-def searches(small_raw, tmp_path_factory) -> dict:
-    """Two real voice searches under ``compare/`` and one all-failing search under ``broken/``; Ray is shut down after."""
-    import ray
-
-    from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
-    from v2f_bench.data.sources import resolve_sources
+def searches(prepared_dir, tmp_path_factory, shared_ray) -> dict:
+    """Two real voice searches under ``compare/`` and one all-failing search under ``broken/``, on the session's Ray."""
+    from v2f_bench.data.prepared import load_prepared
     from v2f_bench.search import Budget, SearchSetup, default_space_file, run_search
     from v2f_bench.storage import Location
     from v2f_bench.search_space import load_space
@@ -40,8 +37,7 @@ def searches(small_raw, tmp_path_factory) -> dict:
     from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
     base = tmp_path_factory.mktemp("collect")
-    prepare(resolve_sources(small_raw, None, None), base / "prepared", PrepareConfig())
-    prepared = load_prepared(base / "prepared")
+    prepared = load_prepared(prepared_dir)
     key = prepared.manifest["cache_key"]
     space = load_space(default_space_file("voice"))
     bad_file = base / "bad.yaml"
@@ -49,18 +45,15 @@ def searches(small_raw, tmp_path_factory) -> dict:
                         "  variant: {type: choice, values: [bogus]}\n  lr: {type: loguniform, low: 1.0e-4, high: 1.0e-2}\n")
     bad_space = load_space(bad_file)
     data, _ = VoiceTask.trial_data(resolve_voice_encoder(None), prepared, {})
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    try:
-        compare, broken = base / "compare", base / "broken"
-        for seed, trials in SEED_TRIALS.items():
-            budget = Budget(trials=trials, max_epochs=MAX_EPOCHS, grace_period=1, concurrency=2, scheduler="asha")
-            run_search(SearchSetup("voice", data, space, key), budget, str(compare), f"voice-s{seed}", seed)
-        Location.parse(compare).write_json("compare.json", {"families": ["voice"], "seeds": list(SEED_TRIALS), "prepared": key,
-                                                  "searches": [{"experiment": f"voice-s{s}", "seed": s} for s in SEED_TRIALS]})
-        budget = Budget(trials=2, max_epochs=MAX_EPOCHS, concurrency=2, scheduler="asha", max_failures=0)
-        run_search(SearchSetup("voice", data, bad_space, key), budget, str(broken), "voice-bad", 0)
-    finally:
-        ray.shutdown()
+    shared_ray()
+    compare, broken = base / "compare", base / "broken"
+    for seed, trials in SEED_TRIALS.items():
+        budget = Budget(trials=trials, max_epochs=MAX_EPOCHS, grace_period=1, concurrency=2, scheduler="asha")
+        run_search(SearchSetup("voice", data, space, key), budget, str(compare), f"voice-s{seed}", seed)
+    Location.parse(compare).write_json("compare.json", {"families": ["voice"], "seeds": list(SEED_TRIALS), "prepared": key,
+                                              "searches": [{"experiment": f"voice-s{s}", "seed": s} for s in SEED_TRIALS]})
+    budget = Budget(trials=2, max_epochs=MAX_EPOCHS, concurrency=2, scheduler="asha", max_failures=0)
+    run_search(SearchSetup("voice", data, bad_space, key), budget, str(broken), "voice-bad", 0)
     return {"compare": compare, "broken": broken, "prepared": key, "base": base}
 
 
@@ -91,7 +84,7 @@ def edit_state(experiment: Path, change) -> None:
 # ----------------------------------------------------------------------------- the tables
 
 
-def test_every_trial_is_a_row_with_its_status_config_and_test_metrics(searches):
+def test_every_trial_is_a_row_with_its_status_config_and_test_metrics(searches, ray_private):
     import ray
 
     assert not ray.is_initialized(), "the report must read the directories without a Ray session"

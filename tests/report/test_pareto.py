@@ -11,6 +11,8 @@ import pytest
 from v2f_bench.cli import main
 from v2f_bench.report.pareto import dominated
 
+pytestmark = pytest.mark.usefixtures("ray_shared")
+
 
 @pytest.mark.parametrize(
     ("values", "higher", "expected"),

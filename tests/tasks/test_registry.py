@@ -22,7 +22,7 @@ from v2f_bench.tasks.base import Epoch, Task, TrialSetup
 from v2f_bench.tasks.registry import TASKS, get_target, register_task, task_of
 from v2f_bench.trials import last_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_shared")]
 
 TOY_HYPERS = {"lr": Hyper(0.1, "SGD learning rate", minimum=0.0, exclusive=True), "max_epochs": Hyper(3, "epochs", minimum=1),
               "seed": Hyper(0, "seed", minimum=0)}
@@ -64,16 +64,7 @@ class LineFit(Task):
             yield Epoch({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss}, {"model": model.state_dict()})
 
 
-@pytest.fixture(scope="module")
-def ray_session():
-    import ray
-
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
-    yield
-    ray.shutdown()
-
-
-def test_a_task_added_through_the_registry_alone_is_found_by_its_target_and_searched(prepared_dir, tmp_path, ray_session):
+def test_a_task_added_through_the_registry_alone_is_found_by_its_target_and_searched(prepared_dir, tmp_path, ray_shared):
     if "line-fit" not in TASKS:
         register_task(LineFit)
     assert task_of("line-fit") is LineFit and get_target("line-fit").metric == "val_loss"
@@ -113,7 +104,7 @@ def _one_epoch_budgeted(target: str, prepared, tmp_path):
 
 
 @pytest.mark.parametrize("target", ["voice", "judge"])
-def test_a_compute_budget_stops_voice_and_judge_searches(target, prepared_dir, tmp_path, ray_session):
+def test_a_compute_budget_stops_voice_and_judge_searches(target, prepared_dir, tmp_path, ray_shared):
     _, results, record = _one_epoch_budgeted(target, load_prepared(prepared_dir), tmp_path)
     assert record["spent"]["stopped_by_budget"] and record["spent"]["trials"] == len(results) == 1
     (only,) = results
@@ -123,7 +114,7 @@ def test_a_compute_budget_stops_voice_and_judge_searches(target, prepared_dir, t
         assert (Path(folder) / STATE_FILE).is_file(), "the budget ended the search at this report; its checkpoint is still found"
 
 
-def test_a_judge_searchs_best_trial_becomes_the_judge_stage(prepared_dir, tmp_path, ray_session):
+def test_a_judge_searchs_best_trial_becomes_the_judge_stage(prepared_dir, tmp_path, ray_shared):
     from v2f_bench.tasks.base import Context
     from v2f_bench.tasks.generator import generator_data
     from v2f_bench.tasks.judge import JudgeTask, judge_stage

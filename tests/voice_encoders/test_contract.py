@@ -33,7 +33,7 @@ def prepared(prepared_dir):
 def test_each_encoder_gives_finite_window_and_clip_embeddings_of_its_declared_width(name, prepared, tmp_path, request):
     cls = get_voice_encoder(name)
     if cls.trainable:
-        request.getfixturevalue("ray_local")
+        request.getfixturevalue("ray_shared")
     record = voice_stage(prepared, tmp_path, ONE_EPOCH if cls.trainable else None, encoder=name)
     windows = np.load(tmp_path / "voice" / "window_embeddings.npy")
     clips = np.load(tmp_path / "voice" / "clip_embeddings.npy")
@@ -71,7 +71,7 @@ def throwaway_encoder():
     VOICE_ENCODERS.pop(RandomProjection.name, None)
 
 
-def test_a_registered_encoder_feeds_the_voice_stage_and_a_generator_trial(throwaway_encoder, prepared, tmp_path, ray_local):
+def test_a_registered_encoder_feeds_the_voice_stage_and_a_generator_trial(throwaway_encoder, prepared, tmp_path, ray_shared):
     voice = voice_stage(prepared, tmp_path, encoder=throwaway_encoder.name)
     assert voice["encoder"] == throwaway_encoder.name and voice["epochs_trained"] == 0
     judge = JudgeConfig(epochs=1, batch_size=8)
