@@ -306,6 +306,19 @@ def test_perfect_generator_scores_one_everywhere(gallery):
     assert metrics.mean_cosine(gen, gen_labels, emb, labels) > 0.99
 
 
+def test_identity_spread_is_zero_for_one_face_per_voice_and_one_for_each_identitys_target(gallery):
+    """The collapse measure separates a constant generator (every voice, one face) from one that returns each
+    identity's target face, whatever the targets' own spread."""
+    prototypes, _, _ = gallery
+    labels = np.tile(np.arange(N_CLASSES), 3)
+    targets = prototypes[labels]
+    assert metrics.identity_spread(prototypes[[0] * len(labels)], labels, targets) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.identity_spread(targets, labels, targets) == pytest.approx(1.0)
+    halfway = torch.nn.functional.normalize(targets + prototypes[[0] * len(labels)], dim=1)
+    assert 0.2 < metrics.identity_spread(halfway, labels, targets) < 0.9
+    assert math.isnan(metrics.identity_spread(targets[:1], labels[:1], targets[:1])), "one identity has no spread"
+
+
 def test_constant_generator_is_at_chance(gallery):
     """Every voice mapped to one face: 1:2 exactly 0.5 over all impostors, top-1 exactly 1/C."""
     _, emb, labels = gallery
@@ -452,7 +465,7 @@ def test_threshold_curve_counts_d_strictly_below_tau_as_same():
 EXPECTED_DIRECTIONS = {
     "mae": False, "mse": False, "snr": True, "psnr": True, "pamse": False, "ssim": True,
     "verification_accuracy": True, "matching_1to2": True, "top1": True, "recall@2": True,
-    "recall@5": True, "mean_cosine": True,
+    "recall@5": True, "mean_cosine": True, "identity_spread": True,
     **{f"gallery_recall@{k}": True for k in metrics.GALLERY_KS},
 }
 

@@ -309,3 +309,27 @@ def test_a_compute_budget_stops_a_real_search_within_one_report_and_records_what
     # each of the 2 concurrent trials may finish the epoch it was in when the budget ran out
     assert compute.amount <= spent["flops"] <= compute.amount + 2 * per_epoch
     assert record["budget"]["compute"] == compute.as_dict()
+
+
+def test_the_chance_line_is_the_score_of_a_generator_that_returns_the_mean_training_face(stages):
+    """Each evaluation measures, beside a family's faces, one fixed face for every voice (the mean training face)
+    with the same judge, tau, targets and units: a family that returns exactly that face scores exactly its chance line,
+    and its identities are collapsed (spread 0)."""
+    from v2f_bench.models.family import GENERATOR_HYPERS
+    from v2f_bench.tasks.generator import CHANCE_METRICS, _judge_from, choose_targets, evaluate_generator, mean_training_face
+
+    prepared, root, voice, judge = stages
+    data = generator_data(prepared, root, voice, judge)
+    faces = torch.as_tensor(np.asarray(data["faces"])).permute(0, 3, 1, 2).float() / 255.0
+    targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
+
+    class MeanFace:
+        def generate(self, voice):
+            return mean_training_face(data, faces).expand(len(voice), -1, -1, -1)
+
+    dev = torch.device("cpu")
+    row = evaluate_generator(MeanFace(), _judge_from(data, dev), data, faces, targets, "val", dev)
+    for name in CHANCE_METRICS:
+        assert row[f"val_chance_{name}"] == row[f"val_{name}"], name
+    assert row["val_identity_spread"] == pytest.approx(0.0, abs=1e-6)
+    assert 0.0 <= row["val_chance_verification_accuracy"] <= 1.0

@@ -553,6 +553,25 @@ def gallery_recall_at_k(gen_emb, labels, gallery_emb, gallery_labels, k: int = 1
     return gallery_recall(gen_emb, labels, gallery_emb, gallery_labels, ks=(k,), **options).get(f"gallery_recall@{k}", math.nan)
 
 
+def identity_spread(gen_emb, labels, target_emb) -> float:
+    """How far apart the generated faces of different identities are, relative to their real target faces: >= 0.
+
+    result = S(gen) / S(target), where S(E) = the mean over pairs of identities a != b of ||m_a - m_b||_2 and m_k
+    is the unit mean direction of identity k's rows of E (``class_means``); ``target_emb`` row i is the judge
+    embedding of face i's target. 0: every identity's faces share one mean direction (a collapsed generator, or
+    one that ignores the voice); 1: identities as far apart as their target faces; above 1 is possible.
+    Higher is better. NaN with fewer than two identities, or when all targets coincide.
+    """
+    _, generated = class_means(gen_emb, labels)
+    _, real = class_means(target_emb, labels)
+    if real.shape[0] < 2:
+        return math.nan
+    real_spread = float(torch.pdist(real).mean())
+    if real_spread <= _EPS:
+        return math.nan
+    return float(torch.pdist(generated.to(real.device)).mean()) / real_spread
+
+
 def mean_cosine(gen_emb, labels, gallery_emb, gallery_labels) -> float:
     """Mean cosine similarity to the own identity's mean real embedding, in [-1, 1].
 
@@ -665,5 +684,8 @@ METRICS: dict[str, Metric] = _registry(
              "mean over faces of the mean over draws", recall_k=k, gallery="gallery_size") for k in GALLERY_KS),
     Metric("mean_cosine", mean_cosine, True, "identity",
            "cosine in [-1, 1] to the own identity's mean real embedding"),
+    Metric("identity_spread", identity_spread, True, "identity",
+           "ratio >= 0: distance between identities' mean generated embeddings over that between their target faces' "
+           "(mean over identity pairs); 0 = one face for every voice (collapsed), 1 = as distinct as the targets"),
 )
 """Every metric the project reports, by the key used in results and reports."""

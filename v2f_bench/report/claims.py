@@ -16,7 +16,8 @@ Each claim compares an interval [low, high] with the claim, by one of three rule
 
 A claim over several comparisons (RC-GAN above every other family) is reproduced when every comparison is,
 contradicted when any is, undecided otherwise. Without an interval (fewer than two paired seeds, or a family
-missing from the data) the verdict is undecided and the reason says why. Intervals over seeds are 95 % paired
+missing from the data) the verdict is undecided and the reason says why. A claim that involves a family that did
+not learn (``training_status``: at chance or collapsed) is undecided too, "not trained", never contradicted. Intervals over seeds are 95 % paired
 Student-t intervals of the mean per-seed difference; the judge's is a 95 % Wilson score interval over its test
 pairs (there is one judge, so there are no seeds to vary).
 """
@@ -31,7 +32,8 @@ import pandas as pd
 from scipy import stats
 
 from v2f_bench.metrics import METRICS
-from v2f_bench.report.tables import LEVEL, PAPER, PAPER_DECIMALS, PAPER_JUDGE, families, paired_comparisons
+from v2f_bench.report.tables import LEVEL, PAPER, PAPER_DECIMALS, PAPER_JUDGE, best_per_search, families, paired_comparisons
+from v2f_bench.report.training_status import not_trained, training_status
 
 __all__ = ["ABOUT_TOLERANCE", "VERDICTS", "verdict", "wilson_interval", "claims_table", "render_claims", "write_claims"]
 
@@ -117,13 +119,15 @@ def _paper_gap(metric: str, a: str, b: str) -> float:
 
 
 def _comparisons(paired: pd.DataFrame, present: list[str], metric: str, a: str, others: list[str], rule: str, target: float = 0.0,
-                 tol: float = 0.0) -> dict:
-    """One claim row over comparisons of A with each of ``others`` on ``metric`` (see the module for the rules)."""
+                 tol: float = 0.0, untrained: dict[str, str] | None = None) -> dict:
+    """One claim row over comparisons of A with each of ``others`` on ``metric`` (see the module for the rules).
+    A claim that involves a family of ``untrained`` (family -> status, ``training_status.not_trained``) is undecided."""
     missing = [f for f in [a, *others] if f not in present]
     paper = "; ".join(f"vs {b} {_fmt(_paper_gap(metric, a, b), metric, True)}" for b in others if b in PAPER and a in PAPER)
     if missing:
         return {"paper": paper, "ours": "—", "low": math.nan, "high": math.nan, "n": 0, "verdict": "undecided",
                 "reason": f"{', '.join(missing)} not in the data"}
+    unlearned = {f: (untrained or {})[f] for f in [a, *others] if f in (untrained or {})}
     parts, verdicts, lows, highs, ns = [], [], [], [], []
     for b in others:
         d = oriented_difference(paired, metric, a, b) or {"difference": math.nan, "low": math.nan, "high": math.nan, "n": 0}
@@ -134,8 +138,12 @@ def _comparisons(paired: pd.DataFrame, present: list[str], metric: str, a: str, 
         ns.append(d["n"])
     weakest = int(np.nanargmin(lows)) if np.isfinite(lows).any() else 0
     reason = f"fewer than 2 paired seeds (n={min(ns)}): no interval" if min(ns) < 2 else ""
+    decided = combined_verdict(verdicts)
+    if unlearned:
+        decided = "undecided"
+        reason = "not trained: " + ", ".join(f"{f} ({status})" for f, status in unlearned.items())
     return {"paper": paper, "ours": "; ".join(parts), "low": lows[weakest], "high": highs[weakest], "n": min(ns),
-            "verdict": combined_verdict(verdicts), "reason": reason}
+            "verdict": decided, "reason": reason}
 
 
 # --------------------------------------------------------------------------- the claims
@@ -164,6 +172,7 @@ def claims_table(trials: pd.DataFrame, judge: dict | None) -> pd.DataFrame:
     """
     paired = paired_comparisons(trials)
     present = families(trials)
+    untrained = not_trained(training_status(best_per_search(trials[trials["target"].isin(present)]), present, LEVEL))
     acc = "verification_accuracy"
     others = [f for f in present if f != "rcgan"] or ["vae", "cgan"]
     about = _paper_gap(acc, "rcgan", "cgan")
@@ -182,7 +191,7 @@ def claims_table(trials: pd.DataFrame, judge: dict | None) -> pd.DataFrame:
     rows = [_judge_row(judge)]
     for claim, metric, a, versus, rule, tol, rule_text in specs:
         target = about if rule == "about" else 0.0
-        rows.append({"claim": claim, "rule": rule_text, **_comparisons(paired, present, metric, a, versus, rule, target, tol)})
+        rows.append({"claim": claim, "rule": rule_text, **_comparisons(paired, present, metric, a, versus, rule, target, tol, untrained)})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

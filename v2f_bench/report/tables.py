@@ -40,6 +40,7 @@ from v2f_bench.metrics import METRICS
 from v2f_bench.report.budget import paired_differences, seed_summary
 from v2f_bench.targets import ROLES, role_of
 from v2f_bench.report.collect import held_seconds
+from v2f_bench.report.training_status import not_trained_note, training_status
 
 __all__ = [
     "PAPER",
@@ -390,6 +391,8 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
                 columns[m + ":chance"].append(METRICS[m].chance(size) * display_factor(m))
             columns[m + ":best"].append(False)
     frame = pd.DataFrame(columns, index=pd.Index(rows_for, name="family"))
+    status = training_status(best, list(rows_for), LEVEL).set_index("family")["status"]
+    frame["status"] = [status[fam] if frame.loc[fam, "seeds"] > 0 else "not run" for fam in frame.index]
     for m in metrics:
         means = frame[m]
         if means.notna().any():
@@ -397,7 +400,7 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
             frame[m + ":best"] = means == target
     shown = [m for m in metrics if table != "identity" or frame[m + ":n"].sum() > 0]
     if table == "identity":
-        frame = frame[["seeds"] + [c for c in frame.columns if c.split(":")[0] in shown]]
+        frame = frame[["seeds"] + [c for c in frame.columns if c.split(":")[0] in shown] + ["status"]]
     frame.attrs.update(
         name=name,
         table=table,
@@ -407,6 +410,9 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         counts=counts_table(trials).reset_index().to_dict("records"),
         notes=_notes(trials, best, table, shown, frame),
     )
+    untrained = not_trained_note(training_status(best, [f for f in rows_for if frame.loc[f, "seeds"] > 0], LEVEL))
+    if untrained:
+        frame.attrs["notes"].insert(0, untrained)
     return frame
 
 
@@ -712,7 +718,8 @@ def _display(table: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]
     decimals = {m: _decimals(table, m) for m in metrics}
     rows = []
     for fam, row in table.iterrows():
-        cells = [_escape(str(fam), fmt)]
+        marked = row.get("status") not in (None, "trained", "unmeasured", "not run")
+        cells = [_escape(f"{fam} (not trained)" if marked else str(fam), fmt)]
         for m in metrics:
             text = _ours(row, m, decimals[m], pm)
             best = bool(row.get(m + ":best", False)) and text != "—"

@@ -302,14 +302,38 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     identities (``top1``, ``recall@K``) and over drawn galleries of ``data["gallery"]["size"]``
     identities, ``["draws"]`` per face, seed 0 so every epoch and trial meets the same galleries
     (``gallery_recall@K``, with ``gallery_size``, ``gallery_draws`` and ``gallery_identities`` for the
-    chance level K / G); Table II compares pixels with the identity's target face.
-    ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
+    chance level K / G); Table II compares pixels with the identity's target face; ``identity_spread`` says how
+    distinct the identities' faces are (0: collapsed). ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
+
+    Beside them, the chance line (``CHANCE_METRICS``, as ``{split}_chance_<metric>``): the same metrics of a
+    generator that returns one fixed face for every voice, the mean training face, measured with the same judge,
+    tau, targets and units. A family that does not beat it has not learned to use the voice.
     """
     index = np.flatnonzero(np.asarray(data["clip_split"]) == split)
     if len(index) == 0:
         return {}
     labels = np.asarray(data["clip_label"])[index]
     generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
+    row = score_faces(generated, labels, judge, data, faces, targets, split)
+    constant = mean_training_face(data, faces).expand(len(labels), -1, -1, -1)
+    chance = score_faces(constant, labels, judge, data, faces, targets, split)
+    row.update({f"{split}_chance_{name}": chance[f"{split}_{name}"] for name in CHANCE_METRICS})
+    return row
+
+
+CHANCE_METRICS = ("verification_accuracy", "matching_1to2", "top1")
+"""The metrics whose chance line every evaluation measures (``evaluate_generator``): Table I and the identity metrics
+whose chance a fixed face reveals (its Table II is no chance level: a mean face can be close in pixels)."""
+
+
+def mean_training_face(data: dict, faces: torch.Tensor) -> torch.Tensor:
+    """The pixel mean of the training photos' faces, (1, 3, H, W) on [0, 1]: the constant generator of the chance line."""
+    train = torch.as_tensor(np.flatnonzero(np.asarray(data["photo_split"]) == "train"))
+    return faces[train].mean(0, keepdim=True).cpu()
+
+
+def score_faces(generated: torch.Tensor, labels: np.ndarray, judge, data: dict, faces, targets, split: str) -> dict[str, float]:
+    """Every metric of ``evaluate_generator`` for faces ``generated`` (N, 3, 64, 64) of identities ``labels``."""
     emb = judge.embed(generated)
     photo_emb = shared_tensor(data["judge"]["photo_emb"])
     target_emb = photo_emb[targets[labels]]
@@ -320,14 +344,15 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
         f"{split}_matching_1to2": metrics.matching_1to2(emb, labels, gallery, gallery_labels),
         f"{split}_mean_cosine": metrics.mean_cosine(emb, labels, gallery, gallery_labels),
     }
+    spread = metrics.identity_spread(emb, labels, target_emb)
+    if not np.isnan(spread):  # undefined for a split of one identity: absent, not a NaN that reads as divergence
+        row[f"{split}_identity_spread"] = spread
     row.update({f"{split}_{k}": v for k, v in metrics.identification(emb, labels, gallery, gallery_labels).items()})
     drawn = data.get("gallery", {})
     row.update({f"{split}_{k}": v for k, v in metrics.gallery_recall(
         emb, labels, gallery, gallery_labels, size=drawn.get("size", metrics.GALLERY_SIZE), draws=drawn.get("draws", metrics.GALLERY_DRAWS)).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     return row
-
-
 
 
 def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -> dict:
