@@ -89,11 +89,10 @@ def variant_timings(families: tuple[str, ...], batch: int, rounds: int, device: 
 
 def cpu_bf16_flags() -> str:
     """The CPU's bfloat16 instruction sets as /proc/cpuinfo lists them (Linux), or a dash."""
-    try:
-        words = set(open("/proc/cpuinfo").read().split())
-    except OSError:
-        return "—"
-    return ", ".join(flag for flag in ("avx512_bf16", "amx_bf16", "amx_tile") if flag in words) or "none"
+    from v2f_bench.provenance import cpu_bf16_instructions
+
+    found = cpu_bf16_instructions()
+    return "—" if found is None else ", ".join(found) or "none"
 
 
 def measure(quick: bool = False, families: tuple[str, ...] = ("vae", "cgan", "rcgan"), batch_size: int = 64) -> Section:

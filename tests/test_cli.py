@@ -62,6 +62,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     run = json.loads((tmp_path / "reports" / "run.json").read_text())
     assert set(run["timings_s"]) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
     assert len(run["code"]["lock_sha256"]) == 64 and (run["code"]["commit"] is None or len(run["code"]["commit"]) == 40)
+    assert run["machine"]["cpu_model"] and run["machine"]["cpu_capability"], "run.json names what decides the float paths"
     compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
     budget = compare["budget"]["compute"]
     for search in compare["searches"]:

@@ -111,7 +111,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     from v2f_bench.data.sources import resolve_sources
     from v2f_bench.judge import JudgeConfig
     from v2f_bench.parallel import ray_session
-    from v2f_bench.provenance import code_version
+    from v2f_bench.provenance import code_version, machine
     from v2f_bench.report.build import build_report
     from v2f_bench.search import Budget, best_result, default_space_file, run_search, search_setup
     from v2f_bench.tasks.judge import judge_stage
@@ -172,7 +172,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     summary = build_report([f"{searches}/compare"] + ([f"{searches}/voice"] if encoder.trainable else []), report_dir)
     timings["report"] = time.time() - started - sum(timings.values())
     timings["total"] = time.time() - started
-    record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "code": code_version(), "timings_s": timings, "voice_stage": voice}
+    record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "code": code_version(), "machine": machine(), "timings_s": timings, "voice_stage": voice}
     (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return {**summary, "timings_s": timings}
 
