@@ -43,7 +43,9 @@ class Tracking:
         return self.mlflow_uri or f"sqlite:///{(Path(self.run_dir) / 'mlflow.db').resolve()}"
 
     def prepare_environment(self) -> None:
-        """Before Ray starts (its workers inherit the environment): W&B offline unless configured."""
+        """W&B offline unless configured. Set in the driver's environment, and given to each W&B run as ``wandb.init``
+        arguments (``callbacks``), since the logging actors of a Ray instance that was already running (``--address``)
+        never see what the driver sets later."""
         if "wandb" in self.kinds and "WANDB_MODE" not in os.environ and "WANDB_API_KEY" not in os.environ:
             os.environ["WANDB_MODE"] = "offline"
         if "wandb" in self.kinds:
@@ -62,5 +64,6 @@ class Tracking:
         if "wandb" in self.kinds:
             from ray.air.integrations.wandb import WandbLoggerCallback
 
-            out.append(WandbLoggerCallback(project="v2f_bench", group=search_name, dir=os.environ.get("WANDB_DIR")))
+            chosen = {key: os.environ[name] for key, name in (("mode", "WANDB_MODE"), ("dir", "WANDB_DIR")) if name in os.environ}
+            out.append(WandbLoggerCallback(project="v2f_bench", group=search_name, **chosen))
         return out
