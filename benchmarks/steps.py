@@ -110,3 +110,36 @@ def variant_rows(timings: list[Timing]) -> list[Row]:
         ratio = None if t is base else base.seconds_per_step / t.seconds_per_step
         rows.append(Row(label, t.batch / t.seconds_per_step, "images/s", ratio))
     return rows
+
+
+def matmul_flops_per_second(precision: str, device: torch.device, size: int, rounds: int = 3) -> float:
+    """FLOP/s of a square ``size`` x ``size`` matrix product (2 size^3 FLOPs) in ``precision`` ("fp32", or "bf16"
+    autocast as ``compute.training_step`` runs it), the median of ``rounds`` timed products after one warm-up:
+    the peak a family's step is compared with in the same run (``utilisation_rows``)."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator).to(device) for _ in range(2))
+    seconds = []
+    for round_ in range(rounds + 1):
+        synchronize(device)
+        start = time.perf_counter()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            a @ b
+        synchronize(device)
+        if round_:
+            seconds.append(time.perf_counter() - start)
+    return 2.0 * size**3 / sorted(seconds)[len(seconds) // 2]
+
+
+def utilisation_rows(timings: list[Timing], peaks: dict[str, float], size: int) -> list[Row]:
+    """Model FLOP utilisation: per precision, the large matmul's GFLOP/s (``peaks``: precision -> FLOP/s, the
+    baseline row), then each timed step in that precision: its achieved GFLOP/s, ratio = over the matmul's."""
+    rows = []
+    for precision, peak in peaks.items():
+        rows.append(Row(f"matmul {size}x{size}, {precision}: the peak", peak / 1e9, "GFLOP/s"))
+        for t in timings:
+            if VARIANTS[t.variant][0] != precision:
+                continue
+            achieved = t.flops / t.seconds_per_step
+            width = "" if t.family == "vae" else f" width {t.width or 64}"
+            rows.append(Row(f"{t.family}{width}, {t.variant}: model FLOP utilisation", achieved / 1e9, "GFLOP/s", achieved / peak))
+    return rows

@@ -15,7 +15,9 @@ One untimed warm-up step runs first for each.
 It then times each family's step as the trainable runs it (``compute.training_step``; GANs at
 widths 64 and 32) in fp32, bf16 autocast, channels_last and bf16 + channels_last: images/s, the
 ratio to the same family and width in fp32 measured in this run, and the FLOPs per step
-(``compute.StepFlops``) with the achieved GFLOP/s = FLOPs per step / seconds per step.
+(``compute.StepFlops``) with the achieved GFLOP/s = FLOPs per step / seconds per step, and the model FLOP
+utilisation: that GFLOP/s over the GFLOP/s of a large square matrix product in the same precision, timed in
+the same run (the most this device does with the precision).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from benchmarks.results import Row, Section, section_markdown
-from benchmarks.steps import VARIANTS, Timing, indexed_batches, make_step, random_data, step_flops, variant_rows
+from benchmarks.steps import (VARIANTS, Timing, indexed_batches, make_step, matmul_flops_per_second, random_data, step_flops,
+                             utilisation_rows, variant_rows)
 from v2f_bench.models.registry import get_family
 
 
@@ -128,6 +131,14 @@ def measure(quick: bool = False, families: tuple[str, ...] = ("vae", "cgan", "rc
     variant_batch, variant_rounds = (8, 1) if quick else (64, 3)
     timings = variant_timings(families, variant_batch, variant_rounds, torch.device(device))
     rows += variant_rows(timings)
+    matmul = 512 if quick else 2048
+    utilisation = utilisation_rows(timings, {p: matmul_flops_per_second(p, torch.device(device), matmul) for p in ("fp32", "bf16")}, matmul)
+    rows += utilisation
+    above = sorted({row.label.split(":")[0].split(", ")[-1] for row in utilisation if row.ratio is not None and row.ratio > 1})
+    if above:
+        notes.append(f"Utilisation above 1 ({', '.join(above)}): the step's convolutions (oneDNN) ran faster than torch's matrix "
+                     f"product in that precision here, so the product is no peak for it on this device (CPU bf16 instructions: "
+                     f"{cpu_bf16_flags()}); those ratios say the step beat the product, not what share of the device's peak it reached.")
     by_variant = {}
     for t in timings:
         by_variant.setdefault(t.variant, []).append(t)
@@ -155,7 +166,8 @@ def measure(quick: bool = False, families: tuple[str, ...] = ("vae", "cgan", "rc
                 f"(compute.training_step) in fp32, bf16 autocast, channels_last and both, batch {variant_batch}, one "
                 f"FLOP-counted warm-up step each, then the median of {variant_rounds} alternating rounds of one step; "
                 "images/s = batch / seconds per step, ratio = over the same family and width in fp32 (its baseline row), "
-                "GFLOP/s = counted FLOPs per step / seconds per step."),
+                "GFLOP/s = counted FLOPs per step / seconds per step. Model FLOP utilisation rows: each step's GFLOP/s "
+                f"over that of a {matmul}x{matmul} matrix product in the same precision, timed in this run (its baseline row)."),
         rows=rows,
         goal="training loop >= 1.5x the naive loop for every family",
         met=met,

@@ -65,7 +65,8 @@ def test_the_quick_suite_writes_the_markdown_file_with_each_chosen_section(tmp_p
     text = out.read_text()
     assert text.startswith("# v2f_bench benchmarks") and "Machine:" in text
     assert "## Metrics: batched Table II vs per-image scikit-image" in text and "## Training: steps/s" in text
-    assert text.count("| baseline |") == 1 + 1 + 1 and "x baseline" in text  # metrics; train: the vae's loop and its fp32 (one width)
+    assert text.count("| baseline |") == 1 + 1 + 1 + 2 and "x baseline" in text  # metrics; train: the vae's loop, its fp32, the fp32 and bf16 matmul
+    assert "| matmul 512x512, fp32: the peak |" in text and "| vae, bf16: model FLOP utilisation |" in text
 
 
 def test_an_unknown_section_is_a_usage_error(tmp_path):
