@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from v2f_bench.cli import main
@@ -63,6 +64,11 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     assert set(run["timings_s"]) == {"synth", "prepare", "voice search", "judge", "compare", "report", "total"}
     assert len(run["code"]["lock_sha256"]) == 64 and (run["code"]["commit"] is None or len(run["code"]["commit"]) == 40)
     assert run["machine"]["cpu_model"] and run["machine"]["cpu_capability"], "run.json names what decides the float paths"
+    with np.load(tmp_path / "reports" / "samples.npz", allow_pickle=False) as samples:
+        pairs = {name.rsplit("__", 1)[0] for name in samples.files}
+        assert pairs == {f"{family}__seed{seed}" for family in ("vae", "cgan", "rcgan") for seed in (0, 1)}
+        generated, targets, labels = (samples[f"rcgan__seed1__{part}"] for part in ("generated", "targets", "labels"))
+        assert generated.dtype == np.uint8 and generated.shape == targets.shape == (len(labels), 64, 64, 3) and len(set(labels)) == len(labels)
     compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
     budget = compare["budget"]["compute"]
     for search in compare["searches"]:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
+from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
                                  STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
@@ -310,11 +310,14 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
         notes.append("no stage artifacts beside the generator searches: t-SNE and the tau curve are not drawn")
     else:
         sections.append(_stage_section(stages, out))
+    kept = _write_samples(generators, out)
     grid = _faces_grid(generators, out)
     if grid is None:
         notes.append("no sample faces in the selected checkpoints: the generated-face grid is not drawn")
     else:
-        sections.append(Section("Real target faces beside generated faces for the same test voices (Fig. 10)", images=[grid]))
+        held = (f"{SAMPLES_FILE} holds the faces behind it for all {kept} family-seed pairs (generated, target, identity label; "
+                "numpy arrays, no pickle)") if kept else ""
+        sections.append(Section("Real target faces beside generated faces for the same test voices (Fig. 10)", images=[grid], note=held))
     return sections
 
 
@@ -367,6 +370,29 @@ def _faces_grid(generators: pd.DataFrame, out: Path) -> Path | None:
     grid = out / "faces_grid.png"
     figures.faces_grid(real, generated, grid)
     return grid
+
+
+SAMPLES_FILE = "samples.npz"
+"""The faces behind the grid, for anyone to check with their own tools: for every family and seed, the selected
+trial's ``<family>__seed<seed>__generated`` (K, 64, 64, 3) uint8 faces from the first test clip of each identity,
+``__targets`` the identities' target faces, ``__labels`` their identity labels (no pickled objects)."""
+
+
+def _write_samples(generators: pd.DataFrame, out: Path) -> int:
+    """Write ``SAMPLES_FILE`` from the selected trial of every search; returns how many family-seed pairs it holds."""
+    arrays = {}
+    for _, row in tables.best_per_search(generators).iterrows():
+        if not isinstance(row.get("checkpoint"), str):
+            continue
+        checkpoint = Location.parse(row["checkpoint"])
+        found = {part: checkpoint.read_array(name) for part, name in
+                 (("generated", SAMPLE_GENERATED), ("targets", SAMPLE_TARGETS), ("labels", SAMPLE_LABELS))}
+        if any(value is None for value in found.values()):
+            continue
+        arrays.update({f"{row['target']}__seed{int(row['seed'])}__{part}": value for part, value in found.items()})
+    if arrays:
+        np.savez_compressed(out / SAMPLES_FILE, **arrays)
+    return len(arrays) // 3
 
 
 def _write_markdown(out: Path, sections: list[Section]) -> None:
