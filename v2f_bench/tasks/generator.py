@@ -24,8 +24,8 @@ from v2f_bench.errors import UserError
 from v2f_bench.judges.registry import JUDGES
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.models.registry import FAMILIES, check_family
-from v2f_bench.storage import Location
 from v2f_bench.runtime import TrialDiverged, device, finite_or_raise, seed_everything, shared_tensor
+from v2f_bench.storage import Location
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
 from v2f_bench.trials import checkpoint_metrics, run_one
