@@ -314,9 +314,10 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
         return {}
     labels = np.asarray(data["clip_label"])[index]
     generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
-    row = score_faces(generated, labels, judge, data, faces, targets, split)
-    constant = mean_training_face(data, faces).expand(len(labels), -1, -1, -1)
-    chance = score_faces(constant, labels, judge, data, faces, targets, split)
+    row = identity_scores(judge.embed(generated), labels, data, targets, split)
+    row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
+    constant = judge.embed(mean_training_face(data, faces)).expand(len(labels), -1)  # one face, so one judge pass
+    chance = identity_scores(constant, labels, data, targets, split)
     row.update({f"{split}_chance_{name}": chance[f"{split}_{name}"] for name in CHANCE_METRICS})
     return row
 
@@ -332,9 +333,9 @@ def mean_training_face(data: dict, faces: torch.Tensor) -> torch.Tensor:
     return faces[train].mean(0, keepdim=True).cpu()
 
 
-def score_faces(generated: torch.Tensor, labels: np.ndarray, judge, data: dict, faces, targets, split: str) -> dict[str, float]:
-    """Every metric of ``evaluate_generator`` for faces ``generated`` (N, 3, 64, 64) of identities ``labels``."""
-    emb = judge.embed(generated)
+def identity_scores(emb: torch.Tensor, labels: np.ndarray, data: dict, targets, split: str) -> dict[str, float]:
+    """Table I and the identity metrics of ``evaluate_generator`` for generated faces of judge embeddings ``emb`` (N, D)
+    and identities ``labels``."""
     photo_emb = shared_tensor(data["judge"]["photo_emb"])
     target_emb = photo_emb[targets[labels]]
     in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
@@ -351,7 +352,6 @@ def score_faces(generated: torch.Tensor, labels: np.ndarray, judge, data: dict, 
     drawn = data.get("gallery", {})
     row.update({f"{split}_{k}": v for k, v in metrics.gallery_recall(
         emb, labels, gallery, gallery_labels, size=drawn.get("size", metrics.GALLERY_SIZE), draws=drawn.get("draws", metrics.GALLERY_DRAWS)).items()})
-    row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     return row
 
 
