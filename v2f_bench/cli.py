@@ -95,9 +95,11 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--voice-audio", type=Path, help="where the prepared dataset's voice clips are now, for encoders that re-read audio "
                    "(ge2e; default: the folder recorded at prepare)")
     _add_judge_options(p)
-    p.add_argument("--judge-epochs", type=int, default=JudgeConfig.epochs, help=f"epochs of the trained judge (default {JudgeConfig.epochs})")
-    p.add_argument("--distance", default=JudgeConfig.distance, choices=DISTANCES, help=f"judge distance (default {JudgeConfig.distance}; sq_l2 is the authors' code)")
-    p.add_argument("--criterion", default=JudgeConfig.criterion, choices=CRITERIA, help=f"how tau is chosen (default {JudgeConfig.criterion}; accuracy is the paper's text)")
+    p.add_argument("--judge-config", type=Path, help="YAML settings of the trained judge (lr, batch_size, max_epochs, distance, criterion, "
+                   "tau_step, seed), such as the file `tune judge --adopt` writes; instead of --judge-epochs, --distance, --criterion")
+    p.add_argument("--judge-epochs", type=int, help=f"epochs of the trained judge (default {JudgeConfig.epochs})")
+    p.add_argument("--distance", choices=DISTANCES, help=f"judge distance (default {JudgeConfig.distance}; sq_l2 is the authors' code)")
+    p.add_argument("--criterion", choices=CRITERIA, help=f"how tau is chosen (default {JudgeConfig.criterion}; accuracy is the paper's text)")
     p.add_argument("--eval-unit", default="window", choices=EVAL_UNITS,
                    help="one generator test decision per voice window (default, as the authors' code) or per clip")
     p.add_argument("--gallery-size", type=int, default=None,
@@ -184,6 +186,8 @@ def _add_tune(commands) -> None:
     p.add_argument("--space", type=Path, help="search-space YAML (default search_spaces/TARGET.yaml)")
     p.add_argument("--name", help="experiment name (default TARGET)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted search of that name")
+    p.add_argument("--adopt", action="store_true", help="'voice' or 'judge': make the best trial the stage in --run-dir that the "
+                   "generator commands use, and write its settings file there for --voice-config / --judge-config")
     _add_budget_options(p)
     _add_tracking_options(p)
     _add_stage_options(p)
@@ -391,10 +395,29 @@ def _judge_config(args: argparse.Namespace):
     tuning = {}
     if hasattr(args, "judge_epochs"):  # `paper` takes only the judge's choice; its profile sets the rest
         _at_least("--judge-epochs", args.judge_epochs, 1)
-        tuning = {"epochs": args.judge_epochs, "distance": args.distance, "criterion": args.criterion}
+        flags = {"epochs": ("--judge-epochs", args.judge_epochs), "distance": ("--distance", args.distance),
+                 "criterion": ("--criterion", args.criterion)}
+        tuning = {name: value for name, (_, value) in flags.items() if value is not None}
+        if args.judge_config is not None:
+            tuning = _judge_file_settings(args, [flag for flag, value in flags.values() if value is not None])
     config = JudgeConfig(kind=args.judge, weights=args.judge_weights, align=args.judge_align, **tuning)
     judge_class(config).check(config)  # the one-line error that says where a missing weight file belongs
     return config
+
+
+def _judge_file_settings(args: argparse.Namespace, flags_given: list[str]) -> dict:
+    """The ``--judge-config`` file's settings as ``JudgeConfig`` fields; the file replaces the judge's tuning flags."""
+    from v2f_bench.configs import load_config
+    from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, judge_config_of
+    from v2f_bench.hyperparameters import check_config
+
+    path = args.judge_config
+    if flags_given:
+        raise UserError(f"--judge-config {path} and {flags_given[0]}: the file sets the judge's settings; give one of them")
+    if args.judge != SEARCHED_JUDGE:
+        raise UserError(f"--judge-config {path}: the file holds settings of the {SEARCHED_JUDGE!r} judge; drop --judge {args.judge}")
+    config = judge_config_of(check_config(JUDGE_HYPERS, load_config(path), "judge", str(path)))
+    return {name: getattr(config, name) for name in ("epochs", "lr", "batch_size", "distance", "criterion", "tau_step", "seed")}
 
 
 def _budget(args: argparse.Namespace):
@@ -427,7 +450,10 @@ def _run_tune(args: argparse.Namespace) -> None:
     space = args.space or default_space_file(args.target)
     voice_config = _voice_config(args)
     judge = _judge_config(args)
-    task_of(args.target).check_request("tune", args.target, Context(None, args.run_dir, voice_config, judge, voice_encoder=args.voice_encoder))
+    task = task_of(args.target)
+    task.check_request("tune", args.target, Context(None, args.run_dir, voice_config, judge, voice_encoder=args.voice_encoder))
+    if args.adopt and task.stage_option is None:
+        raise UserError(f"--adopt: a {task.role} trial is not a stage (its results go to the report); drop --adopt")
     load_target_space(args.target, space, args.voice_encoder)
     gallery = _gallery(args)
     prepared = load_prepared(args.prepared)
@@ -454,6 +480,21 @@ def _run_tune(args: argparse.Namespace) -> None:
     print(f"{name}: {best['trials']} trials, {best['failed']} failed; best {best['metric']} = {best['value']:.4f}")
     print("  config: " + ", ".join(f"{k}={v}" for k, v in sorted(best["config"].items())))
     print(f"  trial directory: {best['path']}")
+    if args.adopt:
+        _adopt(task, Context(prepared, args.run_dir, voice_config, judge, voice_encoder=args.voice_encoder), best, results)
+
+
+def _adopt(task, context, best: dict, results) -> None:
+    """``tune --adopt``: the best trial becomes the task's stage in the run directory, and its settings file is
+    written beside it, so that a generator command given that file finds the stage instead of training it again."""
+    import yaml
+
+    chosen = next(r for r in results if r.path == best["path"])
+    record = task.adopt(context, best["config"], chosen)
+    settings = Path(context.run_dir) / task.role / "adopted_config.yaml"
+    settings.write_text(yaml.safe_dump(task.stage_settings(record), sort_keys=True))
+    print(f"  adopted as the {task.role} stage in {settings.parent}; generator commands use it with --run-dir {context.run_dir} "
+          f"{task.stage_option} {settings}")
 
 
 def _run_compare(args: argparse.Namespace) -> None:

@@ -87,6 +87,11 @@ def judge_config_of(settings: dict, kind: str = SEARCHED_JUDGE) -> JudgeConfig:
     return JudgeConfig(kind=kind, epochs=settings.pop("max_epochs"), **settings)
 
 
+def judge_settings(config: JudgeConfig) -> dict:
+    """The trained judge's settings of ``config`` under their ``JUDGE_HYPERS`` names (the inverse of ``judge_config_of``)."""
+    return {name: config.epochs if name == "max_epochs" else getattr(config, name) for name in JUDGE_HYPERS}
+
+
 def unordered_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Indices (i, j) with i < j of every pair of distinct items, and whether each pair shares a label."""
     labels = np.asarray(labels)

@@ -114,27 +114,40 @@ def test_a_compute_budget_stops_voice_and_judge_searches(target, prepared_dir, t
         assert (Path(folder) / STATE_FILE).is_file(), "the budget ended the search at this report; its checkpoint is still found"
 
 
-def test_a_judge_searchs_best_trial_becomes_the_judge_stage(prepared_dir, tmp_path, ray_shared):
-    from v2f_bench.tasks.base import Context
-    from v2f_bench.tasks.generator import generator_data
-    from v2f_bench.tasks.judge import JudgeTask, judge_stage
+def test_tune_judge_adopt_makes_the_best_trial_the_judge_stage_that_generator_commands_find(prepared_dir, tmp_path, capsys, ray_shared):
+    """`tune judge --adopt` turns the best trial into the judge stage and writes its settings file; a generator
+    command given that file (`--judge-config`) finds the adopted stage instead of training a judge again."""
+    import json
 
-    prepared = load_prepared(prepared_dir)
-    setup = search_setup("judge", default_space_file("judge"), prepared, tmp_path / "run", {}, None)
-    results = run_search(setup, Budget(trials=2, max_epochs=1, concurrency=1, scheduler="fifo"), str(tmp_path / "searches"), "judge", seed=0)
-    best = best_result(results, setup.space)
-    chosen = next(r for r in results if r.path == best["path"])
-    run_dir = tmp_path / "run"
-    record = JudgeTask.adopt(Context(prepared, run_dir), best["config"], chosen)
-    assert record["judge"] == "trained" and record["config"]["epochs"] == 1
-    assert record["config"]["lr"] == pytest.approx(best["config"]["lr"])
-    assert record["calibration"]["accuracy"] == pytest.approx(chosen.metrics["val_verification_accuracy"])
-    assert record["calibration"]["tau"] == pytest.approx(chosen.metrics["tau"])
-    assert judge_stage(prepared, run_dir, JudgeConfig(**record["config"])) == record, "the judge stage of the same settings is the adopted one"
+    import yaml
+
+    from v2f_bench.cli import _judge_config, build_parser, main
+    from v2f_bench.tasks.generator import generator_data
+    from v2f_bench.stage_records import STAGE_FILE
+    from v2f_bench.tasks.judge import judge_stage
+
+    prepared, run_dir, searches = load_prepared(prepared_dir), tmp_path / "run", tmp_path / "searches"
+    stage = ["--prepared", str(prepared_dir), "--run-dir", str(run_dir)]
+    assert main(["tune", "judge", *stage, "--storage", str(searches), "--trials", "2", "--max-epochs", "1", "--concurrency", "1",
+                 "--scheduler", "fifo", "--adopt"]) == 0
+    settings_file = run_dir / "judge" / "adopted_config.yaml"
+    out = capsys.readouterr().out
+    assert f"--judge-config {settings_file}" in out
+    best = float(out.split("best val_verification_accuracy = ")[1].split()[0])
+    record = json.loads((run_dir / "judge" / STAGE_FILE).read_text())
+    rows = read_record(searches / "judge")
+    assert record["judge"] == "trained" and record["config"]["epochs"] == 1 and "adopted_from" in record["training"][0]
+    settings = yaml.safe_load(settings_file.read_text())
+    assert settings["max_epochs"] == 1 and settings["lr"] == pytest.approx(record["config"]["lr"])
+    assert rows["spent"]["trials"] == 2
+    assert record["calibration"]["accuracy"] == pytest.approx(best, abs=1e-4), "the stage's tau is the best trial's, chosen again"
+
+    args = build_parser().parse_args(["train", "vae", *stage, "--judge-config", str(settings_file)])
+    assert judge_stage(prepared, run_dir, _judge_config(args)) == record, "the generator command's judge stage is the adopted one"
     voice = {"encoder": "paper-text"}
     (run_dir / "voice").mkdir(parents=True)
     for name in ("window_embeddings.npy", "clip_embeddings.npy"):
-        rows = len(prepared.voice_features) if name.startswith("window") else len(prepared.manifest["clips"])
-        np.save(run_dir / "voice" / name, np.zeros((rows, 8), np.float32))
+        n = len(prepared.voice_features) if name.startswith("window") else len(prepared.manifest["clips"])
+        np.save(run_dir / "voice" / name, np.zeros((n, 8), np.float32))
     data = generator_data(prepared, run_dir, voice, record)
     assert data["judge"]["name"] == "trained" and data["judge"]["tau"] == record["calibration"]["tau"]

@@ -11,7 +11,8 @@ A task gives, for each target of its role:
   go through the compute meter it is given (``compute.ComputeMeter``): the Ray trainable
   (``trainables.train_task``) reports each one, and loops outside Tune (benchmarks, GPU checks) iterate it;
 - ``adopt``: how a finished trial becomes its stage (the voice stage, the judge stage); a generator trial is
-  no stage (its rows go to the report);
+  no stage (its rows go to the report); ``stage_settings``: the settings file (for the ``stage_option`` flag)
+  under which later commands find that stage again;
 - ``check_request``: refuses, before Ray starts or any stage runs, a ``train`` or ``tune`` request the task
   cannot serve (a pretrained voice encoder has nothing to train); ``train_once``: ``v2f-bench train``'s one
   configuration (a task that ``train`` does not run says so and what to run instead).
@@ -89,6 +90,8 @@ class Task:
     summary: ClassVar[str] = ""
     name: ClassVar[str] = ""
     """The task's registry name: its role (set for every subclass)."""
+    stage_option: ClassVar[str | None] = None
+    """The flag of the generator commands that takes this task's stage settings (``--voice-config``); None: no stage."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -121,6 +124,11 @@ class Task:
     def adopt(cls, context: Context, config: dict, result) -> dict:
         """Make a finished trial (a Ray ``Result``) with ``config`` this task's stage; returns the stage record."""
         raise UserError(f"a {cls.role} trial is not a stage: nothing adopts it")
+
+    @classmethod
+    def stage_settings(cls, record: dict) -> dict:
+        """The settings, as a ``stage_option`` file holds them, under which the stage ``record`` is found again."""
+        raise UserError(f"a {cls.role} trial is not a stage: it has no stage settings")
 
     @classmethod
     def check_request(cls, verb: str, name: str, context: Context) -> None:

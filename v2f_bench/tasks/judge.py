@@ -24,7 +24,7 @@ from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_json
 from v2f_bench.hyperparameters import check_config
-from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, JudgeConfig, calibrate, calibrate_and_verify, judge_config_of
+from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, JudgeConfig, calibrate, calibrate_and_verify, judge_config_of, judge_settings
 from v2f_bench.judges.registry import get_judge, judge_class
 from v2f_bench.progress import progress
 from v2f_bench.runtime import TrialDiverged, device, seed_everything
@@ -38,6 +38,7 @@ class JudgeTask(Task):
     """Training the trained judge (``judge.SEARCHED_JUDGE``), the one judge with hyperparameters to search."""
 
     role = "judge"
+    stage_option = "--judge-config"
     summary = "the trained face judge, selected on validation verification accuracy"
 
     @classmethod
@@ -84,6 +85,10 @@ class JudgeTask(Task):
     @classmethod
     def adopt(cls, context: Context, config: dict, result) -> dict:
         return adopt_judge_trial(context.prepared, context.run_dir, config, result)
+
+    @classmethod
+    def stage_settings(cls, record: dict) -> dict:
+        return judge_settings(JudgeConfig(**record["config"]))
 
     @classmethod
     def check_request(cls, verb: str, name: str, context: Context) -> None:

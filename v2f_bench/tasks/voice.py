@@ -31,6 +31,7 @@ class VoiceTask(Task):
     """Training a trainable voice encoder as a speaker classifier (or however the encoder trains)."""
 
     role = "voice"
+    stage_option = "--voice-config"
     summary = "a trainable voice encoder, selected on its validation metric"
 
     @classmethod
@@ -63,6 +64,10 @@ class VoiceTask(Task):
     @classmethod
     def adopt(cls, context: Context, config: dict, result) -> dict:
         return adopt_voice_trial(context.prepared, context.run_dir, config, result, context.voice_encoder)
+
+    @classmethod
+    def stage_settings(cls, record: dict) -> dict:
+        return dict(record["config"])
 
     @classmethod
     def check_request(cls, verb: str, name: str, context: Context) -> None:
