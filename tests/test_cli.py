@@ -74,7 +74,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     for search in compare["searches"]:
         spent = search["spent"]
         assert spent["flops"] >= budget["amount"] or spent["trials"] == compare["budget"]["trials"] or search["family"] == "vae"
-    assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "bf16"} and compare["fixed"]["vae"] == {"precision": "bf16"}
+    assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "fp32"} and compare["fixed"]["vae"] == {"precision": "fp32"}
     ensure_synth(tmp_path / "run" / "data", PROFILES["small"], 0)
     assert "synth: reusing" in capsys.readouterr().out
 

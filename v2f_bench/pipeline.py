@@ -10,12 +10,15 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
   intervals over the 3 paired seeds measure training noise, not sampling luck. Evaluation, not
   training, is most of a trial's time (the judge embeds 920 generated faces per epoch, about 10 s
   on 2 cores), which is what limits the seeds. The GANs run at widths
-  16 (``g_channels``/``d_channels``; the paper's are 64) in bf16 autocast, each trial on both cores,
+  16 (``g_channels``/``d_channels``; the paper's are 64) in fp32, each trial on both cores,
   and every test voice window is one decision (453 per seed). A family whose ``max_epochs`` cap
   comes before its budget (the VAE, whose steps cost a tenth of a width-16 GAN step) spends less, and the
   compute table says so (the VAE stops at 3 epochs);
 - ``small``: the tiny synthetic set, for tests and smoke runs (a few minutes), exercising the same
   compute budget, widths, precision and paired seeds;
+- the laptop profiles (``default``, ``small``, ``unseen``) train in fp32: on a CPU without bfloat16
+  instructions (``provenance.cpu_bf16_instructions``; this project's 2-core AMD EPYC machines) bf16
+  autocast measured 16-36x slower than fp32 per step (``python -m benchmarks``, train section);
 - ``full``: the paper's settings (20 generator epochs as the authors' code, 16 trials per family,
   5 seeds, a GPU per trial, widths 64, fp32): meant for a GPU cluster (``--address auto --storage s3://...``);
 - ``unseen``: the peers' identity-disjoint study (Wen et al. 2019, SF2F) at peer scale on embedded data:
@@ -85,14 +88,14 @@ class Profile:
 
 PROFILES = {
     "default": Profile(seeds=3, trials=1, max_epochs=3, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="2.4TFLOP",
-                       fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
+                       fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True),
     "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=1, max_epochs=3, compute_budget="30GFLOP",
-                     fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"}, defaults_first=True),
+                     fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True),
     "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
     "unseen": Profile(synth={"identities": 100, "clips_per_identity": 8, "min_seconds": 2.0, "max_seconds": 4.0, "videos_per_identity": 2,
                              "photos_per_identity": 12},
                       voice_trials=1, voice_epochs=6, judge_epochs=4, seeds=2, trials=1, max_epochs=3, generator_cpus_per_trial=2.0,
-                      generator_concurrency=1, compute_budget="1.2TFLOP", fixed={"g_channels": 16, "d_channels": 16, "precision": "bf16"},
+                      generator_concurrency=1, compute_budget="1.2TFLOP", fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"},
                       defaults_first=True, eval_unit="clip", protocol="unseen", fractions=(0.6, 0.2, 0.2), gallery={"size": 100, "draws": 10}),
 }
 
