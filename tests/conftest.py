@@ -13,6 +13,20 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 """The real VoxCeleb meta files, present beside the repository on developer machines and in CI."""
 
 
+def pytest_collection_modifyitems(config, items):
+    """The tests that stop the session's Ray instance for their own (``ray_private``) run last, in their order:
+    each of them would otherwise cost a restart of the shared one (about 8 s) for the tests after it. One that
+    uses a module's fixture stays in place: moved away from its module, it would build that fixture again."""
+
+    def movable(item) -> bool:
+        info = getattr(item, "_fixtureinfo", None)
+        scopes = {d.scope for defs in (info.name2fixturedefs.values() if info else ()) for d in defs}
+        return "ray_private" in getattr(item, "fixturenames", ()) and not scopes & {"module", "class", "package"}
+
+    private = [item for item in items if movable(item)]
+    items[:] = [item for item in items if item not in private] + private
+
+
 @pytest.fixture(scope="session")
 def small_raw(tmp_path_factory) -> Path:
     """A read-only-by-convention tiny synthetic data root (4 identities, 5 clips and 16 photos each)."""
