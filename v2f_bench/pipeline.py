@@ -4,7 +4,8 @@ synth -> prepare -> voice classifier search -> (best voice trial becomes the voi
 training and tau calibration -> equal-budget comparison of vae, cgan and rcgan over several seeds
 -> report. A profile sets the sizes:
 
-- ``default``: at most 15 minutes on a 2-core laptop (``python -m benchmarks`` measures it). Every
+- ``default``: aims at 15 minutes on a 2-core laptop (``python -m benchmarks`` measures it; 16.1 min for the
+  committed run on a 2-core AMD EPYC). Every
   family and seed gets the same compute, 2.4 TFLOP of training (two C-GAN epochs at the declared
   widths), with its defaults (the paper's settings) as the one trial of its search, so the
   intervals over the 3 paired seeds measure training noise, not sampling luck. Evaluation, not
