@@ -65,6 +65,49 @@ def trained_stages(prepared_dir, tmp_path_factory, shared_ray) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def diverging_search(prepared_dir, trained_stages, tmp_path_factory, shared_ray):
+    """A finished search of the throwaway ``tiny-linear`` family (tests/test_trainables.py) in which a planted
+    NaN fails some trials and not others, with the stage artifacts a ``tune FAMILY`` search leaves, on the
+    session's stages and Ray: ``experiment`` (its folder), ``results`` (Ray's ResultGrid), ``space``.
+    Read-only by convention (tests/test_trainables.py reads the results, tests/test_faults.py reports on it)."""
+    from types import SimpleNamespace
+
+    from tests.test_trainables import TinyLinear
+    from v2f_bench.data.prepared import load_prepared
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.models.registry import FAMILIES, register_family
+    from v2f_bench.search import Budget, SearchSetup, run_search
+    from v2f_bench.search_space import load_space
+    from v2f_bench.tasks.generator import generator_data, stage_artifacts
+    from v2f_bench.tasks.judge import judge_stage
+    from v2f_bench.tasks.voice import voice_stage
+
+    root = tmp_path_factory.mktemp("diverging")
+    prepared = load_prepared(prepared_dir)
+    if TinyLinear.name not in FAMILIES:
+        register_family(TinyLinear)
+    space_file = root / "tiny.yaml"
+    space_file.write_text(
+        "target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
+        "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
+    )
+    space = load_space(space_file)
+    shared_ray()
+    for stage in ("voice", "judge"):
+        shutil.copytree(trained_stages / stage, root / stage)
+    voice = voice_stage(prepared, root, {})
+    judge = judge_stage(prepared, root, JudgeConfig(epochs=1))
+    data = generator_data(prepared, root, voice, judge)
+    setup = SearchSetup("tiny-linear", data, space, prepared.manifest["cache_key"], artifacts=stage_artifacts(prepared, data, judge))
+    budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=2)  # retries allowed: a diverged trial still is not retried
+    results = run_search(setup, budget, str(root / "searches"), "tiny-linear", seed=1)
+    experiment = root / "searches" / "tiny-linear"
+    diverged = [p.parent.name for p in experiment.glob("*/diverged.txt")]
+    assert 0 < len(diverged) < 4, f"the planted NaN must fail some trials and leave the others ({len(diverged)} of 4 diverged)"
+    return SimpleNamespace(experiment=experiment, results=results, space=space)
+
+
 @pytest.fixture
 def staged_run_dir(trained_stages, tmp_path) -> Path:
     """``tmp_path / "run"`` holding a copy of the session's voice and judge stages (``trained_stages``)."""

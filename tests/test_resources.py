@@ -22,13 +22,14 @@ ADDRESS = "or use --address to reach a cluster with such a node"
 
 
 @pytest.fixture(scope="module")
-def two_cpus(ray_private):
+def two_cpus():
     """A private local Ray instance of 2 CPUs and no GPU, which the commands join instead of starting their own
-    (the session's shared instance is stopped first, by ``ray_private``: its GPUs are whatever Ray finds)."""
+    (the session's shared instance is stopped first: its GPUs are whatever Ray finds)."""
     import ray
 
     if BOOTSTRAP_CONFIG.expanduser().exists():
         pytest.skip(f"{BOOTSTRAP_CONFIG} exists: this is an autoscaling cluster's head, whose node types count as well")
+    ray.shutdown()
     ray.init(address="local", num_cpus=2, num_gpus=0, include_dashboard=False, logging_level="ERROR")
     yield
     ray.shutdown()

@@ -237,26 +237,18 @@ def test_a_resumed_voice_trial_continues_exactly_where_it_stopped(stages, monkey
     assert_resume_continues_exactly({"max_epochs": 2, "patience": 5}, data, monkeypatch)
 
 
-def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_goes_on(stages, tmp_path):
-    from v2f_bench.search import Budget, SearchSetup, best_result, run_search
-    from v2f_bench.search_space import load_space
+def test_a_search_records_diverged_trials_as_failed_without_retrying_them_and_goes_on(diverging_search):
+    """``conftest.diverging_search``: 4 trials, ``explode_at`` searched over {0, 2}, 2 retries allowed per trial."""
+    from v2f_bench.search import best_result
 
-    prepared, root, voice, judge = stages
-    space_file = tmp_path / "tiny.yaml"
-    space_file.write_text(
-        "target: tiny-linear\nmetric: val_verification_accuracy\nmode: max\n"
-        "parameters:\n  explode_at: {type: choice, values: [0, 2]}\n  lr: {type: loguniform, low: 1.0e-3, high: 1.0e-2}\n"
-    )
-    space = load_space(space_file)
-    setup = SearchSetup("tiny-linear", generator_data(prepared, root, voice, judge), space, "key")
-    budget = Budget(trials=4, max_epochs=2, concurrency=2, scheduler="fifo", max_failures=2)
-    results = run_search(setup, budget, str(tmp_path / "searches"), "diverging", seed=1)
+    results, space = diverging_search.results, diverging_search.space
     failed = [r for r in results if r.error is not None]
     finished = [r for r in results if r.error is None]
     assert failed and finished, "the planted NaN must fail some trials and leave the others"
     for result in failed:
         assert "non-finite" in str(result.error) and "not retried" in str(result.error)
         assert (Path(result.path) / artifacts.DIVERGED_FILE).is_file()
+        assert result.config["explode_at"] == 2
     assert best_result(results, space)["failed"] == len(failed)
 
 
