@@ -150,6 +150,16 @@ def shared_ray():
 
 
 @pytest.fixture
+def ray_address(shared_ray) -> str:
+    """The address of the session's Ray instance (running), for a command in a subprocess to join with ``--address``,
+    as a driver joins a cluster's head, instead of starting a Ray of its own (about 8 s)."""
+    import ray
+
+    shared_ray()
+    return ray.get_runtime_context().gcs_address
+
+
+@pytest.fixture
 def ray_shared(shared_ray, request):
     """The session's Ray instance, running (``shared_ray``); a test that also asks for ``ray_private`` gets that instead."""
     if "ray_private" not in request.fixturenames:

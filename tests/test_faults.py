@@ -95,12 +95,13 @@ def snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:
 KILL_EPOCHS = 6
 
 
-def test_a_killed_trial_worker_is_retried_from_its_checkpoint_and_finishes(prepared_dir, tmp_path):
+def test_a_killed_trial_worker_is_retried_from_its_checkpoint_and_finishes(prepared_dir, tmp_path, ray_address):
     from v2f_bench.report.collect import collect
 
     storage = tmp_path / "searches"
     experiment = storage / "voice"
-    search = start(slow_voice_tune(prepared_dir, tmp_path, storage, 1, KILL_EPOCHS, "--max-failures", "1"), tmp_path / "search")
+    search = start(slow_voice_tune(prepared_dir, tmp_path, storage, 1, KILL_EPOCHS, "--max-failures", "1", "--address", ray_address),
+                   tmp_path / "search")
     try:
         victim = None
         deadline = time.time() + 180
@@ -222,14 +223,14 @@ def test_a_report_on_a_half_written_experiment_uses_the_complete_rows_and_names_
 LIVE_EPOCHS = 4
 
 
-def test_a_report_run_while_a_search_is_writing_reads_what_is_there_and_the_search_goes_on(prepared_dir, tmp_path, capsys):
+def test_a_report_run_while_a_search_is_writing_reads_what_is_there_and_the_search_goes_on(prepared_dir, tmp_path, capsys, ray_address):
     """The report runs on the search's storage again and again (in this process, through the CLI's ``main``, so that
     it reads several times a second) from the moment the search has written its record until the search exits."""
     from v2f_bench.cli import main
 
     storage = tmp_path / "searches"
     experiment = storage / "voice"
-    search = start(slow_voice_tune(prepared_dir, tmp_path, storage, 3, LIVE_EPOCHS), tmp_path / "search")
+    search = start(slow_voice_tune(prepared_dir, tmp_path, storage, 3, LIVE_EPOCHS, "--address", ray_address), tmp_path / "search")
     runs = []
     try:
         deadline = time.time() + 200

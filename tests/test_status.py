@@ -23,10 +23,10 @@ def _counts(search) -> tuple[int, int, int, int]:
 
 
 @pytest.mark.slow
-def test_status_of_a_live_search_then_of_the_finished_one_and_of_a_half_written_copy(prepared_dir, tmp_path, capsys):
+def test_status_of_a_live_search_then_of_the_finished_one_and_of_a_half_written_copy(prepared_dir, tmp_path, capsys, ray_address):
     experiment = tmp_path / "searches" / "voice"
     command = [CLI, "tune", "voice", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "3", "--max-epochs", "2",
-               "--concurrency", "1", "--scheduler", "fifo", "--storage", str(tmp_path / "searches")]
+               "--concurrency", "1", "--scheduler", "fifo", "--storage", str(tmp_path / "searches"), "--address", ray_address]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     seen_running = None
     deadline = time.time() + 400

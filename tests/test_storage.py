@@ -118,15 +118,13 @@ def _results(exp: Location) -> dict[str, str]:
 
 
 @pytest.mark.slow
-def test_a_search_on_s3_killed_mid_run_resumes_from_the_bucket_keeping_finished_trials(prepared_dir, s3_storage, tmp_path):
+def test_a_search_on_s3_killed_mid_run_resumes_from_the_bucket_keeping_finished_trials(prepared_dir, s3_storage, tmp_path, ray_address):
     """The cluster case: the drivers join a running Ray instance (the session's, as `--address` joins a cluster's
     head), the first is killed mid-search, and a second resumes from the bucket alone.
     (tests/test_search.py kills a driver that started its own local Ray, the laptop case.)"""
-    import ray
-
     exp = Location.parse(s3_storage).child("voice")
     command = [CLI, "tune", "voice", "--prepared", str(prepared_dir), "--run-dir", str(tmp_path), "--trials", "4", "--max-epochs", "2",
-               "--concurrency", "1", "--scheduler", "fifo", "--storage", s3_storage, "--address", ray.get_runtime_context().gcs_address]
+               "--concurrency", "1", "--scheduler", "fifo", "--storage", s3_storage, "--address", ray_address]
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=os.environ.copy())
     deadline = time.time() + 300
     while time.time() < deadline and not _finished(exp):
