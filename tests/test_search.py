@@ -137,13 +137,13 @@ def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir
 
 
 def test_compare_gives_each_family_the_same_budget_and_writes_the_record(prepared_dir, staged_run_dir, tmp_path, capsys):
-    code = main(["compare", "--families", "vae,rcgan", "--seeds", "1", "--trials", "2", "--max-epochs", "1", "--prepared", str(prepared_dir),
+    code = main(["compare", "--families", "vae,rcgan", "--seeds", "1", "--trials", "1", "--max-epochs", "1", "--prepared", str(prepared_dir),
                  "--run-dir", str(staged_run_dir), "--storage", str(tmp_path / "searches"), "--judge-epochs", "1"])
     assert code == 0
     out = capsys.readouterr().out
     assert "vae      seed 0" in out and "rcgan    seed 0" in out
     record = json.loads((tmp_path / "searches" / "compare" / "compare.json").read_text())
-    assert record["families"] == ["vae", "rcgan"] and record["budget"]["trials"] == 2 and record["budget"]["max_epochs"] == 1
+    assert record["families"] == ["vae", "rcgan"] and record["budget"]["trials"] == 1 and record["budget"]["max_epochs"] == 1
     assert [s["experiment"] for s in record["searches"]] == ["vae-s0", "rcgan-s0"]
     assert record["resources"]["cluster_cpus"] >= 1 and "tau" in record["stages"]["judge_stage"]
     for experiment in ("vae-s0", "rcgan-s0"):

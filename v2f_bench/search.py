@@ -293,7 +293,27 @@ def check_experiment(storage: str, name: str, target: str, resume: bool) -> dict
             raise UserError(f"{path}: that search is for {record.get('target')!r}, not {target!r}")
     elif restorable or record is not None:
         raise UserError(f"{path}: a search of that name exists; continue it with --resume or choose another --name")
+    _check_writable(exp, storage)
     return record
+
+
+def _check_writable(exp: Location, storage: str) -> None:
+    """A local experiment folder that cannot be made or written is refused here, before Ray starts: its nearest
+    existing folder (or a file standing in the way) must be a directory this user may write into. A storage URI
+    (S3) is only known writable once written; ``run_search`` reports that failure the same way."""
+    import os
+
+    if not exp.is_local:
+        return
+    path = Path(exp.path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        reason = f"{existing} is a file"
+    elif not os.access(existing, os.W_OK | os.X_OK):
+        reason = f"{existing} is not writable"
+    else:
+        return
+    raise UserError(f"--storage {storage}: cannot write the search into {exp} ({reason}); choose a writable location or free some space")
 
 
 def _record(setup: SearchSetup, budget: Budget, name: str, seed: int) -> dict:
