@@ -408,7 +408,7 @@ def _judge_config(args: argparse.Namespace):
 def _judge_file_settings(args: argparse.Namespace, flags_given: list[str]) -> dict:
     """The ``--judge-config`` file's settings as ``JudgeConfig`` fields; the file replaces the judge's tuning flags."""
     from v2f_bench.configs import load_config
-    from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE, judge_config_of
+    from v2f_bench.judge import JUDGE_HYPERS, SEARCHED_JUDGE
     from v2f_bench.hyperparameters import check_config
 
     path = args.judge_config
@@ -416,8 +416,8 @@ def _judge_file_settings(args: argparse.Namespace, flags_given: list[str]) -> di
         raise UserError(f"--judge-config {path} and {flags_given[0]}: the file sets the judge's settings; give one of them")
     if args.judge != SEARCHED_JUDGE:
         raise UserError(f"--judge-config {path}: the file holds settings of the {SEARCHED_JUDGE!r} judge; drop --judge {args.judge}")
-    config = judge_config_of(check_config(JUDGE_HYPERS, load_config(path), "judge", str(path)))
-    return {name: getattr(config, name) for name in ("epochs", "lr", "batch_size", "distance", "criterion", "tau_step", "seed")}
+    settings = check_config(JUDGE_HYPERS, load_config(path), "judge", str(path))
+    return {"epochs" if name == "max_epochs" else name: value for name, value in settings.items()}
 
 
 def _budget(args: argparse.Namespace):
