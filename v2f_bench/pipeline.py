@@ -8,13 +8,14 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
   committed run on a 2-core AMD EPYC). Every
   family and seed gets the same compute, 2.4 TFLOP of training (two C-GAN epochs at the declared
   widths), with its defaults (the paper's settings) as the one trial of its search, so the
-  intervals over the 3 paired seeds measure training noise, not sampling luck. Evaluation, not
-  training, is most of a trial's time (the judge embeds 920 generated faces per epoch, about 10 s
-  on 2 cores), which is what limits the seeds. The GANs run at widths
+  intervals over the 3 paired seeds measure training noise, not sampling luck. Each trial spends its whole
+  budget (``budget_flops``; the epoch cap ``EPOCH_CAP`` never binds) and evaluates at 4 rungs of it (1/8, 1/4,
+  1/2, 1: the ladder of budgets, ``report/ladder.py``). Evaluation is a large part of a trial's time (the judge
+  embeds about 920 generated faces at each point, about 7 s on 2 cores). The GANs run at widths
   16 (``g_channels``/``d_channels``; the paper's are 64) in fp32, each trial on both cores,
-  and every test voice window is one decision (453 per seed). A family whose ``max_epochs`` cap
-  comes before its budget (the VAE, whose steps cost a tenth of a width-16 GAN step) spends less, and the
-  compute table says so (the VAE stops at 3 epochs);
+  and every test voice window is one decision (453 per seed). The faces stay 64x64: ``image_size`` 32 was
+  measured worse for the VAE at the same FLOPs (validation Table I 44.8 % against 58.2 % at 64 px, seed 0) and no
+  better for the GANs;
 - ``small``: the tiny synthetic set, for tests and smoke runs (a few minutes), exercising the same
   compute budget, widths, precision and paired seeds;
 - the laptop profiles (``default``, ``small``, ``unseen``) train in fp32: on a CPU without bfloat16
@@ -72,6 +73,9 @@ class Profile:
     """Settings of every generator trial that declares them: network widths and precision."""
     defaults_first: bool = False
     """Each generator search's first trial is the family's defaults (the paper's settings)."""
+    rungs: int = 0
+    """With a FLOP ``compute_budget``: every generator trial gets its share (the budget over ``trials``) as
+    ``budget_flops`` and evaluates at ``rungs`` log-spaced fractions of it (the ladder of budgets); 0 = after every epoch."""
     eval_unit: str = "window"
     """What one validation or test decision of a generator is (``tasks.generator.EVAL_UNITS``)."""
     protocol: str = "paper"
@@ -87,17 +91,22 @@ class Profile:
         return max(self.cpus_per_trial, self.generator_cpus_per_trial or 0.0), self.gpus_per_trial
 
 
+EPOCH_CAP = 1000
+"""``max_epochs`` of the profiles with a FLOP budget: a cap that the budget reaches first, so that no family stops early
+(the compute table shows what each search spent; one that spent less than its budget would show it)."""
+
 PROFILES = {
-    "default": Profile(seeds=3, trials=1, max_epochs=3, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="2.4TFLOP",
-                       fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True),
-    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=1, max_epochs=3, compute_budget="30GFLOP",
-                     fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True),
+    "default": Profile(seeds=3, trials=1, max_epochs=EPOCH_CAP, generator_cpus_per_trial=2.0, generator_concurrency=1, compute_budget="2.4TFLOP",
+                       fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True, rungs=4),
+    "small": Profile(synth={"small": True}, voice_epochs=2, judge_epochs=2, seeds=2, trials=1, max_epochs=EPOCH_CAP, compute_budget="30GFLOP",
+                     fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"}, defaults_first=True, rungs=2),
     "full": Profile(voice_trials=8, voice_epochs=50, judge_epochs=20, seeds=5, trials=16, max_epochs=20, concurrency=4, gpus_per_trial=1.0),
     "unseen": Profile(synth={"identities": 100, "clips_per_identity": 8, "min_seconds": 2.0, "max_seconds": 4.0, "videos_per_identity": 2,
                              "photos_per_identity": 12},
-                      voice_trials=1, voice_epochs=6, judge_epochs=4, seeds=2, trials=1, max_epochs=3, generator_cpus_per_trial=2.0,
+                      voice_trials=1, voice_epochs=6, judge_epochs=4, seeds=2, trials=1, max_epochs=EPOCH_CAP, generator_cpus_per_trial=2.0,
                       generator_concurrency=1, compute_budget="1.2TFLOP", fixed={"g_channels": 16, "d_channels": 16, "precision": "fp32"},
-                      defaults_first=True, eval_unit="clip", protocol="unseen", fractions=(0.6, 0.2, 0.2), gallery={"size": 100, "draws": 10}),
+                      defaults_first=True, eval_unit="clip", protocol="unseen", fractions=(0.6, 0.2, 0.2), gallery={"size": 100, "draws": 10},
+                      rungs=3),
 }
 
 
@@ -145,6 +154,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     resources.update(cpus_per_trial=profile.generator_cpus_per_trial or profile.cpus_per_trial,
                      concurrency=profile.generator_concurrency or profile.concurrency)
     budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, compute=compute, **resources)
+    fixed = trial_settings(profile)
     # Ray starts here, after synth and prepare: synth forks worker processes, which is unsafe beside Ray's threads
     with ray_session(address or "local"):
         _check_resources(profile_name, [voice_budget, budget])
@@ -169,7 +179,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
         stage(f"judge: {judge_record['judge']}, tau = {judge_record['calibration']['tau']:.2f} chosen on validation photos; "
               f"test verification {100 * verification['accuracy']:.1f} % of {verification['n_pairs']} pairs [{format_duration(timings['judge'])}]")
         run_comparison(list(profile.families), profile.seeds, budget, prepared, run_dir, voice["config"], judge, searches, "compare", seed,
-                       eval_unit=profile.eval_unit, fixed=profile.fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name,
+                       eval_unit=profile.eval_unit, fixed=fixed, defaults_first=profile.defaults_first, voice_encoder=encoder.name,
                        gallery=profile.gallery)
         timings["compare"] = time.time() - started - sum(timings.values())
         stage(f"compare: {', '.join(profile.families)} x {profile.seeds} seeds [{format_duration(timings['compare'])}]")
@@ -179,6 +189,18 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     record = {"profile": profile_name, "settings": asdict(profile), "seed": seed, "code": code_version(), "machine": machine(), "timings_s": timings, "voice_stage": voice}
     (Path(report_dir) / "run.json").write_text(json.dumps(record, indent=1, default=str))
     return {**summary, "timings_s": timings}
+
+
+def trial_settings(profile: Profile) -> dict:
+    """The settings the profile fixes in every generator trial: its ``fixed`` ones, and with a FLOP budget and
+    ``rungs``, each trial's share of the budget (``budget_flops``) and its rungs."""
+    from v2f_bench.compute import parse_compute_budget
+
+    fixed = dict(profile.fixed)
+    budget = parse_compute_budget(profile.compute_budget) if profile.compute_budget else None
+    if budget is not None and budget.unit == "flops" and profile.rungs:
+        fixed.update(budget_flops=budget.amount / profile.trials, rungs=profile.rungs)
+    return fixed
 
 
 def _check_resources(profile_name: str, budgets: list) -> None:

@@ -140,6 +140,16 @@ def best_result(results, space) -> dict:
             "trials": len(results), "failed": sum(1 for r in results if r.error is not None)}
 
 
+def reports_per_trial(fixed: dict, budget: Budget) -> int:
+    """How many reports a trial makes at most, ASHA's ``max_t``: one per epoch, or one per rung for a generator
+    trial whose study fixes ``budget_flops`` (``tasks.generator.rung_fractions``), whatever its epoch cap."""
+    if fixed.get("budget_flops", 0) > 0:
+        from v2f_bench.models.family import GENERATOR_HYPERS
+
+        return int(fixed.get("rungs", GENERATOR_HYPERS["rungs"].default))
+    return budget.max_epochs
+
+
 def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int, tracking=None):
     """The ``ray.tune.Tuner`` of one search."""
     from optuna.samplers import TPESampler
@@ -172,7 +182,8 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
         stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period, **stop_on)
+        reports = reports_per_trial(setup.fixed, budget)
+        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=reports, grace_period=min(budget.grace_period, reports), **stop_on)
     else:
         scheduler = FIFOScheduler()
     trainable = tune.with_resources(

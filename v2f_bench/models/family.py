@@ -19,14 +19,21 @@ from v2f_bench.hyperparameters import Hyper, check_config
 
 TARGET_CHOICES = ("seeded", "last")
 PAIRING_CHOICES = ("target", "all-faces")
+IMAGE_SIZES = (32, 64)
 
 GENERATOR_HYPERS: dict[str, Hyper] = {
     "batch_size": Hyper(64, "voice windows per step", minimum=1),
-    "max_epochs": Hyper(20, "epochs to train; set by a search's budget", minimum=1),
+    "max_epochs": Hyper(20, "epochs to train (a cap, with budget_flops); set by a search's budget", minimum=1),
     "target": Hyper("seeded", "which photo of an identity is its target face: one drawn per seed, or the last", TARGET_CHOICES),
     "pairing": Hyper("target", "a voice trains against its identity's target face, or against every face of the identity", PAIRING_CHOICES),
     "precision": Hyper("fp32", "fp32, or bf16 autocast of the training step (evaluation stays float32, see compute.autocast)", PRECISIONS),
     "channels_last": Hyper(False, "networks and face batches in NHWC memory layout"),
+    "image_size": Hyper(64, "side of the generated faces: 64 (the paper's), or 32: the family trains on the faces area-downsampled "
+                        "to 32 and its faces are upsampled (bilinear) to 64 for the judge, Table II and the samples", IMAGE_SIZES),
+    "budget_flops": Hyper(0.0, "training FLOPs of the trial: when > 0 it trains until they are spent (max_epochs still caps it, and the "
+                          "report flags a cap that binds) and evaluates at the rungs; 0 = it evaluates after every epoch", minimum=0),
+    "rungs": Hyper(5, "evaluation points of a budget_flops trial, halving from the top: 1/2^(rungs-1), ..., 1/4, 1/2, 1 of "
+                   "budget_flops", minimum=1),
     "seed": Hyper(0, "seeds Python, numpy and torch; set by a search", minimum=0),
 }
 """The settings every family's trial takes (the generator task's loop reads them), beside the family's own

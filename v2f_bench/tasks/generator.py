@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from v2f_bench import metrics
-from v2f_bench.artifacts import (SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES,
+from v2f_bench.artifacts import (LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES,
                                  STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
 from v2f_bench.compute import training_step
 from v2f_bench.data.prepared import PreparedDataset
@@ -160,9 +160,16 @@ def gallery_settings(gallery: dict | None = None) -> dict:
     return settings
 
 
+def rung_fractions(rungs: int) -> list[float]:
+    """The fractions of a trial's ``budget_flops`` at which it evaluates: 1/2^(rungs-1), ..., 1/4, 1/2, 1 (log-spaced,
+    so the ladder of budgets reads each doubling of compute, and most evaluations fall where compute is cheap)."""
+    return [2.0 ** -(rungs - 1 - k) for k in range(rungs)]
+
+
 def generator_epochs(config: dict, data: dict, meter, state: dict | None = None):
     """A generator family's training, resumed from a checkpoint ``state`` when given: yields an ``Epoch``
-    (metrics row, checkpoint state, ``test_metrics.json``, sample-face arrays) after each epoch.
+    (metrics row, checkpoint state, ``test_metrics.json`` and ``ladder.json``, sample-face arrays) at each
+    evaluation point.
 
     The Ray trainable reports each yield; loops outside Tune (benchmarks, GPU checks) iterate it
     directly. ``data`` (see ``generator_data``): the family registry as the driver
@@ -172,9 +179,15 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     judge (its name and ``state()``, tau, distance, and its embedding of every real photo); the judge's
     name goes into every checkpoint's ``test_metrics.json``.
 
-    Each row holds the epoch's losses, Table I accuracy, the identity metrics and Table II on the
-    validation units. Every training step goes through ``meter`` (``compute.ComputeMeter``), and the
-    evaluation (validation, test and the sample faces) through ``meter.evaluate``.
+    When to evaluate: after every epoch up to ``max_epochs``; or, for a trial with ``budget_flops`` > 0, at
+    the rungs (``rung_fractions``): after the first step whose cumulative training FLOPs reach each fraction
+    of the budget (within one step of it), ending at the top rung (or at ``max_epochs``, a cap the report
+    flags). Epochs then only reshuffle the windows. Each row holds the losses averaged over the steps since
+    the previous evaluation, Table I, the identity metrics and Table II on the validation units (and the
+    rung, its fraction and the FLOPs actually spent). Every checkpoint's ``ladder.json`` lists every
+    evaluation point so far with its test values, so the latest checkpoint gives the whole ladder. Every
+    training step goes through ``meter`` (``compute.ComputeMeter``), and the evaluation (validation, test and
+    the sample faces) through ``meter.evaluate``.
     """
     config = dict(config)
     name = config.pop("family", None)
@@ -185,35 +198,94 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     settings = {"family": name, **{k: checked[k] for k in GENERATOR_HYPERS}}
     seed_everything(settings["seed"])
     dev = device()
-    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice_emb"].shape[1], image_size=64, device=dev)
+    size = settings["image_size"]
+    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice_emb"].shape[1], image_size=size, device=dev)
     memory = torch.channels_last if settings["channels_last"] else torch.contiguous_format
     for net in family.networks.values():
         net.to(memory_format=memory)
     judge = _judge_from(data, dev)
     targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"])
-    start_epoch = 0
+    position = {"epoch": 1, "batch": 0, "rung": 0, "picks": None}
+    ladder: list[dict] = []
     if state is not None:
         family.load_state_dict(state["family"])
         torch.set_rng_state(state["rng"])
-        start_epoch = state["epoch"]
+        position = dict(state.get("position") or {"epoch": state["epoch"] + 1, "batch": 0, "rung": 0, "picks": None})
+        ladder = list(state.get("ladder", []))
     faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
+    train_faces = faces if size == faces.shape[-1] else torch.nn.functional.interpolate(faces, size=(size, size), mode="area")
+    shown = Faces(family, faces.shape[-1])
     voice = shared_tensor(data["voice_emb"]).float()
     train = np.flatnonzero(data["window_split"] == "train")
     photo_pool = _photo_pool(data, settings["pairing"])
     step = training_step(family, settings["precision"], memory, dev)
-    for epoch in range(start_epoch + 1, settings["max_epochs"] + 1):
-        generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
-        order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)]
-        losses = _generator_epoch(step, meter, voice, faces, data["window_label"], order, targets, photo_pool, settings["batch_size"], generator)
-        row = {"epoch": epoch, **losses, **meter.evaluate(lambda: evaluate_generator(family, judge, data, faces, targets, "val", dev))}
+    budget = settings["budget_flops"]
+    fractions = rung_fractions(settings["rungs"]) if budget > 0 else []
+    labels = np.asarray(data["window_label"])
+    sums: dict[str, float] = {}
+    steps = 0
+
+    def point(epoch: int, fraction: float | None) -> Epoch:
+        """Evaluate the model as it is now: the metrics row and the checkpoint of this evaluation point."""
+        nonlocal sums, steps
+        where = {"epoch": epoch} if fraction is None else {"epoch": epoch, "rung": position["rung"], "rung_fraction": fraction,
+                                                            "budget_spent": meter.train_flops / budget}
+        losses = {key: value / max(steps, 1) for key, value in sums.items()}
+        sums, steps = {}, 0
+        row = {**where, **losses, **meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev))}
         finite_or_raise(row, f"{settings['family']} epoch {epoch}")
-        test = meter.evaluate(lambda: evaluate_generator(family, judge, data, faces, targets, "test", dev))
+        test = meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev))
         decisions = int((np.asarray(data["clip_split"]) == "test").sum())
-        extra = {TEST_METRICS_FILE: {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
-                                     "judge": data["judge"]["name"]}}
-        arrays = meter.evaluate(lambda: sample_faces(family, data, faces, targets, dev))
-        state = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"]}
-        yield Epoch(row, state, extra, arrays)
+        test_file = {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
+                     "judge": data["judge"]["name"]}
+        ladder.append({**where, "train_flops": meter.train_flops, "train_steps": meter.train_steps, "test": test_file,
+                       "val": {k: v for k, v in row.items() if k.startswith("val_")}})
+        arrays = meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev))
+        checkpoint = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
+                      "position": dict(position), "ladder": list(ladder)}
+        return Epoch(row, checkpoint, {TEST_METRICS_FILE: test_file, LADDER_FILE: {"budget_flops": budget, "points": ladder}}, arrays)
+
+    while position["epoch"] <= settings["max_epochs"]:
+        epoch = position["epoch"]
+        generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
+        order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)].numpy()
+        if position["picks"] is not None:
+            generator.set_state(position["picks"])
+        for start in range(position["batch"], len(order), settings["batch_size"]):
+            index = order[start : start + settings["batch_size"]]
+            if len(index) < 2:  # batch norm needs two
+                continue
+            losses = _train_batch(step, meter, voice, train_faces, labels[index], index, targets, photo_pool, generator)
+            for key, value in losses.items():
+                sums[key] = sums.get(key, 0.0) + value
+            steps += 1
+            if fractions and meter.train_flops >= fractions[position["rung"]] * budget:
+                position.update(batch=start + settings["batch_size"], picks=generator.get_state())
+                fraction = fractions[position["rung"]]
+                position["rung"] += 1
+                yield point(epoch, fraction)
+                if position["rung"] == len(fractions):
+                    return
+        position.update(epoch=epoch + 1, batch=0, picks=None)
+        if not fractions:
+            yield point(epoch, None)
+    if fractions and steps:  # the epoch cap came first: the last model, as the next rung, at the share it spent
+        position["rung"] += 1
+        yield point(settings["max_epochs"], meter.train_flops / budget)
+
+
+class Faces:
+    """A family seen at ``side`` pixels: its ``generate`` upsampled (bilinear) when it generates smaller faces
+    (``image_size`` 32), so that the judge, Table II and the samples always meet faces of the real faces' size."""
+
+    def __init__(self, family, side: int):
+        self.family, self.side = family, side
+
+    def generate(self, voice: torch.Tensor) -> torch.Tensor:
+        faces = self.family.generate(voice)
+        if faces.shape[-1] == self.side:
+            return faces
+        return torch.nn.functional.interpolate(faces, size=(self.side, self.side), mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 @torch.no_grad()
@@ -254,33 +326,18 @@ def _photo_pool(data: dict, pairing: str) -> list[np.ndarray] | None:
     return [np.flatnonzero((labels == c) & (split == "train")) for c in range(int(labels.max()) + 1)]
 
 
-def _generator_epoch(step, meter, voice, faces, window_label, order, targets, photo_pool, batch_size, generator) -> dict[str, float]:
-    """One pass over the training windows in ``order``; returns the mean of each loss over its steps.
-
-    A batch pairs each window's voice embedding with its identity's target photo (or a random train
-    photo of the identity, ``pairing: all-faces``); a last batch of one window is skipped (batch norm
-    needs two). Every step goes through ``meter`` (its FLOPs, steps and images)."""
-    sums: dict[str, float] = {}
-    steps = 0
-    labels = np.asarray(window_label)
-    for start in range(0, len(order), batch_size):
-        index = order[start : start + batch_size].numpy()
-        if len(index) < 2:
-            continue
-        batch_labels = labels[index]
-        if photo_pool is None:
-            photo_index = targets[batch_labels]
-        else:
-            picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
-            photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
-        try:
-            losses = meter.step(len(index), lambda: step(voice[index], faces[photo_index]))
-        except FloatingPointError as exc:
-            raise TrialDiverged(str(exc)) from None
-        for key, value in losses.items():
-            sums[key] = sums.get(key, 0.0) + value
-        steps += 1
-    return {key: value / max(steps, 1) for key, value in sums.items()}
+def _train_batch(step, meter, voice, faces, batch_labels, index, targets, photo_pool, generator) -> dict[str, float]:
+    """One training step through ``meter`` (its FLOPs, steps and images): each window's voice embedding against its
+    identity's target photo, or a random train photo of the identity (``pairing: all-faces``, drawn from ``generator``)."""
+    if photo_pool is None:
+        photo_index = targets[batch_labels]
+    else:
+        picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
+        photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
+    try:
+        return meter.step(len(index), lambda: step(voice[index], faces[photo_index]))
+    except FloatingPointError as exc:
+        raise TrialDiverged(str(exc)) from None
 
 
 def _judge_from(data: dict, dev):

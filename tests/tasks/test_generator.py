@@ -1,0 +1,98 @@
+"""The generator task's loop: a trial that spends a FLOP budget evaluates at rungs of it (the ladder of budgets),
+and a family may train on smaller faces than the judge sees."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from v2f_bench.compute import ComputeMeter
+from v2f_bench.data.prepared import load_prepared
+from v2f_bench.models.family import GENERATOR_HYPERS
+from v2f_bench.artifacts import LADDER_FILE, SAMPLE_GENERATED, TEST_METRICS_FILE
+from v2f_bench.tasks.generator import Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs, rung_fractions
+
+
+@pytest.fixture(scope="module")
+def data(prepared_dir, trained_stages) -> dict:
+    """The generator trial data of the session's tiny dataset and stages (read only)."""
+    stage = {name: json.loads((trained_stages / name / "stage.json").read_text()) for name in ("voice", "judge")}
+    return generator_data(load_prepared(prepared_dir), trained_stages, stage["voice"], stage["judge"])
+
+
+def step_flops(data: dict, config: dict) -> float:
+    """The training FLOPs of one step of ``config``: a trial whose budget is 1 FLOP evaluates after its first step."""
+    meter = ComputeMeter(1, 0)
+    next(generator_epochs({**config, "budget_flops": 1.0, "rungs": 1}, data, meter))
+    return meter.train_flops
+
+
+def budgeted(data: dict, config: dict) -> list:
+    """Every yield of a budgeted trial."""
+    return list(generator_epochs(config, data, ComputeMeter(1, 0)))
+
+
+VAE = {"family": "vae", "batch_size": 16, "max_epochs": 100}
+
+
+def test_the_rungs_halve_from_the_whole_budget():
+    assert rung_fractions(5) == [1 / 16, 1 / 8, 1 / 4, 1 / 2, 1]
+    assert rung_fractions(1) == [1]
+
+
+def test_a_budgeted_trial_evaluates_after_the_first_step_that_reaches_each_declared_fraction(data):
+    per_step = step_flops(data, VAE)
+    budget = 10.5 * per_step
+    points = budgeted(data, {**VAE, "budget_flops": budget, "rungs": 3})
+    ladder = points[-1].files[LADDER_FILE]
+    assert [p.row["rung"] for p in points] == [1, 2, 3] and [p.row["rung_fraction"] for p in points] == rung_fractions(3)
+    assert [p["train_steps"] for p in ladder["points"]] == [3, 6, 11], "2.6, 5.25 and 10.5 steps' worth of FLOPs"
+    assert [p["train_flops"] for p in ladder["points"]] == pytest.approx([3 * per_step, 6 * per_step, 11 * per_step])
+    assert points[-1].row["budget_spent"] == pytest.approx(11 / 10.5) and ladder["budget_flops"] == budget
+
+
+def test_the_epoch_cap_still_ends_a_budgeted_trial_and_its_last_point_says_what_it_spent(data):
+    per_step = step_flops(data, VAE)
+    points = budgeted(data, {**VAE, "budget_flops": 1000 * per_step, "rungs": 2, "max_epochs": 1})
+    steps = points[-1].files[LADDER_FILE]["points"][-1]["train_steps"]
+    assert [p.row["rung"] for p in points] == [1] and points[-1].row["epoch"] == 1
+    assert points[-1].row["budget_spent"] == pytest.approx(steps / 1000) == points[-1].row["rung_fraction"]
+
+
+def test_a_rungs_test_values_are_those_of_its_checkpoint_evaluated_directly(data):
+    config = {"family": "rcgan", "batch_size": 16, "max_epochs": 100, "g_channels": 8, "d_channels": 8}
+    points = budgeted(data, {**config, "budget_flops": 4 * step_flops(data, config), "rungs": 2})
+    first = points[0]
+    family = data["families"]["rcgan"]({"g_channels": 8, "d_channels": 8}, embed_dim=data["voice_emb"].shape[1], image_size=64)
+    family.load_state_dict(first.state["family"])
+    faces = torch.as_tensor(np.asarray(data["faces"])).permute(0, 3, 1, 2).float() / 255.0
+    targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
+    direct = evaluate_generator(Faces(family, 64), _judge_from(data, torch.device("cpu")), data, faces, targets, "test", torch.device("cpu"))
+    on_ladder = points[-1].files[LADDER_FILE]["points"][0]["test"]
+    assert {k: on_ladder[k] for k in direct} == pytest.approx(direct)
+    assert first.files[TEST_METRICS_FILE]["test_verification_accuracy"] == pytest.approx(direct["test_verification_accuracy"])
+
+
+def test_a_budgeted_trial_resumed_from_a_rung_continues_exactly(data):
+    """The checkpoint of rung 1 falls inside an epoch: the resumed trial goes on from the next batch of that epoch,
+    with the same pairing draws."""
+    config = {**VAE, "pairing": "all-faces", "rungs": 2}
+    config["budget_flops"] = 6 * step_flops(data, config)
+    meter = ComputeMeter(1, 0)
+    trial = generator_epochs(config, data, meter)
+    first = next(trial)
+    saved = meter.state()
+    assert first.state["position"]["batch"] == 3 * 16, "rung 1 comes after 3 steps, inside the first epoch"
+    whole = next(trial).row
+    resumed = next(generator_epochs(config, data, ComputeMeter(1, 0, state=saved), first.state)).row
+    assert resumed["rung"] == 2 and resumed == pytest.approx(whole)
+
+
+def test_a_family_trained_at_32_pixels_is_judged_and_shown_at_64(data):
+    point = next(generator_epochs({"family": "vae", "max_epochs": 1, "batch_size": 16, "image_size": 32}, data, ComputeMeter(1, 0)))
+    assert point.arrays[SAMPLE_GENERATED].shape[1:] == (64, 64, 3)
+    assert np.isfinite(point.row["val_verification_accuracy"]) and np.isfinite(point.row["val_ssim"])
+    assert point.state["family"]["networks"]["decoder"]["0.weight"].shape[0] == 32 * 8 * 8, "the VAE decodes 32 px faces"
