@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from v2f_bench.cli import main
@@ -57,7 +58,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     for ray_output in ("Trial status", "Configuration for experiment", "Checkpoint successfully created", "tensorboard", "Traceback"):
         assert ray_output not in out + err, ray_output
     for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json",
-                 "claims.md", "paired.csv", "compute.csv"):
+                 "claims.md", "paired.csv", "compute.csv", "answer.md", "ladder.md", "ladder.png", "claims_by_rung.md"):
         assert (tmp_path / "reports" / name).is_file(), name
     check_rendered_page(tmp_path / "reports" / "index.html", tmp_path / "screenshot.png")
     run = json.loads((tmp_path / "reports" / "run.json").read_text())
@@ -72,9 +73,16 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
     budget = compare["budget"]["compute"]
     for search in compare["searches"]:
-        spent = search["spent"]
-        assert spent["flops"] >= budget["amount"] or spent["trials"] == compare["budget"]["trials"] or search["family"] == "vae"
-    assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "fp32"} and compare["fixed"]["vae"] == {"precision": "fp32"}
+        assert search["spent"]["flops"] >= budget["amount"] and search["spent"]["stopped_by_budget"], "every family spends its whole budget"
+    trial_budget = {"budget_flops": budget["amount"], "rungs": 2}
+    assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "fp32", **trial_budget}
+    assert compare["fixed"]["vae"] == {"precision": "fp32", **trial_budget}
+    trials = pd.read_csv(tmp_path / "reports" / "trials.csv")
+    generators = trials[trials["target"].isin(["vae", "cgan", "rcgan"])]
+    assert set(generators["status"]) == {"completed"} and set(generators["epochs"]) == {2}, "two rungs, each one report"
+    ladder = pd.read_csv(tmp_path / "reports" / "ladder.csv")
+    assert sorted(set(ladder["rung"])) == [1, 2] and set(ladder["n"]) == {2}
+    assert (tmp_path / "reports" / "answer.md").read_text().startswith("- ")
     ensure_synth(tmp_path / "run" / "data", PROFILES["small"], 0)
     assert "synth: reusing" in capsys.readouterr().out
 

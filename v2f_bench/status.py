@@ -83,4 +83,4 @@ def search_status(loc: Location, record: dict, rows: list[dict]) -> SearchStatus
 def status(paths: list[str]) -> tuple[list[SearchStatus], list[str]]:
     """The status of every search under ``paths`` (searches or comparison roots), and the problems met."""
     experiments, problems = read_experiments(paths)
-    return [search_status(loc, record["search"], rows) for loc, record, rows, _ in experiments], problems
+    return [search_status(loc, record["search"], rows) for loc, record, rows, *_ in experiments], problems

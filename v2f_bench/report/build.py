@@ -9,6 +9,8 @@ searches) and writes into ``out``:
   published numbers beside ours, and the counts of trials, failures and budget under each;
 - ``table1_seeds.csv`` (and for the other tables): the per-seed values and test decisions behind each row;
 - ``claims.csv`` / ``claims.md``: the paper's claims with our value, interval and verdict (``claims.py``);
+- ``ladder.csv`` / ``ladder.md`` / ``ladder.png`` and ``claims_by_rung.csv`` / ``.md``: Table I and the claims at each rung
+  of the generator trials' FLOP budget, when they evaluated at rungs (``ladder.py``);
 - ``paired.csv``: every pair of families on every Table I / II metric, the mean paired difference over seeds
   with its 95 % paired Student-t interval; ``compute.csv``: budget and compute spent per family and seed;
 - ``budget.csv`` (``budget_flops.csv``) and ``ranking.csv``: expected best validation accuracy after n trials
@@ -17,7 +19,8 @@ searches) and writes into ``out``:
 - ``encoders.csv`` / ``encoder_paired.csv`` when the generator searches used several voice encoders (a
   ``compare --voice-encoders`` study): each family's Table I metric per encoder, and per family every other
   encoder minus the first, paired by seed; the other tables then show the first encoder's sub-study;
-- figures (PNG) and ``index.html`` (self-contained) and ``report.md``.
+- ``answer.md``: the first screen's sentences (``answer.py``): the family ahead at the study's budget, by how much;
+- figures (PNG), ``samples.npz`` (the faces behind the grid), ``index.html`` (self-contained) and ``report.md``.
 
 What cannot be drawn (no generator searches, no stage artifacts) is said on the page, not skipped
 silently; problems met while reading the experiments are listed there too.
@@ -25,6 +28,7 @@ silently; problems met while reading the experiments are listed there too.
 
 from __future__ import annotations
 
+import html
 import os
 import shutil
 import tempfile
@@ -37,7 +41,7 @@ from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_LABEL
                                  STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
-from v2f_bench.report import budget, claims, compute, figures, pareto, tables
+from v2f_bench.report import answer, budget, claims, compute, figures, ladder, pareto, tables
 from v2f_bench.report.collect import collect
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
@@ -92,8 +96,10 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         written = {}
     else:
         written = tables.write_tables(trials, out)
+        sections.append(_answer_section(trials, collection.ladder, generators, out))
         sections += _table_sections(trials, out)
         sections.append(_claims_section(trials, _judge_verification(generators), out))
+        sections += _ladder_sections(trials, collection.ladder, _judge_verification(generators), out)
         sections.append(_paired_section(trials, out))
         sections.append(_compute_section(collection, out))
         sections += _budget_sections(generators, out)
@@ -236,6 +242,29 @@ def _claims_section(trials: pd.DataFrame, judge: dict | None, out: Path) -> Sect
     return Section("Claims of the paper, checked", html=shown.to_html(index=False, na_rep="—"), note=note)
 
 
+def _ladder_sections(trials: pd.DataFrame, points: pd.DataFrame, judge: dict | None, out: Path) -> list[Section]:
+    """Table I and the claims at each rung of the budget (``ladder.py``): ladder.csv / ladder.md, claims_by_rung.csv / .md,
+    ladder.png; none when no generator trial evaluated at rungs."""
+    table = ladder.ladder_table(trials, points) if not points.empty else pd.DataFrame()
+    if table.empty:
+        return []
+    table.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
+    (out / "ladder.md").write_text(ladder.render(table))
+    by_rung = ladder.claims_by_rung(trials, points, judge)
+    by_rung.to_csv(out / "claims_by_rung.csv", index=False)
+    (out / "claims_by_rung.md").write_text(by_rung.to_markdown(index=False) + "\n")
+    image = figures.ladder_curves(table, out / "ladder.png")
+    leaders = "; ".join(f"rung {rung}: {leader or 'no trained family'}" for rung, leader in ladder.leaders(table))
+    changes = ladder.order_changes(table)
+    note = (f"Each rung: the runs' test Table I accuracy (%) at that share of the budget, mean ± the half-width of the 95 % Student-t "
+            f"interval over seeds, beside its chance line and training status (as in Table I); bold: the trained family ahead. Ahead: {leaders}. "
+            + (f"The order changes: {'; '.join(changes)}." if changes else "The family ahead does not change along the ladder.")
+            + " The tables above report the checkpoint selected on validation within the whole budget, which can be an earlier rung.")
+    return [Section("Ladder of budgets", html=table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="—"), images=[image], note=note),
+            Section("Claims along the ladder", html=by_rung.to_html(index=False, na_rep="—"),
+                    note="Each claim's verdict on the runs as they were at each rung; final: the verdict of the claims table above.")]
+
+
 def _paired_section(trials: pd.DataFrame, out: Path) -> Section:
     """Every pair of families on every Table I / II metric: the mean paired difference over seeds (paired.csv)."""
     paired = tables.paired_comparisons(trials)
@@ -310,15 +339,22 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
         notes.append("no stage artifacts beside the generator searches: t-SNE and the tau curve are not drawn")
     else:
         sections.append(_stage_section(stages, out))
+    if not (out / "faces_grid.png").is_file():
+        notes.append("no sample faces in the selected checkpoints: the generated-face grid is not drawn")
+    return sections
+
+
+def _answer_section(trials: pd.DataFrame, points: pd.DataFrame, generators: pd.DataFrame, out: Path) -> Section:
+    """The first screen: the answer in sentences (``answer.py``, also answer.md) beside the face grid (Fig. 10) and
+    samples.npz, the faces behind it."""
+    lines = answer.answer(trials, ladder.ladder_table(trials, points) if not points.empty else None)
+    (out / "answer.md").write_text("\n".join(f"- {line}" for line in lines) + "\n")
     kept = _write_samples(generators, out)
     grid = _faces_grid(generators, out)
-    if grid is None:
-        notes.append("no sample faces in the selected checkpoints: the generated-face grid is not drawn")
-    else:
-        held = (f"{SAMPLES_FILE} holds the faces behind it for all {kept} family-seed pairs (generated, target, identity label; "
-                "numpy arrays, no pickle)") if kept else ""
-        sections.append(Section("Real target faces beside generated faces for the same test voices (Fig. 10)", images=[grid], note=held))
-    return sections
+    held = (f" Below: real target faces beside each family's generated faces for the same test voices (Fig. 10); {SAMPLES_FILE} holds the "
+            f"faces behind it for all {kept} family-seed pairs (generated, target, identity label; numpy arrays, no pickle).") if grid and kept else ""
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
+    return Section("The answer", html=body, images=[grid] if grid else [], note=held.strip())
 
 
 def _judge_verification(generators: pd.DataFrame) -> dict | None:
@@ -398,9 +434,10 @@ def _write_samples(generators: pd.DataFrame, out: Path) -> int:
 def _write_markdown(out: Path, sections: list[Section]) -> None:
     """A Markdown version of the page: tables from their .md files, images by relative link."""
     parts = ["# v2f_bench report", ""]
-    markdown_tables = {"Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md",
+    markdown_tables = {"The answer": "answer.md", "Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md",
                        "Claims of the paper, checked": "claims.md", "Paired differences between families": "paired.md",
-                       "Compute spent per family and seed": "compute.md"}
+                       "Compute spent per family and seed": "compute.md", "Ladder of budgets": "ladder.md",
+                       "Claims along the ladder": "claims_by_rung.md"}
     if (out / "ranking.csv").is_file():
         markdown_tables["Equal-budget view"] = "ranking.md"
         ranking = pd.read_csv(out / "ranking.csv")[["target", "label", "mean", "low", "high", "n", "next_within_noise"]]

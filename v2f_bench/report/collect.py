@@ -18,6 +18,7 @@ What is read, and from where (text files only; nothing is unpickled)::
     <experiment>/<trial>/error.txt            Ray's failure log ("Failure # k (occurred at ...)" + the error)
     <experiment>/<trial>/diverged.txt         left by a trial whose loss became NaN (trainables.py)
     <experiment>/<trial>/checkpoint_*/test_metrics.json   test-split metrics of that checkpoint's model
+    <experiment>/<trial>/checkpoint_*/ladder.json         a generator trial's evaluation points so far (the newest is read)
     <root>/compare.json                       the comparison record (compare.py), where present
 
 Ray's own offline API (``tune.ResultGrid(tune.ExperimentAnalysis(path))``) works without a session
@@ -27,8 +28,9 @@ report run on a search that is still writing, skipping exactly what is incomplet
 
 Trial status (column ``status``):
 
-* ``completed``: ended without error after ``max_epochs`` epochs;
-* ``stopped``: ended without error before ``max_epochs`` (ASHA stopped it, or the trainable's own
+* ``completed``: ended without error after ``max_epochs`` epochs (a generator trial with ``budget_flops``: after
+  its ``rungs`` evaluation points, ``expected_reports``);
+* ``stopped``: ended without error before that (ASHA stopped it, or the trainable's own
   early stopping, e.g. the voice classifier's patience);
 * ``failed``: errored (Ray's status ERROR; without a readable Ray state: an ``error.txt`` and fewer
   than ``max_epochs`` epochs); ``error`` holds the failure's one-line reason;
@@ -52,7 +54,7 @@ from pathlib import Path
 import pandas as pd
 
 from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_PROGRESS_FILE, RAY_RESULT_FILE,
-                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE)
+                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE, LADDER_FILE)
 from v2f_bench.compute import COMPUTE_KEYS
 from v2f_bench.errors import UserError
 from v2f_bench.storage import Location, read_trial_states
@@ -95,6 +97,10 @@ class Collection:
     """Experiment path -> {"search": its v2f_search.json, "compare": its root's compare.json or None}."""
     problems: list[str] = field(default_factory=list)
     """One line for everything skipped or doubtful, e.g. an empty directory or a half-written result line."""
+    ladder: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """One row per (generator trial, evaluation point) of the trials that evaluate at rungs of a FLOP budget: the trial's
+    keys, ``rung``, ``rung_fraction``, ``budget_spent``, ``train_flops``, ``epoch`` and the point's ``test/<metric>`` values
+    (from the newest checkpoint's ``ladder.json``); empty when no trial has rungs."""
 
     def best_trials(self) -> pd.DataFrame:
         """Each experiment's best trial by ``best_val`` (direction from its ``mode``), among trials that did not fail.
@@ -343,7 +349,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     for name in starting:
         problems.append(f"{loc}/{name}: a trial directory with no results yet (a trial just starting?); skipped")
 
-    trial_rows, epochs_of = [], {}
+    trial_rows, epochs_of, ladder_of = [], {}, {}
     for dirname in order:
         ray_view = (state or {}).get(dirname, {})
         where = f"{loc}/{dirname}"
@@ -356,15 +362,15 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
         error, failures = _failure(trial.read_text(RAY_ERROR_FILE) if RAY_ERROR_FILE in listing else None)
         diverged = _first_line(trial.read_text(DIVERGED_FILE)) if DIVERGED_FILE in listing else None
         last = results[-1] if results else None
-        status = _trial_status(ray_view.get("status"), len(results), max_epochs, error is not None, last)
+        params = trial.read_json(RAY_PARAMS_FILE) if RAY_PARAMS_FILE in listing else None
+        config = params if isinstance(params, dict) else ray_view.get("config") or (last or {}).get("config") or {}
+        status = _trial_status(ray_view.get("status"), len(results), expected_reports(config, max_epochs), error is not None, last)
         trial_id = ray_view.get("trial_id") or (last or {}).get("trial_id") or _id_from_dirname(dirname)
         if not results and status != "failed":
             problems.append(f"{where}: trial {trial_id} has no results yet ({status}); skipped")
             continue
         if diverged and (error is None or "diverged" not in error):
             error = f"{error}; diverged: {diverged}" if error else f"diverged: {diverged}"
-        params = trial.read_json(RAY_PARAMS_FILE) if RAY_PARAMS_FILE in listing else None
-        config = params if isinstance(params, dict) else ray_view.get("config") or (last or {}).get("config") or {}
         checkpoint, test, best_epoch = _select_checkpoint(trial, listing, results, metric, mode)
         values = [row[metric] for row in results if _is_number(row.get(metric)) and math.isfinite(row[metric])]
         best_val = ((max if mode == "max" else min)(values)) if values else math.nan
@@ -393,14 +399,36 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
         trial_rows.append(row)
         common = {key: base[key] for key in ("experiment", "root", "target", "role", "seed")} | {"trial_id": trial_id, "experiment_path": str(loc)}
         epochs_of[trial_id] = [common | {k: v for k, v in result.items() if _is_number(v)} for result in results]
+        ladder_of[trial_id] = [common | point for point in _ladder(trial, listing)]
 
     trial_rows.sort(key=lambda r: (r["trial_number"] is None, r["trial_number"] or 0))
     epoch_rows = [row for trial in trial_rows for row in epochs_of[trial["trial_id"]]]
+    ladder_rows = [row for trial in trial_rows for row in ladder_of[trial["trial_id"]]]
     if trial_rows and all(r["status"] == "failed" for r in trial_rows):
         problems.append(f"{loc}: all {len(trial_rows)} trials failed (first reason: {trial_rows[0]['error']}); kept as failed rows")
     elif not trial_rows:
         problems.append(f"{loc}: no trial has reported results yet; skipped")
-    return {"search": record, "compare": compare}, trial_rows, epoch_rows
+    return {"search": record, "compare": compare}, trial_rows, epoch_rows, ladder_rows
+
+
+def expected_reports(config: dict, max_epochs: int | None) -> int | None:
+    """How many reports a trial that ran to its end made: one per rung for a generator trial with ``budget_flops``
+    (``tasks.generator.rung_fractions``), else one per epoch up to the budget's ``max_epochs``."""
+    if _is_number(config.get("budget_flops")) and config["budget_flops"] > 0 and _is_number(config.get("rungs")):
+        return int(config["rungs"])
+    return max_epochs
+
+
+def _ladder(trial: Location, listing: dict[str, bool]) -> list[dict]:
+    """The evaluation points of a generator trial from its newest checkpoint's ``ladder.json`` (each point's rung,
+    FLOPs spent and test values, as ``test/<metric>``); none for other trials."""
+    for name in sorted((n for n, is_dir in listing.items() if is_dir and n.startswith("checkpoint_")), reverse=True):
+        ladder = trial.child(name).read_json(LADDER_FILE)
+        if isinstance(ladder, dict) and isinstance(ladder.get("points"), list):
+            return [{**{k: v for k, v in point.items() if _is_number(v)},
+                     **{f"test/{k.removeprefix('test_')}": v for k, v in (point.get("test") or {}).items() if k != "epoch_of_model"}}
+                    for point in ladder["points"] if isinstance(point, dict)]
+    return []
 
 
 def _counters(last: dict | None) -> dict:
@@ -435,8 +463,8 @@ def _test_epoch(test: dict | None, checkpoint: Location | None, results: list[di
 # ----------------------------------------------------------------------------- collect
 
 
-def read_experiments(paths: list[str]) -> tuple[list[tuple[Location, dict, list[dict], list[dict]]], list[str]]:
-    """(experiment, records, trial rows, epoch rows) for every readable experiment under ``paths``, and the problems met.
+def read_experiments(paths: list[str]) -> tuple[list[tuple[Location, dict, list[dict], list[dict], list[dict]]], list[str]]:
+    """(experiment, records, trial rows, epoch rows, ladder rows) for every readable experiment under ``paths``, and the problems met.
 
     Experiments with no trial rows yet are kept (a search just starting), so ``status`` can count them.
     """
@@ -462,18 +490,19 @@ def collect(paths: list[str] | str, allow_mixed: bool = False) -> Collection:
     """
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     experiments, problems = read_experiments(paths)
-    records, trial_rows, epoch_rows = {}, [], []
-    for loc, record, trials, epochs in experiments:
+    records, trial_rows, epoch_rows, ladder_rows = {}, [], [], []
+    for loc, record, trials, epochs, ladder in experiments:
         if trials:
             records[str(loc)] = record
             trial_rows += trials
             epoch_rows += epochs
+            ladder_rows += ladder
     if not trial_rows:
         more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
         first = problems[0] if problems else "no experiment directory found"
         raise UserError(f"nothing usable in {', '.join(map(str, paths))}: {first}{more}")
     _check_prepared(records, allow_mixed, problems)
-    return Collection(_trials_frame(trial_rows), _epochs_frame(epoch_rows), records, problems)
+    return Collection(_trials_frame(trial_rows), _epochs_frame(epoch_rows), records, problems, pd.DataFrame(ladder_rows))
 
 
 def _check_prepared(records: dict[str, dict], allow_mixed: bool, problems: list[str]) -> None:

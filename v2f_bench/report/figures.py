@@ -41,6 +41,7 @@ __all__ = [
     "tsne_coords",
     "tsne",
     "faces_grid",
+    "ladder_curves",
 ]
 
 DPI = 100
@@ -108,8 +109,10 @@ def learning_curves(
     x_col: str | None = None,
     title: str | None = None,
     log_x: bool = False,
+    chance: float | None = None,
 ) -> Path:
-    """One line per trial, coloured by family: ``metric`` against the epoch; one legend entry per family.
+    """One line per trial, coloured by family: ``metric`` against the epoch; one legend entry per family;
+    ``chance``, when given, a dashed grey line at the metric's chance level.
 
     ``epochs`` has one row per (trial, reported epoch), like ``Collection.epochs``: a trial is
     identified by whichever of ``root``, ``experiment_path``, ``experiment`` and ``trial_id`` are
@@ -146,6 +149,9 @@ def learning_curves(
         style = {"marker": "o", "markersize": 3} if len(trial) == 1 else {}
         ax.plot(trial[x_col], trial[metric], color=colors[fam], alpha=0.6, linewidth=1.2, **style)
     handles = [Line2D([], [], color=colors[f], linewidth=2.0, label=f"{f} ({n_trials[f]} trial{'s' * (n_trials[f] != 1)})") for f in families]
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=1.2)
+        handles.append(Line2D([], [], color="grey", linestyle="--", label=f"chance ({chance:.3g})"))
     ax.legend(handles=handles, title=family_col, loc="best", fontsize="small")
     ax.set_xlabel(x_col.replace("_", " ") + (" (log scale)" if log_x else ""))
     ax.set_ylabel(metric)
@@ -155,6 +161,33 @@ def learning_curves(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(True, alpha=0.3)
     ax.set_title(title or f"Learning curves: {metric}")
+    return _save(fig, out)
+
+
+def ladder_curves(table: pd.DataFrame, out: Path, title: str | None = None) -> Path:
+    """Test Table I (%) of each family at each rung of the budget (``report.ladder.ladder_table``) against the FLOPs
+    spent there (log scale): the mean over seeds with its 95 % interval as a band, and each family's chance line dashed."""
+    if table.empty:
+        raise ValueError("the ladder table is empty")
+    families = _sorted_families(table["family"])
+    colors = family_colors(families)
+    fig = _new_figure(7.0, 4.5)
+    ax = fig.add_subplot()
+    for fam in families:
+        part = table[table["family"] == fam].sort_values("train_flops")
+        x, mean, half = (part[c].to_numpy(dtype=float) for c in ("train_flops", "mean", "half"))
+        n = int(part["n"].max())
+        ax.plot(x, mean, color=colors[fam], marker="o", markersize=3, linewidth=1.8, label=f"{fam} (n={n} seeds)")
+        if np.isfinite(half).any():
+            ax.fill_between(x, mean - half, mean + half, color=colors[fam], alpha=0.2, linewidth=0)
+        ax.plot(x, part["chance"].to_numpy(dtype=float), color=colors[fam], linestyle="--", linewidth=1.0, alpha=0.7)
+    ax.plot([], [], color="grey", linestyle="--", label="chance line (mean face)")
+    _log_axis(ax)
+    ax.set_xlabel("training FLOPs spent (log scale)")
+    ax.set_ylabel("test Table I accuracy (%)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title(title or "Table I along the ladder of budgets")
     return _save(fig, out)
 
 

@@ -1,0 +1,87 @@
+"""The ladder of budgets: each rung read as the final tables are, from the trials' points at that rung; and the
+report's first screen, the answer in sentences."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from tests.report.test_claims import JUDGE, frame
+from tests.report.test_training_status import CHANCE, LEARNED, with_gates
+from v2f_bench.report import answer, ladder
+from v2f_bench.report.tables import table_one
+
+FINAL = {"vae": 0.70, "cgan": 0.65, "rcgan": 0.84}
+PSNR = {"vae": 28.0, "cgan": 11.5, "rcgan": 16.6}
+
+
+def study(rungs: dict[int, dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(trials, ladder) of a 5-seed study whose runs had, at each rung, the given Table I accuracies; the trials
+    frame carries the last rung's values, as the checkpoint selected at the end of the budget would."""
+    last = max(rungs)
+    trials = with_gates(frame(rungs[last], PSNR), LEARNED)
+    trials["experiment_path"] = trials["target"] + "-s" + trials["seed"].astype(str)
+    trials["train_flops"] = 1e12
+    points = []
+    for rung, accuracy in rungs.items():
+        at = with_gates(frame(accuracy, PSNR), LEARNED)
+        for (_, row), path in zip(at.iterrows(), trials["experiment_path"]):
+            points.append({"experiment_path": path, "trial_id": row["trial_id"], "target": row["target"], "seed": row["seed"],
+                           "rung": rung, "rung_fraction": 2.0 ** (rung - last), "train_flops": 1e12 * 2.0 ** (rung - last),
+                           **{k: v for k, v in row.items() if k.startswith("test/")}})
+    return trials, pd.DataFrame(points)
+
+
+AT_CHANCE = {"vae": CHANCE, "cgan": CHANCE, "rcgan": CHANCE}
+
+
+def test_a_rung_is_read_from_the_trials_points_there_and_the_top_rung_matches_the_final_table():
+    trials, points = study({1: AT_CHANCE, 2: FINAL})
+    at_top = ladder.trials_at(trials, points, 2)
+    assert table_one(at_top)["verification_accuracy"].to_dict() == pytest.approx(table_one(trials)["verification_accuracy"].to_dict(), nan_ok=True)
+    at_start = ladder.trials_at(trials, points, 1)
+    first = points[points["rung"] == 1].set_index("trial_id")["test/verification_accuracy"]
+    assert at_start.set_index("trial_id")["test/verification_accuracy"].to_dict() == first.to_dict()
+    assert len(at_start) == len(trials) and (first < 0.14).all()
+
+
+def test_the_ladder_names_the_trained_family_ahead_at_each_rung_and_where_the_order_changes():
+    early = {"vae": 0.60, "cgan": CHANCE, "rcgan": 0.40}
+    trials, points = study({1: AT_CHANCE, 2: early, 3: FINAL})
+    table = ladder.ladder_table(trials, points)
+    assert set(table.loc[table["rung"] == 1, "status"]) == {"at chance"}
+    assert ladder.leaders(table) == [(1, None), (2, "vae"), (3, "rcgan")]
+    assert ladder.order_changes(table) == [f"at rung 3 (1 TFLOP) rcgan is ahead, after vae"]
+    rung2 = table[table["rung"] == 2].set_index("family")
+    assert rung2.loc["vae", "mean"] == pytest.approx(60.0, abs=1.0) and rung2.loc["vae", "n"] == 5
+    assert rung2.loc["cgan", "status"] == "at chance" and rung2.loc["vae", "chance"] == pytest.approx(100 * CHANCE)
+    assert "**" in ladder.render(table).splitlines()[3], "the family ahead at rung 2 is in bold"
+
+
+def test_the_claims_along_the_ladder_are_undecided_where_no_family_had_learned():
+    trials, points = study({1: AT_CHANCE, 2: FINAL})
+    verdicts = ladder.claims_by_rung(trials, points, JUDGE).set_index("claim")
+    highest = next(c for c in verdicts.index if c.startswith("RC-GAN has the highest"))
+    assert verdicts.loc[highest, "rung 1"] == "undecided"
+    assert verdicts.loc[highest, "rung 2"] == verdicts.loc[highest, "final"] == "reproduced"
+
+
+def test_the_answer_names_the_family_ahead_with_its_paired_lead_or_says_that_none_is_trained():
+    trials, points = study({1: AT_CHANCE, 2: FINAL})
+    lines = answer.answer(trials, ladder.ladder_table(trials, points))
+    table = table_one(trials)
+    vae, rcgan = (f"{table.loc[f, 'verification_accuracy']:.1f} ± {table.loc[f, 'verification_accuracy:half']:.1f} %" for f in ("vae", "rcgan"))
+    assert lines[0] == (f"rcgan is ahead at 1 TFLOP of training per run: Table I {rcgan} (n = 5 seeds, test decisions not recorded), "
+                        f"against vae's {vae}, a lead of 14.0 points [14.0, 14.0] paired over 5 seeds.")
+    assert any(line.startswith("cgan: Table I 65.") and line.endswith("at 1 TFLOP, trained.") for line in lines)
+    assert lines[-1] == "Ahead along the ladder of budgets: rung 1 (500 GFLOP): none trained; rung 2 (1 TFLOP): rcgan."
+    untrained, _ = study({1: AT_CHANCE})
+    assert answer.answer(untrained)[0].startswith("No family is trained at this budget")
+
+
+def test_the_answer_says_when_a_family_spent_less_than_its_budget():
+    trials, _ = study({1: FINAL})
+    trials["config/budget_flops"] = 1e12
+    assert not any(line.startswith("Not equal in compute") for line in answer.answer(trials))
+    trials.loc[trials["target"] == "vae", "train_flops"] = 3e11
+    assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 30 % of their budget")

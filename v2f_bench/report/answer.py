@@ -1,0 +1,97 @@
+"""The report's first screen: which family is ahead at the study's budget and by how much, in sentences made from the data.
+
+Read from the same frames as the tables: Table I (``tables.table_one``: test accuracy over seeds with its 95 % interval
+and each family's training status against its chance line), the paired differences (``tables.paired_comparisons``),
+the compute each family's runs spent (and whether any spent less than its budget), and, when the trials evaluated at rungs, the family ahead at each rung of the
+ladder (``ladder.leaders``). A family that is not "trained" is never named ahead: its numbers describe a model that
+did not learn.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+
+from v2f_bench.compute import format_flops
+from v2f_bench.report import ladder, tables
+
+METRIC = "verification_accuracy"
+
+
+def _interval(row: pd.Series) -> str:
+    half = row[f"{METRIC}:half"]
+    return f"{row[METRIC]:.1f} ± {half:.1f} %" if pd.notna(half) else f"{row[METRIC]:.1f} % (one seed, no interval)"
+
+
+def _spent(trials: pd.DataFrame, family: str) -> str:
+    best = tables.best_per_search(tables.generator_rows(trials))
+    if "train_flops" not in best:
+        return "unrecorded compute"
+    flops = pd.to_numeric(best.loc[best["target"] == family, "train_flops"], errors="coerce").dropna()
+    return format_flops(float(flops.mean())) if not flops.empty else "unrecorded compute"
+
+
+def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> list[str]:
+    """The answer in sentences: the family ahead (with its lead over the next trained family, paired over seeds), or
+    that none is trained; every family's Table I with its status; the family ahead along the ladder."""
+    table = tables.table_one(trials)
+    ran = table[table["seeds"] > 0]
+    trained = ran[ran["status"] == "trained"]
+    n = int(ran["seeds"].max()) if not ran.empty else 0
+    decisions = ran[f"{METRIC}:decisions"].min()
+    per_seed = f"{int(decisions)} test decisions per seed" if pd.notna(decisions) else "test decisions not recorded"
+    lines, named = [], []
+    if trained.empty:
+        lines.append(f"No family is trained at this budget: no family's Table I interval lies above its chance line with its faces "
+                     f"distinct by identity, so this study gives no verdict on any family (n = {n} seed{'s' if n != 1 else ''}, {per_seed}).")
+    else:
+        order = trained.sort_values(METRIC, ascending=False)
+        first = order.index[0]
+        named = list(order.index[:2])
+        text = f"{first} is ahead at {_spent(trials, first)} of training per run: Table I {_interval(order.iloc[0])} (n = {n} seed{'s' if n != 1 else ''}, {per_seed})"
+        if len(order) > 1:
+            second = order.index[1]
+            text += f", against {second}'s {_interval(order.iloc[1])}" + _lead(trials, first, second)
+        elif len(ran) > 1:
+            text += "; it is the only trained family"
+        lines.append(text + ".")
+    for family, row in ran.iterrows():
+        if family in named:
+            continue
+        lines.append(f"{family}: Table I {_interval(row)} at {_spent(trials, family)}, {row['status']}.")
+    short = _short_of_budget(trials)
+    if short:
+        lines.append("Not equal in compute: " + "; ".join(short) + " (an epoch cap that binds is a defect of the study, not a property of the family).")
+    if ladder_table is not None and not ladder_table.empty:
+        steps = [f"rung {rung} ({format_flops(ladder_table.loc[ladder_table['rung'] == rung, 'train_flops'].mean())}): {leader or 'none trained'}"
+                 for rung, leader in ladder.leaders(ladder_table)]
+        lines.append("Ahead along the ladder of budgets: " + "; ".join(steps) + ".")
+    return lines
+
+
+def _lead(trials: pd.DataFrame, first: str, second: str) -> str:
+    paired = tables.paired_comparisons(trials, ("I",))
+    if paired.empty:
+        return ""
+    rows = paired[(paired["metric"] == METRIC) & (paired["a"].isin([first, second])) & (paired["b"].isin([first, second]))]
+    if rows.empty:
+        return ""
+    row = rows.iloc[0]
+    sign = 1.0 if row["a"] == first else -1.0
+    low, high = sorted((sign * row["low"], sign * row["high"]))
+    if math.isnan(low):
+        return f", a lead of {sign * row['difference']:.1f} points (one paired seed, no interval)"
+    decided = "" if low > 0 else "; the interval contains 0, so the lead is within noise"
+    return f", a lead of {sign * row['difference']:.1f} points [{low:.1f}, {high:.1f}] paired over {int(row['n_pairs'])} seeds{decided}"
+
+
+def _short_of_budget(trials: pd.DataFrame) -> list[str]:
+    """The families whose selected runs spent less than their trial budget (``config/budget_flops``), with the share spent."""
+    best = tables.best_per_search(tables.generator_rows(trials))
+    if best.empty or "config/budget_flops" not in best or "train_flops" not in best:
+        return []
+    budget = pd.to_numeric(best["config/budget_flops"], errors="coerce")
+    share = pd.to_numeric(best["train_flops"], errors="coerce") / budget
+    short = best.assign(_share=share)[(budget > 0) & (share < 1.0)]
+    return [f"{family}'s runs spent as little as {100 * group['_share'].min():.0f} % of their budget" for family, group in short.groupby("target")]
