@@ -5,7 +5,7 @@ Run:  .venv/bin/python -m benchmarks.convergence RUN_DIR [--out reports/converge
 
 ``RUN_DIR`` is a ``v2f-bench paper`` run directory: its prepared data and its voice and judge stages are what
 every trial of the study meets. Each family (and each ``--variant``: a label, a family and settings) trains once
-with the study's fixed settings (the default profile's widths and precision, ``--image-size``) and its defaults,
+with the default profile's fixed settings (``pipeline.PROFILES["default"].fixed``: widths and precision) and ``--image-size`` and its defaults,
 through the generator task's own loop (``tasks.generator.generator_epochs``) without Ray, with ``budget_flops`` =
 ``--budget`` and ``--rungs`` log-spaced evaluation points (``rung_fractions``: 1/2^(rungs-1) ... 1/2, 1 of it).
 At each point it records the validation metrics, their chance line (one fixed face for every voice, the mean
@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
+from v2f_bench.errors import UserError
+
 PLATEAU_POINTS = 0.02
 """Validation accuracy within this (absolute, on [0, 1]) of a run's best counts as its plateau."""
-STUDY_SETTINGS = {"g_channels": 16, "d_channels": 16, "precision": "fp32"}
-"""The default profile's fixed settings (``pipeline.PROFILES["default"].fixed``) that a family declares."""
 
 
 def plateau(values: list[float], within: float = PLATEAU_POINTS) -> int:
@@ -47,11 +47,14 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
 
     label, _, rest = text.partition("=")
     family, _, pairs = rest.partition(":")
+    usage = f"--variant {text!r}: write label=family:key=value,... (e.g. cgan-shuffled=cgan:mismatch=shuffled)"
     if not label or not family:
-        raise SystemExit(f"--variant {text!r}: write label=family:key=value,... (e.g. cgan-shuffled=cgan:mismatch=shuffled)")
+        raise UserError(usage)
     settings = {}
     for pair in filter(None, pairs.split(",")):
-        key, _, value = pair.partition("=")
+        key, equals, value = pair.partition("=")
+        if not key or not equals:
+            raise UserError(usage)
         settings[key] = yaml.safe_load(value)
     return label, family, settings
 
@@ -63,9 +66,12 @@ def run_family(label: str, family: str, settings: dict, data: dict, budget: floa
     from v2f_bench.compute import ComputeMeter
     from v2f_bench.tasks.generator import generator_epochs
 
+    from v2f_bench.pipeline import PROFILES
+
     declared = data["families"][family].defaults
+    fixed = {k: v for k, v in PROFILES["default"].fixed.items() if k in declared or k == "precision"}
     config = {"family": family, "image_size": image_size, "budget_flops": budget, "rungs": rungs, "max_epochs": 100000, "seed": seed,
-              **{k: v for k, v in STUDY_SETTINGS.items() if k in declared or k == "precision"}, **settings}
+              **fixed, **settings}
     meter = ComputeMeter(torch.get_num_threads(), 1.0 if torch.cuda.is_available() else 0.0)
     started = time.perf_counter()
     points, faces = [], []
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.convergence", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="a `v2f-bench paper` run directory (prepared data, voice and judge stages)")
     parser.add_argument("--out", type=Path, default=Path("reports/convergence"))
-    parser.add_argument("--budget", default="19.2TFLOP", help="training FLOPs of each run (default 8x the default profile's 2.4 TFLOP)")
+    parser.add_argument("--budget", default="19.2TFLOP", help="training FLOPs of each run (default 16x the default profile's 1.2 TFLOP)")
     parser.add_argument("--rungs", type=int, default=8, help="log-spaced evaluation points, halving from the budget")
     parser.add_argument("--families", default="vae,cgan,rcgan")
     parser.add_argument("--variant", action="append", default=[], help="label=family:key=value,... (another run)")
@@ -169,7 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     voice = json.loads((run_dir / "voice" / "stage.json").read_text())
     judge = json.loads((run_dir / "judge" / "stage.json").read_text())
     data = generator_data(prepared, run_dir, voice, judge)
-    plan = [(name, name, {}) for name in filter(None, args.families.split(","))] + [parse_variant(v) for v in args.variant]
+    try:
+        plan = [(name, name, {}) for name in filter(None, args.families.split(","))] + [parse_variant(v) for v in args.variant]
+        unknown = [family for _, family, _ in plan if family not in data["families"]]
+        if unknown or not plan:
+            raise UserError(f"--families/--variant: {unknown[0]!r} is not a generator family; known: {', '.join(sorted(data['families']))}"
+                            if unknown else "--families and --variant name no run; give at least one")
+    except UserError as exc:
+        print(f"python -m benchmarks.convergence: error: {exc}", file=sys.stderr)
+        return 2
     runs = [run_family(label, family, settings, data, budget.amount, args.rungs, args.image_size, args.seed) for label, family, settings in plan]
     meta = {"command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else sys.argv[1:]), "machine": machine(),
             "budget": budget.amount, "rungs": args.rungs, "image_size": args.image_size, "seed": args.seed, "threads": torch.get_num_threads(),

@@ -105,6 +105,8 @@ class Workspace:
         write(f / "audio.yaml", next(self.raw.glob("voxceleb2/dev/aac/*/*/*.wav")).read_bytes()[:4096])
         write(f / "python_space.yaml", f"target: vae\nmetric: val_verification_accuracy\nparameters:\n  g_lr: {PYTHON_TAG}\n")
         write(f / "python_config.yaml", f"g_lr: {PYTHON_TAG}\n")
+        write(f / "sampled_budget_space.yaml", "target: vae\nmetric: val_verification_accuracy\nmode: max\nparameters:\n"
+                                               "  budget_flops: {type: loguniform, low: 1.0e+9, high: 1.0e+12}\n")
         write(f / "python_cluster.yaml", f"cluster_name: x\nprovider: {PYTHON_TAG}\nmax_workers: 2\n")
         write(f / "empty.yaml", "")
         write(f / "broken.yaml", "lr: [1.0, 2.0\nbatch: {\n")
@@ -282,6 +284,8 @@ CASES = [
     row("tune", "missing-space", ["tune", "vae", *SEARCH, "--space", "{tmp}/nope.yaml"], "{tmp}/nope.yaml: cannot read"),
     row("tune", "space-python-tag", ["tune", "vae", *SEARCH, "--space", "{files}/python_space.yaml"],
         "{files}/python_space.yaml: not plain YAML (line 4"),
+    row("tune", "space-samples-the-trial-budget", ["tune", "vae", *SEARCH, "--space", "{files}/sampled_budget_space.yaml"],
+        "{files}/sampled_budget_space.yaml: parameters.budget_flops: budget_flops is a study setting, the same for every trial"),
     row("tune", "space-is-audio", ["tune", "vae", *SEARCH, "--space", "{files}/audio.yaml"], "{files}/audio.yaml: not UTF-8 text"),
     row("tune", "judge-search-of-a-pretrained-judge", ["tune", "judge", *SEARCH, "--judge", "dlib"],
         "--judge dlib: `tune judge` searches the hyperparameters of the 'trained' judge only"),

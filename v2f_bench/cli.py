@@ -137,7 +137,7 @@ def _add_budget_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trials", type=int, help=f"trials per search (default {b.trials}; a cap of {COMPUTE_CAPS['trials']} with --compute-budget)")
     p.add_argument("--max-epochs", type=int,
                    help=f"epochs per trial at most (default {b.max_epochs}; a cap of {COMPUTE_CAPS['max_epochs']} with --compute-budget)")
-    p.add_argument("--grace-period", type=int, default=b.grace_period, help=f"ASHA: epochs before a trial may be stopped (default {b.grace_period})")
+    p.add_argument("--grace-period", type=int, default=b.grace_period, help=f"ASHA: epochs before a trial may be stopped (default {b.grace_period}; trials at rungs of a FLOP budget are stopped at their rungs)")
     p.add_argument("--scheduler", default=b.scheduler, choices=SCHEDULERS, help=f"trial scheduler (default {b.scheduler})")
     p.add_argument("--concurrency", type=int, default=b.concurrency, help=f"trials at once (default {b.concurrency})")
     p.add_argument("--cpus-per-trial", type=float, default=b.cpus_per_trial, help=f"CPUs per trial (default {b.cpus_per_trial:g})")

@@ -7,7 +7,7 @@ report reads nothing else.
 
 - The searcher is Optuna's TPE sampler (seeded) through Ray's ``OptunaSearch`` (``study.ResumableOptunaSearch``), limited to
   ``concurrency`` trials at a time; the scheduler is ASHA (early stopping on the space's metric,
-  ``time_attr`` = epochs) or FIFO.
+  ``time_attr`` = epochs, or the share of the trial's FLOP budget spent for generator trials that evaluate at rungs) or FIFO.
 - Multi-objective (``space.objectives``, from ``--objectives``): the same TPE sampler (Optuna's
   TPE handles several objectives) is told every objective's final value, and Optuna keeps the
   Pareto front; ASHA stops trials and checkpoints are kept on the first objective only, and no
@@ -140,14 +140,17 @@ def best_result(results, space) -> dict:
             "trials": len(results), "failed": sum(1 for r in results if r.error is not None)}
 
 
-def reports_per_trial(fixed: dict, budget: Budget) -> int:
-    """How many reports a trial makes at most, ASHA's ``max_t``: one per epoch, or one per rung for a generator
-    trial whose study fixes ``budget_flops`` (``tasks.generator.rung_fractions``), whatever its epoch cap."""
-    if fixed.get("budget_flops", 0) > 0:
-        from v2f_bench.models.family import GENERATOR_HYPERS
+def _asha(fixed: dict, budget: Budget, stop_on: dict):
+    """ASHA over epochs; or, for generator trials with a FLOP budget (``budget_flops`` in the study's fixed settings), over
+    the share of it spent, with milestones at the trials' rungs (halving steps from the first rung, reduction factor 2)."""
+    from ray.tune.schedulers import ASHAScheduler
 
-        return int(fixed.get("rungs", GENERATOR_HYPERS["rungs"].default))
-    return budget.max_epochs
+    from v2f_bench.models.family import reports_per_trial
+
+    rungs = reports_per_trial(fixed, None)
+    if rungs is None:
+        return ASHAScheduler(time_attr="training_iteration", max_t=budget.max_epochs, grace_period=budget.grace_period, **stop_on)
+    return ASHAScheduler(time_attr="budget_spent", max_t=1.0, grace_period=2.0 ** -(rungs - 1), reduction_factor=2, **stop_on)
 
 
 def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int, tracking=None):
@@ -182,8 +185,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
     if budget.scheduler == "asha":
         stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}
-        reports = reports_per_trial(setup.fixed, budget)
-        scheduler = ASHAScheduler(time_attr="training_iteration", max_t=reports, grace_period=min(budget.grace_period, reports), **stop_on)
+        scheduler = _asha(setup.fixed, budget, stop_on)
     else:
         scheduler = FIFOScheduler()
     trainable = tune.with_resources(

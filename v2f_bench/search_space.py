@@ -236,9 +236,18 @@ def _parse_parameter(path: Path, name: Any, spec: Any, accepted: set[str] | None
     extra = [key for key in spec if key not in ("type", "when", *SPEC_KEYS[kind])]
     if extra:
         raise UserError(f"{where}.{extra[0]}: not a key of a {kind} parameter; it takes {', '.join(SPEC_KEYS[kind])} (and when)")
+    if kind != "fixed" and name in _study_settings():
+        raise UserError(f"{where}: {name} is a study setting, the same for every trial (a sampled trial budget would make the compute "
+                        "unequal); give it as {type: fixed, value: ...}, or let --compute-budget and the profile set it")
     when = _parse_when(where, spec.get("when"), earlier)
     return {"loguniform": _parse_float, "uniform": _parse_float, "int": _parse_int,
             "choice": _parse_choice, "fixed": _parse_fixed}[kind](where, name, kind, spec, when)
+
+
+def _study_settings() -> frozenset:
+    from v2f_bench.models.family import STUDY_SETTINGS
+
+    return STUDY_SETTINGS
 
 
 def _parse_when(where: str, when: Any, earlier: dict[str, Parameter]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The Ray Tune side of a trial: one trainable that runs any task (``tasks``), and its report and restore plumbing.
 
-Ray's contract and nothing more: hyperparameters come only from ``config``; each epoch ends with
-``ray.tune.report(flat_metrics, checkpoint=...)``; a restarted trial resumes from
+Ray's contract and nothing more: hyperparameters come only from ``config``; each evaluation point (an epoch, or
+a rung of a generator trial's FLOP budget) ends with ``ray.tune.report(flat_metrics, checkpoint=...)``; a restarted trial resumes from
 ``ray.tune.get_checkpoint()``. The task's data (``data["task"]`` is the task class) arrives once through
 the object store (``tune.with_parameters(train_task, data=...)``), never re-read per trial.
 

@@ -51,7 +51,8 @@ def test_the_ladder_names_the_trained_family_ahead_at_each_rung_and_where_the_or
     table = ladder.ladder_table(trials, points)
     assert set(table.loc[table["rung"] == 1, "status"]) == {"at chance"}
     assert ladder.leaders(table) == [(1, None), (2, "vae"), (3, "rcgan")]
-    assert ladder.order_changes(table) == [f"at rung 3 (1 TFLOP) rcgan is ahead, after vae"]
+    assert ladder.order_changes(table) == ["at rung 2 (500 GFLOP) vae is ahead, after no trained family",
+                                           "at rung 3 (1 TFLOP) rcgan is ahead, after vae"]
     rung2 = table[table["rung"] == 2].set_index("family")
     assert rung2.loc["vae", "mean"] == pytest.approx(60.0, abs=1.0) and rung2.loc["vae", "n"] == 5
     assert rung2.loc["cgan", "status"] == "at chance" and rung2.loc["vae", "chance"] == pytest.approx(100 * CHANCE)
@@ -71,12 +72,12 @@ def test_the_answer_names_the_family_ahead_with_its_paired_lead_or_says_that_non
     lines = answer.answer(trials, ladder.ladder_table(trials, points))
     table = table_one(trials)
     vae, rcgan = (f"{table.loc[f, 'verification_accuracy']:.1f} ± {table.loc[f, 'verification_accuracy:half']:.1f} %" for f in ("vae", "rcgan"))
-    assert lines[0] == (f"rcgan is ahead at 1 TFLOP of training per run: Table I {rcgan} (n = 5 seeds, test decisions not recorded), "
+    assert lines[0] == (f"rcgan is ahead within 1 TFLOP of training per run: Table I {rcgan} (n = 5 seeds, test decisions not recorded), "
                         f"against vae's {vae}, a lead of 14.0 points [14.0, 14.0] paired over 5 seeds.")
-    assert any(line.startswith("cgan: Table I 65.") and line.endswith("at 1 TFLOP, trained.") for line in lines)
+    assert any(line.startswith("cgan: Table I 65.") and line.endswith("within 1 TFLOP of training per run, trained.") for line in lines)
     assert lines[-1] == "Ahead along the ladder of budgets: rung 1 (500 GFLOP): none trained; rung 2 (1 TFLOP): rcgan."
     untrained, _ = study({1: AT_CHANCE})
-    assert answer.answer(untrained)[0].startswith("No family is trained at this budget")
+    assert answer.answer(untrained)[0].startswith("No family is shown to have learned at this budget (vae at chance, cgan at chance, rcgan at chance)")
 
 
 def test_the_answer_says_when_a_family_spent_less_than_its_budget():
@@ -84,4 +85,5 @@ def test_the_answer_says_when_a_family_spent_less_than_its_budget():
     trials["config/budget_flops"] = 1e12
     assert not any(line.startswith("Not equal in compute") for line in answer.answer(trials))
     trials.loc[trials["target"] == "vae", "train_flops"] = 3e11
-    assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 30 % of their budget")
+    assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 30 % of their budget (completed)")
+    assert "within a 1 TFLOP budget per run" in answer.answer(trials)[0]

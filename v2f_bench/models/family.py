@@ -39,6 +39,20 @@ GENERATOR_HYPERS: dict[str, Hyper] = {
 """The settings every family's trial takes (the generator task's loop reads them), beside the family's own
 (``GeneratorFamily.defaults``) in the same flat config; a family may not declare one of these names."""
 
+STUDY_SETTINGS = frozenset({"budget_flops", "rungs"})
+"""Settings a study fixes for every trial alike (``--compute-budget`` and the profile), never searched: a sampled trial
+budget would make the compute unequal."""
+
+
+def reports_per_trial(config: dict, max_epochs: int | None) -> int | None:
+    """How many reports a trial that runs to its end makes: one per rung for a generator trial with ``budget_flops`` > 0
+    (``rungs``, default ``GENERATOR_HYPERS``'), else one per epoch up to ``max_epochs`` (ASHA's ``max_t``; the report's
+    "completed")."""
+    budget = config.get("budget_flops")
+    if isinstance(budget, int | float) and not isinstance(budget, bool) and budget > 0:
+        return int(config.get("rungs", GENERATOR_HYPERS["rungs"].default))
+    return max_epochs
+
 
 class GeneratorFamily:
     """Base class of a voice-to-face generator family.

@@ -24,12 +24,16 @@ def _interval(row: pd.Series) -> str:
     return f"{row[METRIC]:.1f} ± {half:.1f} %" if pd.notna(half) else f"{row[METRIC]:.1f} % (one seed, no interval)"
 
 
-def _spent(trials: pd.DataFrame, family: str) -> str:
+def _budget(trials: pd.DataFrame, family: str) -> str:
+    """The trial budget of the family's selected runs (``config/budget_flops``), else the FLOPs they spent."""
     best = tables.best_per_search(tables.generator_rows(trials))
-    if "train_flops" not in best:
-        return "unrecorded compute"
-    flops = pd.to_numeric(best.loc[best["target"] == family, "train_flops"], errors="coerce").dropna()
-    return format_flops(float(flops.mean())) if not flops.empty else "unrecorded compute"
+    mine = best[best["target"] == family]
+    for column, words in (("config/budget_flops", "a {} budget per run"), ("train_flops", "{} of training per run")):
+        values = pd.to_numeric(mine[column], errors="coerce").dropna() if column in mine else pd.Series(dtype=float)
+        values = values[values > 0]
+        if not values.empty:
+            return words.format(format_flops(float(values.mean())))
+    return "unrecorded compute"
 
 
 def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> list[str]:
@@ -38,18 +42,20 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
     table = tables.table_one(trials)
     ran = table[table["seeds"] > 0]
     trained = ran[ran["status"] == "trained"]
-    n = int(ran["seeds"].max()) if not ran.empty else 0
     decisions = ran[f"{METRIC}:decisions"].min()
     per_seed = f"{int(decisions)} test decisions per seed" if pd.notna(decisions) else "test decisions not recorded"
     lines, named = [], []
     if trained.empty:
-        lines.append(f"No family is trained at this budget: no family's Table I interval lies above its chance line with its faces "
-                     f"distinct by identity, so this study gives no verdict on any family (n = {n} seed{'s' if n != 1 else ''}, {per_seed}).")
+        statuses = ", ".join(f"{family} {row['status']}" for family, row in ran.iterrows())
+        lines.append(f"No family is shown to have learned at this budget ({statuses}), so this study gives no verdict on any family "
+                     f"({per_seed}).")
     else:
         order = trained.sort_values(METRIC, ascending=False)
         first = order.index[0]
         named = list(order.index[:2])
-        text = f"{first} is ahead at {_spent(trials, first)} of training per run: Table I {_interval(order.iloc[0])} (n = {n} seed{'s' if n != 1 else ''}, {per_seed})"
+        n = int(order.iloc[0]["seeds"])
+        text = (f"{first} is ahead within {_budget(trials, first)}: Table I {_interval(order.iloc[0])} "
+                f"(n = {n} seed{'s' if n != 1 else ''}, {per_seed})")
         if len(order) > 1:
             second = order.index[1]
             text += f", against {second}'s {_interval(order.iloc[1])}" + _lead(trials, first, second)
@@ -59,10 +65,11 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
     for family, row in ran.iterrows():
         if family in named:
             continue
-        lines.append(f"{family}: Table I {_interval(row)} at {_spent(trials, family)}, {row['status']}.")
+        lines.append(f"{family}: Table I {_interval(row)} within {_budget(trials, family)}, {row['status']}.")
     short = _short_of_budget(trials)
     if short:
-        lines.append("Not equal in compute: " + "; ".join(short) + " (an epoch cap that binds is a defect of the study, not a property of the family).")
+        lines.append("Not equal in compute: " + "; ".join(short) + " (a run that stops short of its budget is a defect of the study, "
+                     "not a property of its family).")
     if ladder_table is not None and not ladder_table.empty:
         steps = [f"rung {rung} ({format_flops(ladder_table.loc[ladder_table['rung'] == rung, 'train_flops'].mean())}): {leader or 'none trained'}"
                  for rung, leader in ladder.leaders(ladder_table)]
@@ -82,7 +89,8 @@ def _lead(trials: pd.DataFrame, first: str, second: str) -> str:
     low, high = sorted((sign * row["low"], sign * row["high"]))
     if math.isnan(low):
         return f", a lead of {sign * row['difference']:.1f} points (one paired seed, no interval)"
-    decided = "" if low > 0 else "; the interval contains 0, so the lead is within noise"
+    decided = "" if low > 0 else ("; the interval lies below 0: paired seed by seed, the order reverses" if high < 0
+                                  else "; the interval contains 0, so the lead is within noise")
     return f", a lead of {sign * row['difference']:.1f} points [{low:.1f}, {high:.1f}] paired over {int(row['n_pairs'])} seeds{decided}"
 
 
@@ -94,4 +102,5 @@ def _short_of_budget(trials: pd.DataFrame) -> list[str]:
     budget = pd.to_numeric(best["config/budget_flops"], errors="coerce")
     share = pd.to_numeric(best["train_flops"], errors="coerce") / budget
     short = best.assign(_share=share)[(budget > 0) & (share < 1.0)]
-    return [f"{family}'s runs spent as little as {100 * group['_share'].min():.0f} % of their budget" for family, group in short.groupby("target")]
+    return [f"{family}'s runs spent as little as {100 * group['_share'].min():.0f} % of their budget "
+            f"({', '.join(sorted(set(map(str, group['status']))))})" for family, group in short.groupby("target")]

@@ -90,16 +90,20 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
                      f"'Voice encoders side by side' show the {encoders[0]} sub-study (trials.csv holds every trial)")
         trials = trials[(tables.roles(trials) != "generator") | (trials["voice_encoder"] == encoders[0])]
     generators = tables.generator_rows(trials)
+    points = collection.ladder
+    if not points.empty:  # the points of the trials the report shows (a voice-encoder study shows the first encoder's)
+        shown = pd.Series(list(zip(points["experiment_path"], points["trial_id"]))).isin(set(zip(trials["experiment_path"], trials["trial_id"])))
+        points = points[shown.to_numpy()]
     if generators.empty:
         notes.append("no generator searches among the experiments: Tables I and II need `v2f-bench compare` or `tune FAMILY` results")
         trials.to_csv(out / "trials.csv", index=False)
         written = {}
     else:
         written = tables.write_tables(trials, out)
-        sections.append(_answer_section(trials, collection.ladder, generators, out))
+        sections.append(_answer_section(trials, points, generators, out))
         sections += _table_sections(trials, out)
         sections.append(_claims_section(trials, _judge_verification(generators), out))
-        sections += _ladder_sections(trials, collection.ladder, _judge_verification(generators), out)
+        sections += _ladder_sections(trials, points, _judge_verification(generators), out)
         sections.append(_paired_section(trials, out))
         sections.append(_compute_section(collection, out))
         sections += _budget_sections(generators, out)
@@ -325,8 +329,9 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     epochs = tables.generator_rows(collection.epochs)
     metric, _ = search_objective(generators)
     if metric in epochs:
-        figures.learning_curves(epochs, metric, curves)
-        sections.append(Section(f"Learning curves ({metric} per epoch)", images=[curves]))
+        if "rung" not in epochs:  # trials that evaluate at rungs of a FLOP budget are drawn against FLOPs only
+            figures.learning_curves(epochs, metric, curves)
+            sections.append(Section(f"Learning curves ({metric} per epoch)", images=[curves]))
         flops = pd.to_numeric(epochs.get("train_flops", pd.Series(dtype=float)), errors="coerce")
         if (flops > 0).any():
             by_flops = figures.learning_curves(epochs, metric, out / "learning_curves_flops.png", x_col="train_flops", log_x=True,

@@ -29,11 +29,11 @@ report run on a search that is still writing, skipping exactly what is incomplet
 Trial status (column ``status``):
 
 * ``completed``: ended without error after ``max_epochs`` epochs (a generator trial with ``budget_flops``: after
-  its ``rungs`` evaluation points, ``expected_reports``);
+  its ``rungs`` evaluation points, ``models.family.reports_per_trial``);
 * ``stopped``: ended without error before that (ASHA stopped it, or the trainable's own
   early stopping, e.g. the voice classifier's patience);
 * ``failed``: errored (Ray's status ERROR; without a readable Ray state: an ``error.txt`` and fewer
-  than ``max_epochs`` epochs); ``error`` holds the failure's one-line reason;
+  reports than that); ``error`` holds the failure's one-line reason;
 * ``unfinished``: had not ended when the directory was read (a search still running, or one whose
   driver was killed; ``--resume`` continues it).
 
@@ -56,6 +56,7 @@ import pandas as pd
 from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_PROGRESS_FILE, RAY_RESULT_FILE,
                                  RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE, LADDER_FILE)
 from v2f_bench.compute import COMPUTE_KEYS
+from v2f_bench.models.family import reports_per_trial
 from v2f_bench.errors import UserError
 from v2f_bench.storage import Location, read_trial_states
 from v2f_bench.targets import role_of
@@ -98,9 +99,9 @@ class Collection:
     problems: list[str] = field(default_factory=list)
     """One line for everything skipped or doubtful, e.g. an empty directory or a half-written result line."""
     ladder: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """One row per (generator trial, evaluation point) of the trials that evaluate at rungs of a FLOP budget: the trial's
-    keys, ``rung``, ``rung_fraction``, ``budget_spent``, ``train_flops``, ``epoch`` and the point's ``test/<metric>`` values
-    (from the newest checkpoint's ``ladder.json``); empty when no trial has rungs."""
+    """One row per (generator trial, evaluation point), from the newest checkpoint's ``ladder.json``: the trial's keys,
+    ``epoch``, ``train_flops``, ``train_steps``, the point's ``test/<metric>`` values and, for trials that evaluate at rungs
+    of a FLOP budget, ``rung``, ``rung_fraction``, ``budget_spent`` and ``capped``; empty when no trial wrote one."""
 
     def best_trials(self) -> pd.DataFrame:
         """Each experiment's best trial by ``best_val`` (direction from its ``mode``), among trials that did not fail.
@@ -364,7 +365,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
         last = results[-1] if results else None
         params = trial.read_json(RAY_PARAMS_FILE) if RAY_PARAMS_FILE in listing else None
         config = params if isinstance(params, dict) else ray_view.get("config") or (last or {}).get("config") or {}
-        status = _trial_status(ray_view.get("status"), len(results), expected_reports(config, max_epochs), error is not None, last)
+        status = _trial_status(ray_view.get("status"), len(results), reports_per_trial(config, max_epochs), error is not None, last)
         trial_id = ray_view.get("trial_id") or (last or {}).get("trial_id") or _id_from_dirname(dirname)
         if not results and status != "failed":
             problems.append(f"{where}: trial {trial_id} has no results yet ({status}); skipped")
@@ -411,14 +412,6 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     return {"search": record, "compare": compare}, trial_rows, epoch_rows, ladder_rows
 
 
-def expected_reports(config: dict, max_epochs: int | None) -> int | None:
-    """How many reports a trial that ran to its end made: one per rung for a generator trial with ``budget_flops``
-    (``tasks.generator.rung_fractions``), else one per epoch up to the budget's ``max_epochs``."""
-    if _is_number(config.get("budget_flops")) and config["budget_flops"] > 0 and _is_number(config.get("rungs")):
-        return int(config["rungs"])
-    return max_epochs
-
-
 def _ladder(trial: Location, listing: dict[str, bool]) -> list[dict]:
     """The evaluation points of a generator trial from its newest checkpoint's ``ladder.json`` (each point's rung,
     FLOPs spent and test values, as ``test/<metric>``); none for other trials."""
@@ -432,7 +425,7 @@ def _ladder(trial: Location, listing: dict[str, bool]) -> list[dict]:
 
 
 def _counters(last: dict | None) -> dict:
-    """The cumulative compute counters (``compute.COMPUTE_KEYS``: every trial reports them each epoch) of a trial's
+    """The cumulative compute counters (``compute.COMPUTE_KEYS``: every trial reports them at each evaluation point) of a trial's
     last reported row; NaN where absent (experiments older than the counters)."""
     return {key: last[key] if last and _is_number(last.get(key)) else math.nan for key in COMPUTE_KEYS}
 

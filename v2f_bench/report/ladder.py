@@ -18,10 +18,11 @@ import math
 
 import pandas as pd
 
+from v2f_bench.compute import format_flops
 from v2f_bench.report import claims, tables
 
 METRIC = "verification_accuracy"
-COLUMNS = ["rung", "fraction", "train_flops", "family", "mean", "half", "n", "chance", "status", "ahead"]
+COLUMNS = ["rung", "fraction", "train_flops", "family", "mean", "half", "n", "chance", "status", "capped", "ahead"]
 
 
 def rungs(ladder: pd.DataFrame) -> list[int]:
@@ -54,25 +55,30 @@ def ladder_table(trials: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
     """One row per (rung, family run): ``COLUMNS``. ``fraction``: the rung's share of the budget; ``train_flops``: the
     mean FLOPs the family's runs had spent there; ``mean`` / ``half`` / ``n``: test Table I (%) over seeds with the
     half-width of its 95 % interval; ``chance``: the mean of its chance line (%); ``status``: ``training_status``
-    at that rung; ``ahead``: the family with the highest mean among those "trained" there (False for all when none is)."""
+    at that rung; ``capped``: a run's epoch cap ended it there, short of the rung's share; ``ahead``: the family with the
+    highest mean among those "trained" and not capped there (False for all when none is). Only the selected trials' points count."""
     rows = []
     for rung in rungs(ladder):
         at = trials_at(trials, ladder, rung)
         if tables.generator_rows(at).empty:
             continue
         table = tables.table_one(at)
-        points = ladder[ladder["rung"] == rung]
+        selected = tables.best_per_search(tables.generator_rows(at))
+        keys = set(zip(selected["experiment_path"], selected["trial_id"]))
+        chosen = pd.Series([key in keys for key in zip(ladder["experiment_path"], ladder["trial_id"])], index=ladder.index)
+        points = ladder[(ladder["rung"] == rung) & chosen]
         for family, row in table.iterrows():
             if row["seeds"] == 0:
                 continue
             mine = points[points["target"] == family]
             chance = pd.to_numeric(mine.get("test/chance_verification_accuracy"), errors="coerce").mean() * 100
+            capped = bool(pd.to_numeric(mine.get("capped", pd.Series(dtype=float)), errors="coerce").fillna(0).any())
             rows.append({"rung": rung, "fraction": float(mine["rung_fraction"].mean()), "train_flops": float(mine["train_flops"].mean()),
                          "family": family, "mean": row[METRIC], "half": row[f"{METRIC}:half"], "n": int(row[f"{METRIC}:n"]),
-                         "chance": chance, "status": row["status"], "ahead": False})
+                         "chance": chance, "status": row["status"], "capped": capped, "ahead": False})
     frame = pd.DataFrame(rows, columns=COLUMNS)
     for rung, group in frame.groupby("rung"):
-        trained = group[group["status"] == "trained"]
+        trained = group[(group["status"] == "trained") & ~group["capped"]]
         if not trained.empty:
             frame.loc[trained["mean"].idxmax(), "ahead"] = True
     return frame
@@ -88,12 +94,13 @@ def leaders(table: pd.DataFrame) -> list[tuple[int, str | None]]:
 
 
 def order_changes(table: pd.DataFrame) -> list[str]:
-    """Sentences naming each rung where the family ahead changes (one where it first is a trained family ahead)."""
+    """Sentences naming each rung where the family ahead changes, including where a family first is ahead after rungs
+    where none was trained."""
     out, previous = [], None
-    for rung, leader in leaders(table):
-        if leader != previous and previous is not None:
-            flops = table.loc[table["rung"] == rung, "train_flops"].mean()
-            out.append(f"at rung {rung} ({flops / 1e12:.3g} TFLOP) {leader or 'no trained family'} is ahead, after {previous}")
+    for k, (rung, leader) in enumerate(leaders(table)):
+        if k > 0 and leader != previous and leader is not None:
+            flops = format_flops(table.loc[table["rung"] == rung, "train_flops"].mean())
+            out.append(f"at rung {rung} ({flops}) {leader} is ahead, after {previous or 'no trained family'}")
         previous = leader if leader is not None else previous
     return out
 
@@ -125,8 +132,9 @@ def render(table: pd.DataFrame) -> str:
                 continue
             r = row.iloc[0]
             half = f" ± {r['half']:.1f}" if pd.notna(r["half"]) else ""
-            text = f"{r['mean']:.1f}{half} (chance {r['chance']:.1f}; {r['status']})"
+            capped = "; short of budget: epoch cap" if r["capped"] else ""
+            text = f"{r['mean']:.1f}{half} (chance {r['chance']:.1f}; {r['status']}{capped})"
             cells.append(f"**{text}**" if r["ahead"] else text)
         flops = group["train_flops"].mean()
-        lines.append(f"| {rung} | {group['fraction'].mean():.3g} | {flops / 1e12:.3g} T | " + " | ".join(cells) + " |")
+        lines.append(f"| {rung} | {group['fraction'].mean():.3g} | {format_flops(flops)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

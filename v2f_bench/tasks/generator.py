@@ -4,7 +4,8 @@
 trial settings (``models.family.GENERATOR_HYPERS``) plus the family's own, selected by
 ``GENERATOR_OBJECTIVE``. Its trial data (``generator_data``) is built from the prepared dataset and the
 voice and judge stages; its loop (``generator_epochs``) trains the family and measures Table I, the
-identity metrics and Table II on the validation units every epoch, with the test values of the same model
+identity metrics and Table II on the validation units at every evaluation point (each epoch, or each rung of a
+FLOP budget), with the test values of the same model
 in the checkpoint (``test_metrics.json``), never reported as metrics: nothing can select on test data.
 """
 
@@ -181,8 +182,8 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
 
     When to evaluate: after every epoch up to ``max_epochs``; or, for a trial with ``budget_flops`` > 0, at
     the rungs (``rung_fractions``): after the first step whose cumulative training FLOPs reach each fraction
-    of the budget (within one step of it), ending at the top rung (or at ``max_epochs``, a cap the report
-    flags). Epochs then only reshuffle the windows. Each row holds the losses averaged over the steps since
+    of the budget (so within one step of it; a step that crosses two fractions evaluates the same model at both), ending
+    at the top rung, or at ``max_epochs`` (a cap: that last point has ``capped`` 1 and the share it spent). Epochs then only reshuffle the windows. Each row holds the losses averaged over the steps since
     the previous evaluation, Table I, the identity metrics and Table II on the validation units (and the
     rung, its fraction and the FLOPs actually spent). Every checkpoint's ``ladder.json`` lists every
     evaluation point so far with its test values, so the latest checkpoint gives the whole ladder. Every
@@ -225,11 +226,11 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     sums: dict[str, float] = {}
     steps = 0
 
-    def point(epoch: int, fraction: float | None) -> Epoch:
+    def point(epoch: int, fraction: float | None, capped: bool = False) -> Epoch:
         """Evaluate the model as it is now: the metrics row and the checkpoint of this evaluation point."""
         nonlocal sums, steps
         where = {"epoch": epoch} if fraction is None else {"epoch": epoch, "rung": position["rung"], "rung_fraction": fraction,
-                                                            "budget_spent": meter.train_flops / budget}
+                                                            "budget_spent": meter.train_flops / budget, "capped": int(capped)}
         losses = {key: value / max(steps, 1) for key, value in sums.items()}
         sums, steps = {}, 0
         row = {**where, **losses, **meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev))}
@@ -243,8 +244,10 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         arrays = meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev))
         checkpoint = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
                       "position": dict(position), "ladder": list(ladder)}
-        return Epoch(row, checkpoint, {TEST_METRICS_FILE: test_file, LADDER_FILE: {"budget_flops": budget, "points": ladder}}, arrays)
+        return Epoch(row, checkpoint, {TEST_METRICS_FILE: test_file, LADDER_FILE: {"budget_flops": budget, "points": list(ladder)}}, arrays)
 
+    if fractions and position["rung"] >= len(fractions):
+        return  # restored from the checkpoint of the top rung: the trial had ended
     while position["epoch"] <= settings["max_epochs"]:
         epoch = position["epoch"]
         generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
@@ -259,19 +262,19 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             steps += 1
-            if fractions and meter.train_flops >= fractions[position["rung"]] * budget:
+            while fractions and position["rung"] < len(fractions) and meter.train_flops >= fractions[position["rung"]] * budget:
                 position.update(batch=start + settings["batch_size"], picks=generator.get_state())
                 fraction = fractions[position["rung"]]
                 position["rung"] += 1
-                yield point(epoch, fraction)
-                if position["rung"] == len(fractions):
-                    return
+                yield point(epoch, fraction)  # a step that crosses two fractions evaluates the same model at both
+            if fractions and position["rung"] == len(fractions):
+                return
         position.update(epoch=epoch + 1, batch=0, picks=None)
         if not fractions:
             yield point(epoch, None)
-    if fractions and steps:  # the epoch cap came first: the last model, as the next rung, at the share it spent
+    if fractions and steps:  # the epoch cap came first: the last model, as the next rung, at the share it spent (flagged)
         position["rung"] += 1
-        yield point(settings["max_epochs"], meter.train_flops / budget)
+        yield point(settings["max_epochs"], meter.train_flops / budget, capped=True)
 
 
 class Faces:
