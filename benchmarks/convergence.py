@@ -42,9 +42,8 @@ def plateau(values: list[float], within: float = PLATEAU_POINTS) -> int:
 
 
 def parse_variant(text: str) -> tuple[str, str, dict]:
-    """``label=family:key=value,key=value`` -> (label, family, settings); values read as YAML scalars."""
-    import yaml
-
+    """``label=family:key=value,key=value`` -> (label, family, settings); a value is read as JSON (numbers, true, false),
+    else kept as text."""
     label, _, rest = text.partition("=")
     family, _, pairs = rest.partition(":")
     usage = f"--variant {text!r}: write label=family:key=value,... (e.g. cgan-shuffled=cgan:mismatch=shuffled)"
@@ -55,7 +54,10 @@ def parse_variant(text: str) -> tuple[str, str, dict]:
         key, equals, value = pair.partition("=")
         if not key or not equals:
             raise UserError(usage)
-        settings[key] = yaml.safe_load(value)
+        try:
+            settings[key] = json.loads(value)
+        except ValueError:
+            settings[key] = value
     return label, family, settings
 
 

@@ -23,6 +23,12 @@ def data(prepared_dir, trained_stages) -> dict:
     return generator_data(load_prepared(prepared_dir), trained_stages, stage["voice"], stage["judge"])
 
 
+@pytest.fixture(scope="module")
+def vae_step(data) -> float:
+    """The training FLOPs of one step of ``VAE`` (a batch of 16)."""
+    return step_flops(data, VAE)
+
+
 def step_flops(data: dict, config: dict) -> float:
     """The training FLOPs of one step of ``config``: a trial whose budget is 1 FLOP evaluates after its first step."""
     meter = ComputeMeter(1, 0)
@@ -43,8 +49,8 @@ def test_the_rungs_halve_from_the_whole_budget():
     assert rung_fractions(1) == [1]
 
 
-def test_a_budgeted_trial_evaluates_after_the_first_step_that_reaches_each_declared_fraction(data):
-    per_step = step_flops(data, VAE)
+def test_a_budgeted_trial_evaluates_after_the_first_step_that_reaches_each_declared_fraction(data, vae_step):
+    per_step = vae_step
     budget = 10.5 * per_step
     points = budgeted(data, {**VAE, "budget_flops": budget, "rungs": 3})
     ladder = points[-1].files[LADDER_FILE]
@@ -54,8 +60,8 @@ def test_a_budgeted_trial_evaluates_after_the_first_step_that_reaches_each_decla
     assert points[-1].row["budget_spent"] == pytest.approx(11 / 10.5) and ladder["budget_flops"] == budget
 
 
-def test_a_step_that_crosses_two_fractions_evaluates_the_same_model_at_both_rungs(data):
-    per_step = step_flops(data, VAE)
+def test_a_step_that_crosses_two_fractions_evaluates_the_same_model_at_both_rungs(data, vae_step):
+    per_step = vae_step
     points = budgeted(data, {**VAE, "budget_flops": 1.5 * per_step, "rungs": 3})
     ladder = points[-1].files[LADDER_FILE]["points"]
     assert [p["train_steps"] for p in ladder] == [1, 1, 2], "one step reaches 1/4 and 1/2 of 1.5 steps' FLOPs"
@@ -63,14 +69,14 @@ def test_a_step_that_crosses_two_fractions_evaluates_the_same_model_at_both_rung
     assert points[0].row["val_verification_accuracy"] == points[1].row["val_verification_accuracy"]
 
 
-def test_a_trial_restored_from_its_top_rung_has_nothing_left_to_do(data):
-    config = {**VAE, "budget_flops": 2 * step_flops(data, VAE), "rungs": 2}
+def test_a_trial_restored_from_its_top_rung_has_nothing_left_to_do(data, vae_step):
+    config = {**VAE, "budget_flops": 2 * vae_step, "rungs": 2}
     points = budgeted(data, config)
     assert list(generator_epochs(config, data, ComputeMeter(1, 0), points[-1].state)) == []
 
 
-def test_the_epoch_cap_still_ends_a_budgeted_trial_and_its_last_point_says_what_it_spent(data):
-    per_step = step_flops(data, VAE)
+def test_the_epoch_cap_still_ends_a_budgeted_trial_and_its_last_point_says_what_it_spent(data, vae_step):
+    per_step = vae_step
     points = budgeted(data, {**VAE, "budget_flops": 1000 * per_step, "rungs": 2, "max_epochs": 1})
     steps = points[-1].files[LADDER_FILE]["points"][-1]["train_steps"]
     assert [p.row["rung"] for p in points] == [1] and points[-1].row["epoch"] == 1 and points[-1].row["capped"] == 1
