@@ -206,8 +206,9 @@ def test_a_report_on_a_half_written_experiment_uses_the_complete_rows_and_names_
     assert any("train_generator_feed0001_6" in n and "no results yet" in n for n in notes), notes
     assert "(4 trials)" in result.stdout.splitlines()[-1]
 
-    trials = pd.read_csv(out / "trials.csv").set_index("trial_id")
-    epochs = pd.read_csv(out / "epochs.csv")
+    ids = {"trial_id": str}  # Ray's 8-hex-digit trial ids can be all digits: read them as text
+    trials = pd.read_csv(out / "trials.csv", dtype=ids).set_index("trial_id")
+    epochs = pd.read_csv(out / "epochs.csv", dtype=ids)
     cut_id = intact[good[0]][0]["trial_id"]
     complete = intact[good[0]][:-1]
     assert trials.loc[cut_id, "epochs"] == len(complete) and (epochs["trial_id"] == cut_id).sum() == len(complete)

@@ -47,8 +47,9 @@ def test_a_multi_objective_search_gives_a_table_of_truly_non_dominated_trials(pr
     out = tmp_path / "report"
     assert main(["report", str(storage / "vae"), "--out", str(out)]) == 0
     assert (out / "pareto_fronts.png").is_file() and "Pareto fronts" in (out / "index.html").read_text()
-    front = pd.read_csv(out / "pareto.csv")
-    epochs = pd.read_csv(out / "epochs.csv")
+    ids = {"trial_id": str}  # Ray's 8-hex-digit trial ids can be all digits (about 2 % of runs): read them as text
+    front = pd.read_csv(out / "pareto.csv", dtype=ids)
+    epochs = pd.read_csv(out / "epochs.csv", dtype=ids)
     scored = epochs.groupby("trial_id")[["val_verification_accuracy", "val_psnr"]].last()  # one epoch per trial
     for _, row in front.iterrows():
         mine = scored.loc[row["trial_id"]]
@@ -59,5 +60,5 @@ def test_a_multi_objective_search_gives_a_table_of_truly_non_dominated_trials(pr
     for trial, mine in rest.iterrows():
         assert any((theirs >= mine).all() and (theirs > mine).any() for _, theirs in scored.iterrows()), f"trial {trial} is missing from the front"
     optuna_front = {round(t.params["lr"], 12) for t in study.best_trials}
-    trials = pd.read_csv(out / "trials.csv").set_index("trial_id")
+    trials = pd.read_csv(out / "trials.csv", dtype=ids).set_index("trial_id")
     assert {round(trials.loc[t, "config/lr"], 12) for t in front["trial_id"]} == optuna_front, "the same front as Optuna's"
