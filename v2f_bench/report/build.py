@@ -100,10 +100,11 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         written = {}
     else:
         written = tables.write_tables(trials, out)
-        sections.append(_answer_section(trials, points, generators, out))
+        rungs = ladder.ladder_table(trials, points) if not points.empty else pd.DataFrame()
+        sections.append(_answer_section(trials, rungs, generators, out))
         sections += _table_sections(trials, out)
         sections.append(_claims_section(trials, _judge_verification(generators), out))
-        sections += _ladder_sections(trials, points, _judge_verification(generators), out)
+        sections += _ladder_sections(trials, points, rungs, _judge_verification(generators), out)
         sections.append(_paired_section(trials, out))
         sections.append(_compute_section(collection, out))
         sections += _budget_sections(generators, out)
@@ -246,10 +247,9 @@ def _claims_section(trials: pd.DataFrame, judge: dict | None, out: Path) -> Sect
     return Section("Claims of the paper, checked", html=shown.to_html(index=False, na_rep="—"), note=note)
 
 
-def _ladder_sections(trials: pd.DataFrame, points: pd.DataFrame, judge: dict | None, out: Path) -> list[Section]:
+def _ladder_sections(trials: pd.DataFrame, points: pd.DataFrame, table: pd.DataFrame, judge: dict | None, out: Path) -> list[Section]:
     """Table I and the claims at each rung of the budget (``ladder.py``): ladder.csv / ladder.md, claims_by_rung.csv / .md,
-    ladder.png; none when no generator trial evaluated at rungs."""
-    table = ladder.ladder_table(trials, points) if not points.empty else pd.DataFrame()
+    ladder.png, from ``table`` (``ladder.ladder_table``, computed once for these and the answer); none when it is empty."""
     if table.empty:
         return []
     table.to_csv(out / "ladder.csv", index=False, float_format="%.6g")
@@ -349,10 +349,10 @@ def _figure_sections(collection, generators: pd.DataFrame, out: Path, notes: lis
     return sections
 
 
-def _answer_section(trials: pd.DataFrame, points: pd.DataFrame, generators: pd.DataFrame, out: Path) -> Section:
+def _answer_section(trials: pd.DataFrame, rungs: pd.DataFrame, generators: pd.DataFrame, out: Path) -> Section:
     """The first screen: the answer in sentences (``answer.py``, also answer.md) beside the face grid (Fig. 10) and
     samples.npz, the faces behind it."""
-    lines = answer.answer(trials, ladder.ladder_table(trials, points) if not points.empty else None)
+    lines = answer.answer(trials, rungs)
     (out / "answer.md").write_text("\n".join(f"- {line}" for line in lines) + "\n")
     kept = _write_samples(generators, out)
     grid = _faces_grid(generators, out)
