@@ -13,8 +13,13 @@ so that the same readers serve real and synthetic data. With nine identities (th
 ids are those of the paper's nine (``agarwal9``), joined through the meta file exactly as the real
 ones (id03258 <-> n003257); the meta file also lists identities with nothing on disk, as the real
 one does. Each identity has a stable voice (``synth_voice``) and face (``synth_face``); clips and
-photos vary around them. Every item is drawn from its own generator seeded by (seed, identity,
-item), so the output is byte-identical for a seed however the work is spread over processes.
+photos vary around them. Voice and face share more than gender: each identity draws latent traits
+(age and body size, ``synth_traits``) that tilt a few voice and face parameters at once, with
+real people's strengths at ``coupling`` 1 (0 leaves only gender shared); synth.json records each
+identity's traits, the latents of its linked voice and face parameters and the links, so that what a voice
+can tell about a face is known. Every item is drawn from its own generator seeded by (seed,
+identity, item), so the output is byte-identical for a seed however the work is spread over
+processes.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from v2f_bench.data.synth_traits import LINKS, Traits, link_strength, sample_traits
 from v2f_bench.errors import UserError
 from v2f_bench.progress import progress
 
@@ -67,6 +73,9 @@ class SynthConfig:
     absent_meta_rows: int = 6
     """Extra meta-file identities with no files on disk, as in the real VoxCeleb2 meta file."""
     seed: int = 0
+    coupling: float = 1.0
+    """Scales the trait links of ``synth_traits.LINKS``: 1 gives their real-people strengths, 0
+    leaves only gender shared between voice and face (the dataset as it was before traits), up to 3."""
 
 
 SMALL = dict(identities=4, clips_per_identity=5, min_seconds=2.0, max_seconds=3.0, videos_per_identity=2, photos_per_identity=16, absent_meta_rows=2)
@@ -133,8 +142,48 @@ def _write(out: Path, config: SynthConfig, workers: int | None) -> dict:
     _write_csv(face_root / "bb_landmark" / "loose_bb_train.csv", "NAME_ID,X,Y,W,H", boxes)
     _write_csv(face_root / "bb_landmark" / "loose_landmark_train.csv", "NAME_ID," + ",".join(f"P{i}X,P{i}Y" for i in range(1, 6)), marks)
     summary = {"identities": len(present), "meta_rows": len(people), "clips": clips, "photos": len(boxes)}
-    (out / "synth.json").write_text(json.dumps({"config": asdict(config), "summary": summary}, indent=1) + "\n")
+    record = {"config": asdict(config), "summary": summary, "identities": _trait_records(config, present), "links": _link_records(config)}
+    (out / "synth.json").write_text(json.dumps(record, indent=1) + "\n")
     return summary
+
+
+def identity_traits(config: SynthConfig, k: int, gender: str) -> Traits:
+    """Identity k's latent traits, from a stream of their own so the other streams are untouched."""
+    return sample_traits(np.random.default_rng([config.seed, 7, k]), gender)
+
+
+def _voice_profile(config: SynthConfig, k: int, person: SynthIdentity):
+    from v2f_bench.data.synth_voice import sample_voice_profile
+
+    traits = identity_traits(config, k, person.gender)
+    return sample_voice_profile(np.random.default_rng([config.seed, 2, k]), person.gender, traits, config.coupling)
+
+
+def _face_profile(config: SynthConfig, k: int, person: SynthIdentity):
+    from v2f_bench.data.synth_face import sample_face_profile
+
+    traits = identity_traits(config, k, person.gender)
+    return sample_face_profile(np.random.default_rng([config.seed, 5, k]), person.gender, traits, config.coupling)
+
+
+def _trait_records(config: SynthConfig, present: list[SynthIdentity]) -> list[dict]:
+    """Per identity on disk: its traits and the latents of its linked voice and face parameters (the
+    profiles are drawn again here from their own generators: the very ones the files were rendered from)."""
+    from v2f_bench.data.synth_face import face_latents
+    from v2f_bench.data.synth_voice import voice_latents
+
+    rows = []
+    for k, person in enumerate(present):
+        traits = identity_traits(config, k, person.gender)
+        rows.append({
+            "voice_id": person.voice_id, "face_id": person.face_id, "gender": person.gender, "age": traits.age, "size": traits.size,
+            "voice_latents": voice_latents(_voice_profile(config, k, person)), "face_latents": face_latents(_face_profile(config, k, person)),
+        })
+    return rows
+
+
+def _link_records(config: SynthConfig) -> list[dict]:
+    return [{**asdict(link), "strength": link_strength(link, config.coupling)} for link in LINKS]
 
 
 def _validate(config: SynthConfig) -> None:
@@ -144,6 +193,7 @@ def _validate(config: SynthConfig) -> None:
         (0 < config.min_seconds <= config.max_seconds, "clip durations need 0 < min <= max seconds"),
         (1 <= config.videos_per_identity, "videos per identity must be at least 1"),
         (0.0 <= config.mp3_fraction <= 1.0, "--mp3-fraction must lie in [0, 1]"),
+        (0.0 <= config.coupling <= 3.0, f"--coupling {config.coupling}: must lie in [0, 3] (1 = real people's strengths, 0 = only gender shared)"),
     ]
     for ok, message in checks:
         if not ok:
@@ -160,9 +210,9 @@ def _render_identity(job) -> tuple[str, object]:
 def _write_voice(config: SynthConfig, k: int, person: SynthIdentity, root: Path) -> int:
     import soundfile as sf
 
-    from v2f_bench.data.synth_voice import render_clip, sample_voice_profile
+    from v2f_bench.data.synth_voice import render_clip
 
-    profile = sample_voice_profile(np.random.default_rng([config.seed, 2, k]), person.gender)
+    profile = _voice_profile(config, k, person)
     naming = np.random.default_rng([config.seed, 3, k])
     videos = ["".join(naming.choice(list(_VIDEO_ID_CHARS), size=11)) for _ in range(config.videos_per_identity)]
     counters = dict.fromkeys(videos, 0)
@@ -182,9 +232,9 @@ def _write_voice(config: SynthConfig, k: int, person: SynthIdentity, root: Path)
 
 
 def _write_faces(config: SynthConfig, k: int, person: SynthIdentity, root: Path) -> tuple[list[str], list[str]]:
-    from v2f_bench.data.synth_face import render_photo, sample_face_profile
+    from v2f_bench.data.synth_face import render_photo
 
-    profile = sample_face_profile(np.random.default_rng([config.seed, 5, k]), person.gender)
+    profile = _face_profile(config, k, person)
     folder = root / "train" / person.face_id
     folder.mkdir(parents=True, exist_ok=True)
     boxes, marks = [], []

@@ -1,9 +1,11 @@
 """Procedural face photos: the image half of the synthetic stand-in for VGGFace2.
 
 Each identity is a `FaceProfile` of stable traits (head shape, colours, hair, feature sizes
-and spacing). `render_photo` draws one "photo" of that identity: a cartoon-like but
-structured face, posed, lit and framed differently every time, with the box and five
-landmarks a VGGFace2 annotation would give.
+and spacing); a few of them (forehead, lips, hair volume, jaw, head and nose width) are tilted
+towards the identity's age and body size (`synth_traits`), which its voice shares.
+`render_photo` draws one "photo" of that identity: a cartoon-like but structured face, posed,
+lit and framed differently every time, with the box and five landmarks a VGGFace2 annotation
+would give.
 
 Coordinates. Faces are designed in a *face frame*: the origin is the centre of the head
 ellipse, x grows to the right of the picture and y downwards, and one unit is half the
@@ -25,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from v2f_bench.data.records import Box, Landmarks
+from v2f_bench.data.synth_traits import LINKS, Traits, couple, latent, side_links
 
 RGB = tuple[int, int, int]
 
@@ -51,6 +54,28 @@ _HAIR_COLOURS = np.array(
 )
 _HAIR_WEIGHTS = np.array([0.36, 0.30, 0.14, 0.05, 0.08, 0.05, 0.02])
 _EYE_COLOURS = np.array([[70, 45, 30], [110, 72, 40], [120, 110, 60], [70, 110, 80], [70, 110, 160], [110, 120, 130]], float)
+
+_LINKED_RANGES: dict[str, dict[str, tuple[float, float, float]]] = {
+    "m": {
+        "head_aspect": (1.18, 1.42, 0.03),
+        "jaw_width": (0.72, 0.95, 0.0),
+        "hair_volume": (0.05, 0.3, 0.0),
+        "hairline": (0.7, 1.0, 0.0),
+        "nose_width": (0.1, 0.17, 0.015),
+        "lip_thickness": (0.05, 0.09, 0.0),
+    },
+    "f": {
+        "head_aspect": (1.18, 1.42, 0.0),
+        "jaw_width": (0.62, 0.85, 0.0),
+        "hair_volume": (0.05, 0.3, 0.0),
+        "hairline": (0.7, 1.0, 0.0),
+        "nose_width": (0.1, 0.17, 0.0),
+        "lip_thickness": (0.05, 0.09, 0.015),
+    },
+}
+"""Per-gender (lo, hi, offset) of the face parameters that `synth_traits.LINKS` ties to age and size:
+the value is uniform on [lo, hi] (tilted by the traits), then the gender offset is added. Kept in
+one place so `face_latents` can invert the draw."""
 
 
 @dataclass(frozen=True)
@@ -109,16 +134,32 @@ class FaceProfile:
     """Colour of the glasses' frame."""
 
 
-def sample_face_profile(rng: np.random.Generator, gender: str) -> FaceProfile:
+def sample_face_profile(
+    rng: np.random.Generator, gender: str, traits: Traits | None = None, coupling: float = 0.0
+) -> FaceProfile:
     """Draw a random identity; ``gender`` is ``"m"`` or ``"f"`` and shifts some traits.
 
     Traits come from overlapping distributions (a few skin tones, a few hair colours, sizes
     from narrow ranges), so many identities share any single trait and only the combination
-    tells them apart.
+    tells them apart. With `traits`, the parameters in `synth_traits.LINKS` are tilted towards
+    the identity's age and size at that `coupling` (their marginals stay the same); the
+    generator is used the same way either way, so no traits or coupling 0 gives the very
+    profile drawn before traits existed.
     """
     if gender not in ("m", "f"):
         raise ValueError(f"gender must be 'm' or 'f', not {gender!r}")
     male = gender == "m"
+    ranges = _LINKED_RANGES[gender]
+    tilt = {name: (z, rho) for name, z, rho in side_links("face", traits, coupling)}
+
+    def linked(name: str) -> float:
+        """One draw of a linked parameter: uniform on its range, tilted, plus the gender offset."""
+        lo, hi, offset = ranges[name]
+        x = float(rng.uniform(lo, hi))
+        if name in tilt:
+            x = couple(x, lo, hi, *tilt[name])
+        return x + offset
+
     skin = _mix_palette(rng, _SKIN_TONES, rng.uniform(0, len(_SKIN_TONES) - 1), 10)
     hair = _HAIR_COLOURS[rng.choice(len(_HAIR_COLOURS), p=_HAIR_WEIGHTS)] + rng.normal(0, 8, 3)
     style_p = [0.14, 0.40, 0.14, 0.22, 0.07, 0.03] if male else [0.0, 0.10, 0.18, 0.17, 0.43, 0.12]
@@ -128,14 +169,14 @@ def sample_face_profile(rng: np.random.Generator, gender: str) -> FaceProfile:
         lip = np.array([170, 50, 60]) + rng.normal(0, 15, 3)
     return FaceProfile(
         gender=gender,
-        head_aspect=float(rng.uniform(1.18, 1.42) + (0.03 if male else 0)),
-        jaw_width=float(rng.uniform(0.72, 0.95) if male else rng.uniform(0.62, 0.85)),
+        head_aspect=linked("head_aspect"),
+        jaw_width=linked("jaw_width"),
         jaw_squareness=float(rng.uniform(2.2, 3.4) if male else rng.uniform(1.9, 2.7)),
         skin=_rgb(skin),
         hair=_rgb(hair),
         hair_style=str(rng.choice(HAIR_STYLES, p=style_p)),
-        hair_volume=float(rng.uniform(0.05, 0.3)),
-        hairline=float(rng.uniform(0.7, 1.0)),
+        hair_volume=linked("hair_volume"),
+        hairline=linked("hairline"),
         eye_spacing=float(rng.uniform(0.36, 0.47)),
         eye_height=float(rng.uniform(-0.12, 0.04)),
         eye_size=float(rng.uniform(0.13, 0.18) + (0 if male else 0.01)),
@@ -143,16 +184,31 @@ def sample_face_profile(rng: np.random.Generator, gender: str) -> FaceProfile:
         brow_thickness=float(rng.uniform(0.05, 0.1) if male else rng.uniform(0.03, 0.065)),
         brow_angle=float(rng.uniform(-10, 14)),
         nose_length=float(rng.uniform(0.5, 0.72)),
-        nose_width=float(rng.uniform(0.1, 0.17) + (0.015 if male else 0)),
+        nose_width=linked("nose_width"),
         mouth_width=float(rng.uniform(0.27, 0.4)),
         mouth_gap=float(rng.uniform(0.22, 0.34)),
-        lip_thickness=float(rng.uniform(0.05, 0.09) + (0 if male else 0.015)),
+        lip_thickness=linked("lip_thickness"),
         lip=_rgb(lip),
         ear_size=float(rng.uniform(0.2, 0.28)),
         facial_hair=str(rng.choice(FACIAL_HAIR, p=beard_p)),
         glasses=str(rng.choice(GLASSES, p=[0.75, 0.12, 0.13])),
         glasses_colour=_rgb(rng.choice([[20, 20, 20], [120, 80, 40], [160, 160, 170]]) + rng.normal(0, 6, 3)),
     )
+
+
+def face_latents(profile: FaceProfile) -> dict[str, float]:
+    """The standard-normal latents of `profile`'s linked parameters (parameter -> latent).
+
+    The inverse of the draw in `sample_face_profile`: gender offset removed, uniform range
+    probited. At coupling c a latent correlates with its trait at `synth_traits.link_strength`.
+    """
+    ranges = _LINKED_RANGES[profile.gender]
+    out = {}
+    for link in LINKS:
+        if link.side == "face":
+            lo, hi, offset = ranges[link.parameter]
+            out[link.parameter] = latent(getattr(profile, link.parameter) - offset, lo, hi)
+    return out
 
 
 @dataclass(frozen=True)

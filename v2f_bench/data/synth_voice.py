@@ -1,6 +1,7 @@
 """A fast source-filter voice synthesiser: the audio half of the synthetic VoxCeleb stand-in.
 
-Each synthetic speaker is a `VoiceProfile` (pitch, vocal-tract length, rate, voice quality).
+Each synthetic speaker is a `VoiceProfile` (pitch, vocal-tract length, rate, voice quality),
+some of it tilted towards the identity's age and body size (`synth_traits`), which its face shares.
 `render_clip` turns a profile into one "recording": a random babble of syllables spoken
 with that voice, then passed through random recording conditions (room, microphone, noise,
 level). The speech content and the conditions change from clip to clip, so a model has to
@@ -33,6 +34,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.signal import fftconvolve, lfilter, sosfilt
+
+from v2f_bench.data.synth_traits import LINKS, Traits, couple, latent, side_links
 
 VOWEL_FORMANTS: dict[str, tuple[float, float, float]] = {
     "i": (270.0, 2290.0, 3010.0),
@@ -141,12 +144,32 @@ _PROFILE_RANGES: dict[str, dict[str, tuple[float, float]]] = {
 """Per-gender uniform ranges for each `VoiceProfile` field (f0 after Hillenbrand et al. 1995)."""
 
 
-def sample_voice_profile(rng: np.random.Generator, gender: str) -> VoiceProfile:
-    """Draw one speaker of `gender` (``"m"`` or ``"f"``), each trait uniform in its range."""
+def sample_voice_profile(
+    rng: np.random.Generator, gender: str, traits: Traits | None = None, coupling: float = 0.0
+) -> VoiceProfile:
+    """Draw one speaker of `gender` (``"m"`` or ``"f"``), each parameter uniform in its range.
+
+    With `traits`, the parameters in `synth_traits.LINKS` are tilted towards the speaker's age and
+    size at that `coupling` (their marginals stay uniform). The generator is used the same way
+    either way, so no traits or coupling 0 gives the very profile drawn before traits existed.
+    """
     if gender not in _PROFILE_RANGES:
         raise ValueError(f"gender must be 'm' or 'f', got {gender!r}")
-    traits = {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in _PROFILE_RANGES[gender].items()}
-    return VoiceProfile(gender=gender, **traits)
+    ranges = _PROFILE_RANGES[gender]
+    values = {name: float(rng.uniform(lo, hi)) for name, (lo, hi) in ranges.items()}
+    for name, z, rho in side_links("voice", traits, coupling):
+        values[name] = couple(values[name], *ranges[name], z, rho)
+    return VoiceProfile(gender=gender, **values)
+
+
+def voice_latents(profile: VoiceProfile) -> dict[str, float]:
+    """The standard-normal latents of `profile`'s trait-linked parameters (parameter -> latent).
+
+    The inverse of the draw in `sample_voice_profile`: each value's position in its per-gender
+    range, probited. At coupling c a latent correlates with its trait at `synth_traits.link_strength`.
+    """
+    ranges = _PROFILE_RANGES[profile.gender]
+    return {link.parameter: latent(getattr(profile, link.parameter), *ranges[link.parameter]) for link in LINKS if link.side == "voice"}
 
 
 @dataclass(frozen=True)
