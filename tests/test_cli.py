@@ -44,7 +44,7 @@ def check_rendered_page(page: Path, screenshot: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(900)  # the whole study: voice search, judge, 6 generator searches, report
+@pytest.mark.timeout(900)  # the whole study: voice search, judge, 6 generator searches and 4 reference fits, report
 def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys, ray_private):
     from v2f_bench.pipeline import PROFILES, ensure_synth
 
@@ -53,8 +53,8 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     captured = capsys.readouterr()
     out, err = captured.out, captured.err
     assert "synth: 4 identities" in out and "prepared 4 identities" in out and "report:" in out
-    assert "voice: paper-text, 2 trial(s)" in out and "judge: trained, tau = " in out and "compare: vae, cgan, rcgan x 2 seeds" in out
-    assert "rcgan-s1: 1 done, 0 running, 0 failed" in err, "each search ends on its progress line"
+    assert "voice: paper-text, 2 trial(s)" in out and "judge: trained, tau = " in out and "compare: vae, cgan, rcgan, mean-face, nearest-identity x 2 seeds" in out
+    assert "nearest-identity-s1: 1 done, 0 running, 0 failed" in err, "each search ends on its progress line"
     for ray_output in ("Trial status", "Configuration for experiment", "Checkpoint successfully created", "tensorboard", "Traceback"):
         assert ray_output not in out + err, ray_output
     for name in ("index.html", "report.md", "table1.md", "table2.tex", "table_identity.csv", "trials.csv", "budget.csv", "run.json",
@@ -67,22 +67,29 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
     assert run["machine"]["cpu_model"] and run["machine"]["cpu_capability"], "run.json names what decides the float paths"
     with np.load(tmp_path / "reports" / "samples.npz", allow_pickle=False) as samples:
         pairs = {name.rsplit("__", 1)[0] for name in samples.files}
-        assert pairs == {f"{family}__seed{seed}" for family in ("vae", "cgan", "rcgan") for seed in (0, 1)}
+        assert pairs == {f"{family}__seed{seed}" for family in ("vae", "cgan", "rcgan", "mean-face", "nearest-identity") for seed in (0, 1)}
         generated, targets, labels = (samples[f"rcgan__seed1__{part}"] for part in ("generated", "targets", "labels"))
         assert generated.dtype == np.uint8 and generated.shape == targets.shape == (len(labels), 64, 64, 3) and len(set(labels)) == len(labels)
     compare = json.loads((tmp_path / "run" / "searches" / "compare" / "compare.json").read_text())
     budget = compare["budget"]["compute"]
     for search in compare["searches"]:
-        assert search["spent"]["flops"] >= budget["amount"] and search["spent"]["stopped_by_budget"], "every family spends its whole budget"
+        if search["family"] in ("mean-face", "nearest-identity"):
+            assert search["trials"] == 1 and search["spent"]["flops"] < 1e-3 * budget["amount"], "a reference is fitted once"
+        else:
+            assert search["spent"]["flops"] >= budget["amount"] and search["spent"]["stopped_by_budget"], "every family spends its whole budget"
     trial_budget = {"budget_flops": budget["amount"], "rungs": 2}
     assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "fp32", **trial_budget}
     assert compare["fixed"]["vae"] == {"precision": "fp32", **trial_budget}
     trials = pd.read_csv(tmp_path / "reports" / "trials.csv")
     generators = trials[trials["target"].isin(["vae", "cgan", "rcgan"])]
     assert set(generators["status"]) == {"completed"} and set(generators["epochs"]) == {2}, "two rungs, each one report"
+    references = trials[trials["target"].isin(["mean-face", "nearest-identity"])]
+    assert len(references) == 4 and set(references["reference"]) == {1} and set(references["epochs"]) == {2}, "the one fit, at both rungs"
+    assert set(generators["reference"]) == {0}
     ladder = pd.read_csv(tmp_path / "reports" / "ladder.csv")
     assert sorted(set(ladder["rung"])) == [1, 2] and set(ladder["n"]) == {2}
-    assert (tmp_path / "reports" / "answer.md").read_text().startswith("- ")
+    answer = (tmp_path / "reports" / "answer.md").read_text()
+    assert answer.startswith("- ") and "References (fitted once, not trained): mean-face Table I" in answer and "Against nearest-identity on" in answer
     ensure_synth(tmp_path / "run" / "data", PROFILES["small"], 0)
     assert "synth: reusing" in capsys.readouterr().out
 

@@ -34,8 +34,10 @@ STAGE_FACE_EMBEDDINGS = "face_embeddings.npy"
 STAGE_FACE_LABELS = "face_labels.npy"
 STAGE_JUDGE = "judge.json"
 STAGE_IDENTITIES = "identities.json"
+STAGE_KNOWN_ANSWER = "known_answer.json"
 """In ``<experiment>/stages/``: the voice clip embeddings and the judge's real-photo embeddings with
-their labels (t-SNE), the judge's calibration and test verification (tau curve), the identities."""
+their labels (t-SNE), the judge's calibration and test verification (tau curve), the identities, and on the
+synthetic stand-in its known answer (``known_answer.study_answer``: the ceiling and the trait probe)."""
 
 RAY_RESULT_FILE = "result.json"
 RAY_PARAMS_FILE = "params.json"

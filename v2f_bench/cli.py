@@ -41,6 +41,7 @@ def _add_synth(commands) -> None:
     p.add_argument("--identities", type=int, help="number of identities (default 9, the paper's)")
     p.add_argument("--clips", type=int, help="clips per identity")
     p.add_argument("--photos", type=int, help="photos per identity")
+    p.add_argument("--coupling", type=float, metavar="C", help="trait coupling between voice and face: 1 = real people's strengths (default), 0 = only sex shared")
     p.add_argument("--workers", type=int, help="processes to render with (default: all cores); the output does not depend on it")
     p.set_defaults(run=_run_synth)
 
@@ -195,9 +196,12 @@ def _add_tune(commands) -> None:
 
 
 def _add_compare(commands) -> None:
+    from v2f_bench.pipeline import STUDY_FAMILIES
+
     p = commands.add_parser("compare", help="search several generator families under the same declared budget, over several seeds")
     _add_verbose_option(p)
-    p.add_argument("--families", default="vae,cgan,rcgan", help="comma-separated families (default vae,cgan,rcgan)")
+    p.add_argument("--families", default=",".join(STUDY_FAMILIES),
+                   help=f"comma-separated families (default {','.join(STUDY_FAMILIES)}: the paper's three and the two reference families)")
     p.add_argument("--seeds", type=int, default=2, help="independent searches per family (default 2)")
     p.add_argument("--name", default="compare", help="experiment root name under --storage (default compare)")
     p.add_argument("--voice-encoders", help="comma-separated voice encoders (e.g. paper-text,ge2e): the same comparison once per "
@@ -261,7 +265,7 @@ def _synth_config(args: argparse.Namespace):
     _at_least("--photos", args.photos, 1)
     _at_least("--workers", args.workers, 1)
     values = dict(SMALL) if args.small else {}
-    overrides = {"identities": args.identities, "clips_per_identity": args.clips, "photos_per_identity": args.photos}
+    overrides = {"identities": args.identities, "clips_per_identity": args.clips, "photos_per_identity": args.photos, "coupling": args.coupling}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return SynthConfig(seed=args.seed, **values)
 

@@ -121,7 +121,7 @@ def run_comparison(
         seed = base_seed + k
         for family in families:
             search_name = f"{family}-s{seed}"
-            results = run_search(setups[family], budget, str(root), search_name, seed, tracking)
+            results = run_search(setups[family], _search_budget(setups[family], budget), str(root), search_name, seed, tracking)
             row = {"family": family, "seed": seed, "experiment": search_name, "metric": setups[family].space.metric}
             try:
                 best = best_result(results, setups[family].space)
@@ -135,6 +135,14 @@ def run_comparison(
             root.write_json(COMPARE_RECORD, record)
     record["record"] = str(root.child(COMPARE_RECORD))
     return record
+
+
+def _search_budget(setup, budget: Budget) -> Budget:
+    """``budget``, except that a reference family's search (``models.family.ReferenceFamily``: fitted, nothing searched) has one
+    trial: more would repeat the same fit."""
+    from dataclasses import replace
+
+    return replace(budget, trials=1) if setup.data["families"][setup.target].reference else budget
 
 
 def check_encoders(encoders: list[str], families: list[str], seeds: int, storage: str, name: str, base_seed: int = 0) -> None:

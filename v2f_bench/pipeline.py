@@ -49,13 +49,18 @@ from pathlib import Path
 from v2f_bench.errors import UserError
 
 
+STUDY_FAMILIES = ("vae", "cgan", "rcgan", "mean-face", "nearest-identity")
+"""The families of every study unless told otherwise (``paper``'s profiles, ``compare``'s default): the paper's three and
+the two reference families (``models.family.ReferenceFamily``), the rows every trained family has to beat."""
+
+
 @dataclass(frozen=True)
 class Profile:
     synth: dict = field(default_factory=dict)
     voice_trials: int = 2
     voice_epochs: int = 8
     judge_epochs: int = 8
-    families: tuple[str, ...] = ("vae", "cgan", "rcgan")
+    families: tuple[str, ...] = STUDY_FAMILIES
     seeds: int = 3
     trials: int = 2
     max_epochs: int = 1

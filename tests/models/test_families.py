@@ -151,6 +151,8 @@ def test_unknown_or_invalid_hyperparameters_are_named(name):
     cls = FAMILIES[name]
     with pytest.raises(ValueError, match="'learning_rate'.*accepted: "):
         cls({"learning_rate": 1e-3})
+    if not cls.defaults:
+        return  # a family with no hyperparameters of its own (mean-face)
     first = next(iter(cls.defaults))
     with pytest.raises(ValueError, match=f"{first}: expected"):
         cls({first: "high"})

@@ -11,6 +11,8 @@ from v2f_bench.models import registry
 from v2f_bench.models.cgan import CGAN, RCGAN
 from v2f_bench.hyperparameters import Hyper
 from v2f_bench.models.family import GeneratorFamily
+from v2f_bench.models.mean_face import MeanFace
+from v2f_bench.models.nearest_identity import NearestIdentity
 from v2f_bench.models.registry import FAMILIES, get_family, register_family
 from v2f_bench.models.vae import VAE
 
@@ -50,13 +52,13 @@ def tiny():
 
 
 def test_built_in_families():
-    assert FAMILIES == {"vae": VAE, "cgan": CGAN, "rcgan": RCGAN}
+    assert FAMILIES == {"vae": VAE, "cgan": CGAN, "rcgan": RCGAN, "mean-face": MeanFace, "nearest-identity": NearestIdentity}
     assert get_family("rcgan") is RCGAN
     assert issubclass(RCGAN, CGAN), "rcgan reuses cgan, adding only the pixel loss"
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="'gan'.*cgan, rcgan, vae"):
+    with pytest.raises(ValueError, match="'gan'.*cgan, mean-face, nearest-identity, rcgan, vae"):
         get_family("gan")
 
 

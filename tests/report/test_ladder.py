@@ -9,10 +9,10 @@ import pytest
 from tests.report.test_claims import JUDGE, frame
 from tests.report.test_training_status import CHANCE, LEARNED, with_gates
 from v2f_bench.report import answer, ladder
-from v2f_bench.report.tables import table_one
+from v2f_bench.report.tables import render, table_one
 
 FINAL = {"vae": 0.70, "cgan": 0.65, "rcgan": 0.84}
-PSNR = {"vae": 28.0, "cgan": 11.5, "rcgan": 16.6}
+PSNR = {"vae": 28.0, "cgan": 11.5, "rcgan": 16.6, "nearest-identity": 14.0, "mean-face": 13.0}
 
 
 def study(rungs: dict[int, dict[str, float]]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -87,3 +87,21 @@ def test_the_answer_says_when_a_family_spent_less_than_its_budget():
     trials.loc[trials["target"] == "vae", "train_flops"] = 3e11
     assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 30 % of their budget (completed)")
     assert "within a 1 TFLOP budget per run" in answer.answer(trials)[0]
+
+
+def test_references_are_never_named_ahead_and_every_family_is_set_against_them():
+    """nearest-identity scores above every trained family here: it is still a reference row, not the family ahead, and
+    each family's paired difference to it says whether it beats it; a reference spends no budget, which is no defect."""
+    trials, _ = study({1: {**FINAL, "nearest-identity": 0.90, "mean-face": CHANCE}})
+    trials["reference"] = trials["target"].isin(["nearest-identity", "mean-face"]).astype(int)
+    trials["config/budget_flops"] = 1e12
+    trials.loc[trials["reference"] == 1, "train_flops"] = 0.0
+    lines = answer.answer(trials)
+    assert lines[0].startswith("rcgan is ahead within a 1 TFLOP budget per run")
+    assert table_one(trials).loc["nearest-identity", "status"] == "reference"
+    assert "| nearest-identity (reference)" in render(table_one(trials)) and "(not trained)" not in render(table_one(trials))
+    references = next(line for line in lines if line.startswith("References (fitted once, not trained): "))
+    assert "mean-face Table I" in references and "nearest-identity Table I 90." in references
+    against = next(line for line in lines if line.startswith("Against nearest-identity on Table I accuracy"))
+    assert "rcgan -6.0 [" in against and "below it" in against and "vae -20.0" in against
+    assert not any(line.startswith("Not equal in compute") for line in lines)

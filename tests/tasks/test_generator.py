@@ -67,6 +67,8 @@ def test_a_step_that_crosses_two_fractions_evaluates_the_same_model_at_both_rung
     assert [p["train_steps"] for p in ladder] == [1, 1, 2], "one step reaches 1/4 and 1/2 of 1.5 steps' FLOPs"
     assert [p.row["rung"] for p in points] == [1, 2, 3]
     assert points[0].row["val_verification_accuracy"] == points[1].row["val_verification_accuracy"]
+    for metric in ("verification_accuracy", "matching_1to2", "top1"):
+        assert points[0].row[f"val_{metric}"] == pytest.approx(points[0].row[f"val_chance_{metric}"]), "mean-face is the chance line"
 
 
 def test_a_trial_restored_from_its_top_rung_has_nothing_left_to_do(data, vae_step):
@@ -117,3 +119,21 @@ def test_a_family_trained_at_32_pixels_is_judged_and_shown_at_64(data):
     assert point.arrays[SAMPLE_GENERATED].shape[1:] == (64, 64, 3)
     assert np.isfinite(point.row["val_verification_accuracy"]) and np.isfinite(point.row["val_ssim"])
     assert point.state["family"]["networks"]["decoder"]["0.weight"].shape[0] == 32 * 8 * 8, "the VAE decodes 32 px faces"
+
+
+def test_a_reference_family_is_fitted_once_and_that_model_stands_at_every_rung(data):
+    meter = ComputeMeter(1, 0)
+    points = list(generator_epochs({"family": "nearest-identity", "budget_flops": 1e12, "rungs": 3}, data, meter))
+    assert [p.row["rung"] for p in points] == [1, 2, 3] and all(p.row["reference"] == 1 for p in points)
+    validation = [{k: v for k, v in p.row.items() if k.startswith("val_")} for p in points]
+    assert validation[0] == validation[1] == validation[2]
+    assert meter.train_steps == 1 and points[-1].row["budget_spent"] < 1e-6, "one fit, next to nothing of the budget"
+    assert len(points[-1].files[LADDER_FILE]["points"]) == 3
+
+
+def test_a_reference_family_without_a_budget_reports_its_one_fit_at_every_epoch(data):
+    points = list(generator_epochs({"family": "mean-face", "max_epochs": 2}, data, ComputeMeter(1, 0)))
+    assert [p.row["epoch"] for p in points] == [1, 2]
+    assert points[0].row["val_verification_accuracy"] == points[1].row["val_verification_accuracy"]
+    for metric in ("verification_accuracy", "matching_1to2", "top1"):
+        assert points[0].row[f"val_{metric}"] == pytest.approx(points[0].row[f"val_chance_{metric}"]), "mean-face is the chance line"

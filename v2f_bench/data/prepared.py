@@ -11,10 +11,12 @@ Everything downstream (searches, reports) reads only this directory. Its files:
 - ``manifest.json``: every parameter, the identities, every clip and photo used (source file
   relative to its dataset root, identity, split, SHA-256 of the file), every item skipped with its
   reason, counts, and the SHA-256 of every output file. It is written last, so a directory without
-  it is incomplete.
+  it is incomplete. For the synthetic stand-in it also keeps ``known_generator`` (``known_generator``):
+  the coupling, trait links and each identity's traits and latents from ``synth.json``, from which
+  the known answer (``known_answer.py``) is computed; real data has None there.
 
 The cache key is the hash of the parameters, the package version and every input file's
-relative path and content hash. Preparing again with the same key and intact outputs reuses the
+relative path and content hash (and, for the stand-in, of its ``known_generator`` record). Preparing again with the same key and intact outputs reuses the
 directory; any change to an input or a parameter recomputes it. A new result is built in a
 temporary sibling directory and moved into place only when complete, so a failed run never
 damages an earlier result.
@@ -108,6 +110,9 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
     check_identity_rule(config.protocol, identities, config.fractions, config.seed)
     inputs = _hash_inputs(identities, clips, photos, _rootless(skipped, paths), meta_rows=config.protocol == "sf2f")
+    known = known_generator(paths, identities)
+    if known is not None:  # real data keeps its key; a stand-in's key covers the record of how it was made
+        inputs["known_generator"] = sha256_json(known)
     cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
     cached = _reusable(out, cache_key)
     if cached is not None:
@@ -115,6 +120,25 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     computed = _compute(clips, photos, config, address)
     manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, out, cache_key, inputs)
     return PrepareResult(out, manifest, reused=False)
+
+
+def known_generator(paths: sources.SourcePaths, identities) -> dict | None:
+    """How a synthetic stand-in's identities were made, from the ``synth.json`` that ``v2f-bench synth`` writes beside its
+    two datasets: its coupling, its trait links and each given identity's traits and latents (the known answer,
+    ``known_answer.py``, is computed from them). None for real data, or when the record does not cover every identity."""
+    root = paths.voice_root.parent
+    if paths.face_root.parent != root or not (root / "synth.json").is_file():
+        return None
+    try:
+        record = json.loads((root / "synth.json").read_text())
+        people = {person["voice_id"]: person for person in record.get("identities", [])}
+        coupling = record["config"].get("coupling")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    wanted = [identity.voice_id for identity in identities]
+    if not people or coupling is None or any(voice_id not in people for voice_id in wanted):
+        return None
+    return {"coupling": coupling, "links": record.get("links", []), "identities": [people[voice_id] for voice_id in wanted]}
 
 
 def _select(paths: sources.SourcePaths, config: PrepareConfig):
@@ -367,6 +391,7 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
         "params": _config_dict(config),
         "feature_shape": list(config.features.shape),
         "identities": identity_rows,
+        "known_generator": known_generator(paths, kept),
         "clips": clip_rows,
         "photos": photo_rows,
         "skipped": [asdict(s) for s in skipped],

@@ -66,6 +66,8 @@ class GeneratorFamily:
 
     name: ClassVar[str] = ""
     defaults: ClassVar[dict[str, Hyper]] = {}
+    reference: ClassVar[bool] = False
+    """A baseline fitted once rather than trained (``ReferenceFamily``)."""
 
     def __init__(self, config: dict | None = None, embed_dim: int = 128, image_size: int = 64, device="cpu"):
         self.hparams = check_config(self.defaults, config or {}, self.name)
@@ -159,3 +161,43 @@ class GeneratorFamily:
                 f"{self.name}: non-finite loss ({values}); the inputs contain NaN/inf or training "
                 "diverged (try a lower learning rate)"
             )
+
+
+class ReferenceFamily(GeneratorFamily):
+    """A baseline that is fitted in one pass over the training data, not trained by steps: it has no optimizer and
+    spends no budget, and it runs in a study as a reference row that every trained family should beat.
+
+    The generator loop calls ``fit`` once with every training window's voice embedding and identity and every
+    training photo with its identity (faces at the trial's ``image_size``), then evaluates the fitted model once; under
+    a FLOP budget that one model stands at every rung (its trial reports ``reference`` 1, and the report keeps it out of
+    the equal-compute checks). ``train_step`` is not used. Subclasses implement ``fit`` and ``_generate`` and keep what
+    they fit in ``self.networks`` (``Memory`` modules), so that checkpoints hold it.
+    """
+
+    reference: ClassVar[bool] = True
+
+    def fit(self, voice: Tensor, labels: Tensor, faces: Tensor, face_labels: Tensor) -> None:
+        """Fit on voice embeddings (N, embed_dim) of identities ``labels`` (N,) and faces (M, 3, S, S) in [0, 1] of
+        identities ``face_labels`` (M,)."""
+        raise NotImplementedError
+
+    def _train_step(self, voice: Tensor, face: Tensor) -> dict[str, Tensor]:
+        raise TypeError(f"{self.name} is a reference family: it is fitted once (fit), not trained by steps")
+
+
+class Memory(nn.Module):
+    """Tensors a reference family fitted, kept as buffers whose shapes are set by the data (so a checkpoint of any
+    size loads into a fresh instance)."""
+
+    def __init__(self, **tensors: Tensor):
+        super().__init__()
+        for key, value in tensors.items():
+            self.register_buffer(key, value)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs):
+        for key in list(self._buffers):
+            if prefix + key in state_dict:
+                self._buffers[key] = state_dict[prefix + key].detach().clone()
+            elif strict:
+                missing_keys.append(prefix + key)
+

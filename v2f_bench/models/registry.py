@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from v2f_bench.models.cgan import CGAN, RCGAN
 from v2f_bench.models.family import GENERATOR_HYPERS, GeneratorFamily
+from v2f_bench.models.mean_face import MeanFace
+from v2f_bench.models.nearest_identity import NearestIdentity
 from v2f_bench.models.vae import VAE
 from v2f_bench.registries import lookup, register
 from v2f_bench.targets import STAGE_TARGETS
@@ -16,6 +18,8 @@ FAMILIES: dict[str, type[GeneratorFamily]] = {
     "vae": VAE,
     "cgan": CGAN,
     "rcgan": RCGAN,
+    "mean-face": MeanFace,
+    "nearest-identity": NearestIdentity,
 }
 
 

@@ -4,7 +4,8 @@ Read from the same frames as the tables: Table I (``tables.table_one``: test acc
 and each family's training status against its chance line), the paired differences (``tables.paired_comparisons``),
 the compute each family's runs spent (and whether any spent less than its budget), and, when the trials evaluated at rungs, the family ahead at each rung of the
 ladder (``ladder.leaders``). A family that is not "trained" is never named ahead: its numbers describe a model that
-did not learn.
+did not learn. Reference families (``models.family.ReferenceFamily``: mean-face, nearest-identity) are never named ahead
+either; their rows follow, with every other family's paired difference to each of them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from v2f_bench.compute import format_flops
 from v2f_bench.report import ladder, tables
+from v2f_bench.report.training_status import REFERENCE
 
 METRIC = "verification_accuracy"
 
@@ -40,7 +42,9 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
     """The answer in sentences: the family ahead (with its lead over the next trained family, paired over seeds), or
     that none is trained; every family's Table I with its status; the family ahead along the ladder."""
     table = tables.table_one(trials)
-    ran = table[table["seeds"] > 0]
+    everything = table[table["seeds"] > 0]
+    references = everything[everything["status"] == REFERENCE]
+    ran = everything[everything["status"] != REFERENCE]
     trained = ran[ran["status"] == "trained"]
     decisions = ran[f"{METRIC}:decisions"].min()
     per_seed = f"{int(decisions)} test decisions per seed" if pd.notna(decisions) else "test decisions not recorded"
@@ -66,6 +70,10 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
         if family in named:
             continue
         lines.append(f"{family}: Table I {_interval(row)} within {_budget(trials, family)}, {row['status']}.")
+    if not references.empty:
+        lines.append("References (fitted once, not trained): " + "; ".join(f"{family} Table I {_interval(row)}" for family, row in references.iterrows())
+                     + ".")
+        lines += _against_references(trials, list(ran.index), list(references.index))
     short = _short_of_budget(trials)
     if short:
         lines.append("Not equal in compute: " + "; ".join(short) + " (a run that stops short of its budget is a defect of the study, "
@@ -94,9 +102,41 @@ def _lead(trials: pd.DataFrame, first: str, second: str) -> str:
     return f", a lead of {sign * row['difference']:.1f} points [{low:.1f}, {high:.1f}] paired over {int(row['n_pairs'])} seeds{decided}"
 
 
+AGAINST = {"verification_accuracy": "Table I accuracy", "matching_1to2": "1:2 matching"}
+"""The metrics on which every family is set against each reference: Table I, and 1:2 matching (the identity-disjoint studies' question)."""
+
+
+def _against_references(trials: pd.DataFrame, families: list[str], references: list[str]) -> list[str]:
+    """Per reference and metric of ``AGAINST``: each family's paired difference to it over seeds, and whether it beats it."""
+    paired = tables.paired_comparisons(trials, ("I", "identity"))
+    if paired.empty or not families:
+        return []
+    lines = []
+    for reference in references:
+        for metric in AGAINST:
+            parts = []
+            for family in families:
+                rows = paired[(paired["metric"] == metric) & paired["a"].isin([family, reference]) & paired["b"].isin([family, reference])]
+                if rows.empty:
+                    continue
+                row = rows.iloc[0]
+                sign = 1.0 if row["a"] == family else -1.0
+                low, high = sorted((sign * row["low"], sign * row["high"]))
+                if math.isnan(low):
+                    parts.append(f"{family} {sign * row['difference']:+.1f} (one paired seed: undecided)")
+                    continue
+                verdict = "beats it" if low > 0 else ("below it" if high < 0 else "not shown to beat it")
+                parts.append(f"{family} {sign * row['difference']:+.1f} [{low:+.1f}, {high:+.1f}] {verdict}")
+            if parts:
+                lines.append(f"Against {reference} on {AGAINST[metric]} (percentage points, paired over seeds, 95 % interval): " + "; ".join(parts) + ".")
+    return lines
+
+
 def _short_of_budget(trials: pd.DataFrame) -> list[str]:
     """The families whose selected runs spent less than their trial budget (``config/budget_flops``), with the share spent."""
     best = tables.best_per_search(tables.generator_rows(trials))
+    if "reference" in best:
+        best = best[pd.to_numeric(best["reference"], errors="coerce").fillna(0) != 1]  # a reference spends no budget by design
     if best.empty or "config/budget_flops" not in best or "train_flops" not in best:
         return []
     budget = pd.to_numeric(best["config/budget_flops"], errors="coerce")

@@ -37,11 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE,
+from v2f_bench.artifacts import (ENCODERS_RECORD, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_JUDGE, STAGE_KNOWN_ANSWER,
                                  STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, STAGES_FOLDER)
 from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
-from v2f_bench.report import answer, budget, claims, compute, figures, ladder, pareto, tables
+from v2f_bench.report import answer, budget, claims, compute, figures, known_answer, ladder, pareto, tables
 from v2f_bench.report.collect import collect
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
@@ -103,6 +103,7 @@ def _write_report(paths: list[str], out: Path, allow_mixed: bool, final: Path) -
         rungs = ladder.ladder_table(trials, points) if not points.empty else pd.DataFrame()
         sections.append(_answer_section(trials, rungs, generators, out))
         sections += _table_sections(trials, out)
+        sections += _known_answer_sections(trials, generators, out)
         sections.append(_claims_section(trials, _judge_verification(generators), out))
         sections += _ladder_sections(trials, points, rungs, _judge_verification(generators), out)
         sections.append(_paired_section(trials, out))
@@ -219,7 +220,8 @@ def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
     curve.to_csv(out / "budget.csv", index=False)
     by_n, by_time = out / "expected_max_trials.png", out / "expected_max_time.png"
     figures.expected_max_curves(curve, by_n, by_time, metric.replace("_", " "))
-    by_flops, flops_note = _flops_curve(scored, higher, out, metric.replace("_", " "))
+    trained = scored[pd.to_numeric(scored["reference"], errors="coerce").fillna(0) != 1] if "reference" in scored else scored
+    by_flops, flops_note = _flops_curve(trained, higher, out, metric.replace("_", " ")) if not trained.empty else (None, "")
     per_search = tables.best_per_search(generators)
     paired = seeds_pair_up(per_search)
     ranking = budget.rank_families(per_search, "best_val", family_col="target", method="welch", higher_is_better=higher, paired=paired)
@@ -232,6 +234,9 @@ def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
             f"Ranking by the {best_word} {metric} per search ({'higher' if higher else 'lower'} is better; mean over seeds, 95 % t-interval); "
             f"a gap to the next family is within noise when {test} contains 0, and such families share a label.")
     images = ([by_flops] if by_flops else []) + [by_n, by_time]
+    if len(trained) < len(scored):
+        note += (" Reference families (fitted once, not trained: " + ", ".join(sorted(set(scored["target"]) - set(trained["target"])))
+                 + ") are ranked beside the others; they spend no training FLOPs, so the FLOP curve leaves them out.")
     return [Section("Equal-budget view", html=shown.to_html(index=False, float_format=lambda v: f"{v:.3f}"), images=images, note=note)]
 
 
@@ -288,7 +293,8 @@ def _compute_section(collection, out: Path) -> Section:
     table.to_csv(out / "compute.csv", index=False, float_format="%.6g")
     (out / "compute.md").write_text(compute.render_compute(table))
     note = ("Per search (family, seed): the compute budget (FLOPs, CPU- or GPU-seconds) and what its trials spent in all, from the search "
-            "record; precision and widths: the distinct values its trials trained with. —: not recorded (searches older than compute budgets).")
+            "record; precision and widths: the distinct values its trials trained with. —: not recorded (searches older than compute budgets). "
+            "A reference family (mean-face, nearest-identity) is fitted once in one trial: it spends next to nothing, by design.")
     return Section("Compute spent per family and seed", html=compute.render_compute(table, "html"), note=note)
 
 
@@ -360,6 +366,28 @@ def _answer_section(trials: pd.DataFrame, rungs: pd.DataFrame, generators: pd.Da
             f"faces behind it for all {kept} family-seed pairs (generated, target, identity label; numpy arrays, no pickle).") if grid and kept else ""
     body = "".join(f"<p>{html.escape(line)}</p>" for line in lines)
     return Section("The answer", html=body, images=[grid] if grid else [], note=held.strip())
+
+
+def _known_answer_sections(trials: pd.DataFrame, generators: pd.DataFrame, out: Path) -> list[Section]:
+    """On the synthetic stand-in: the families' identity scores beside chance and the ceiling, and the trait probe
+    (``known_answer.md`` / ``known_answer.csv``); none on real data."""
+    stages = _stage_folder(generators)
+    known = stages.read_json(STAGE_KNOWN_ANSWER) if stages is not None else None
+    if not known:
+        return []
+    coupling = f"the stand-in's coupling is {known['coupling']:g} (data.synth_traits)"
+    if known.get("ceiling") is None:
+        (out / "known_answer.md").write_text(f"{known['why']}; {coupling}.\n")
+        return [Section("Known answer (synthetic stand-in)", note=f"{known['why']}; {coupling}.")]
+    table = known_answer.known_answer_table(trials, known)
+    table.to_csv(out / "known_answer.csv", float_format="%.6g")
+    lines = known_answer.verdict_lines(table) + known_answer.probe_lines(known)
+    (out / "known_answer.md").write_text(known_answer.render(table) + "\n" + "\n".join(f"- {line}" for line in lines) + "\n")
+    note = (f"Test split, % (mean ± half-width of the 95 % interval over seeds; [normalised: 0 = chance, 1 = the expected ceiling]). "
+            f"The ceiling: the best any method can reach in expectation, an oracle that knows everything the voice carries about "
+            f"the face (its sex and trait-linked voice parameters) and each candidate face's sex and trait-linked parameters "
+            f"(v2f_bench/known_answer.py); its ± is 1.96 Monte Carlo standard errors; {coupling}. " + " ".join(lines))
+    return [Section("Known answer (synthetic stand-in)", html=known_answer.cells(table).to_html(index=False), note=note)]
 
 
 def _judge_verification(generators: pd.DataFrame) -> dict | None:

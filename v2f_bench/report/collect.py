@@ -68,10 +68,11 @@ TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FI
 STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
     "experiment", "root", "target", "role", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
-    "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus",
+    "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus", "reference",
     "train_flops", "train_steps", "images_seen", "eval_flops", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
-"""The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow."""
+"""The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow. ``reference``: 1 for a trial of a
+reference family (``models.family.ReferenceFamily``, which reports it), else 0."""
 HELD_KEYS = {"cpu_s": "cpus", "gpu_s": "gpus"}
 """Resource-seconds a trial held (evaluation included), and the per-trial resource that multiplies ``time_s``
 when the trial did not report them (experiments older than the counters)."""
@@ -390,6 +391,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             "final_val": float(final) if _is_number(final) else math.nan,
             "time_s": float(last["time_total_s"]) if last and _is_number(last.get("time_total_s")) else math.nan,
             "node_id": (last or {}).get("node_id"),
+            "reference": int(bool((last or {}).get("reference"))),
             **_counters(last),
             "test_epoch": _test_epoch(test, checkpoint, results),
             "checkpoint": str(checkpoint) if checkpoint else None,

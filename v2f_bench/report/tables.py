@@ -718,8 +718,9 @@ def _display(table: pd.DataFrame, fmt: str) -> tuple[list[str], list[list[str]]]
     decimals = {m: _decimals(table, m) for m in metrics}
     rows = []
     for fam, row in table.iterrows():
-        marked = row.get("status") not in (None, "trained", "unmeasured", "not run")
-        cells = [_escape(f"{fam} (not trained)" if marked else str(fam), fmt)]
+        status = row.get("status")
+        marked = " (reference)" if status == "reference" else (" (not trained)" if status not in (None, "trained", "unmeasured", "not run") else "")
+        cells = [_escape(f"{fam}{marked}", fmt)]
         for m in metrics:
             text = _ours(row, m, decimals[m], pm)
             best = bool(row.get(m + ":best", False)) and text != "—"

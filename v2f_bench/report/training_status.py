@@ -11,7 +11,9 @@ report):
 - ``spread``: the mean over seeds of the test ``identity_spread``;
 - ``status``: "trained" when the gain's interval lies above 0 and the spread is at least ``COLLAPSED_BELOW``;
   "collapsed" when the spread is below it; "at chance" when the interval does not clear 0; "one seed" when
-  there is no interval to clear it with; "unmeasured" when the trials predate the chance line (older runs; nothing is gated).
+  there is no interval to clear it with; "unmeasured" when the trials predate the chance line (older runs; nothing is gated);
+  "reference" for a reference family (``models.family.ReferenceFamily``: fitted, not trained; its gain is still measured),
+  which is never named ahead and is no subject of a verdict, but a row the trained families are measured against.
 
 A family that is not "trained" is marked so in the tables (``tables._family_table``), and a claim that involves it is
 undecided (``claims.claims_table``), never contradicted: its numbers describe a model that did not learn, not its family.
@@ -31,6 +33,7 @@ COLLAPSED_BELOW = 0.1
 embedding space, as their target faces) marks a family collapsed. Declared before any result was read."""
 
 TRAINED = "trained"
+REFERENCE = "reference"
 COLUMNS = ["family", "gain", "gain_low", "gain_high", "n", "spread", "status"]
 
 
@@ -50,7 +53,9 @@ def training_status(best: pd.DataFrame, names: list[str], level: float = 0.95) -
             continue
         gain = paired_interval(list(100.0 * (accuracy[measured] - chance[measured])), level)
         mean_spread = float(np.nanmean(spread)) if np.isfinite(spread).any() else math.nan
-        if np.isfinite(mean_spread) and mean_spread < COLLAPSED_BELOW:
+        if is_reference(picked):
+            status = REFERENCE
+        elif np.isfinite(mean_spread) and mean_spread < COLLAPSED_BELOW:
             status = "collapsed"
         elif gain["n"] < 2:
             status = "one seed"
@@ -63,16 +68,21 @@ def training_status(best: pd.DataFrame, names: list[str], level: float = 0.95) -
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def is_reference(rows: pd.DataFrame) -> bool:
+    """Whether ``rows`` (trials of one family) are a reference family's (their ``reference`` column, ``report.collect``)."""
+    return "reference" in rows and bool((pd.to_numeric(rows["reference"], errors="coerce") == 1).any())
+
+
 def not_trained(status: pd.DataFrame) -> dict[str, str]:
-    """The families that are neither "trained" nor "unmeasured", with their status."""
-    return {row.family: row.status for row in status.itertuples() if row.status not in (TRAINED, "unmeasured")}
+    """The trained families (not references) that are neither "trained" nor "unmeasured", with their status."""
+    return {row.family: row.status for row in status.itertuples() if row.status not in (TRAINED, "unmeasured", REFERENCE)}
 
 
 def not_trained_note(status: pd.DataFrame) -> str | None:
     """The tables' note naming each family that did not learn, with its gain over the chance line and its spread."""
     parts = []
     for row in status.itertuples():
-        if row.status in (TRAINED, "unmeasured"):
+        if row.status in (TRAINED, "unmeasured", REFERENCE):
             continue
         interval = f" [{row.gain_low:+.1f}, {row.gain_high:+.1f}]" if np.isfinite(row.gain_low) else ""
         parts.append(f"{row.family} {row.status}: Table I {row.gain:+.1f}{interval} points over its chance line (n={row.n}), "

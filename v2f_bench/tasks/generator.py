@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from v2f_bench import metrics
-from v2f_bench.artifacts import (LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES,
+from v2f_bench.artifacts import (LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_KNOWN_ANSWER,
                                  STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
 from v2f_bench.compute import training_step
 from v2f_bench.data.prepared import PreparedDataset
@@ -225,29 +225,40 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     labels = np.asarray(data["window_label"])
     sums: dict[str, float] = {}
     steps = 0
+    evaluated: dict = {}
 
-    def point(epoch: int, fraction: float | None, capped: bool = False) -> Epoch:
-        """Evaluate the model as it is now: the metrics row and the checkpoint of this evaluation point."""
+    def point(epoch: int, fraction: float | None, capped: bool = False, again: bool = False) -> Epoch:
+        """Evaluate the model as it is now: the metrics row and the checkpoint of this evaluation point (``again``: the
+        model has not changed since the last evaluation in this process, which is reused if there is one)."""
         nonlocal sums, steps
         where = {"epoch": epoch} if fraction is None else {"epoch": epoch, "rung": position["rung"], "rung_fraction": fraction,
                                                             "budget_spent": meter.train_flops / budget, "capped": int(capped)}
+        if family.reference:
+            where["reference"] = 1
         losses = {key: value / max(steps, 1) for key, value in sums.items()}
         sums, steps = {}, 0
-        row = {**where, **losses, **meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev))}
+        if not (again and evaluated):
+            evaluated.update(val=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev)),
+                             test=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev)),
+                             arrays=meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev)))
+        row = {**where, **losses, **evaluated["val"]}
         finite_or_raise(row, f"{settings['family']} epoch {epoch}")
-        test = meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev))
+        test = evaluated["test"]
         decisions = int((np.asarray(data["clip_split"]) == "test").sum())
         test_file = {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
                      "judge": data["judge"]["name"]}
         ladder.append({**where, "train_flops": meter.train_flops, "train_steps": meter.train_steps, "test": test_file,
                        "val": {k: v for k, v in row.items() if k.startswith("val_")}})
-        arrays = meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev))
+        arrays = evaluated["arrays"]
         checkpoint = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
                       "position": dict(position), "ladder": list(ladder)}
         return Epoch(row, checkpoint, {TEST_METRICS_FILE: test_file, LADDER_FILE: {"budget_flops": budget, "points": list(ladder)}}, arrays)
 
     if fractions and position["rung"] >= len(fractions):
         return  # restored from the checkpoint of the top rung: the trial had ended
+    if family.reference:
+        yield from _reference_points(family, meter, point, position, data, voice, train_faces, train, fractions, settings["max_epochs"])
+        return
     while position["epoch"] <= settings["max_epochs"]:
         epoch = position["epoch"]
         generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
@@ -275,6 +286,23 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     if fractions and steps:  # the epoch cap came first: the last model, as the next rung, at the share it spent (flagged)
         position["rung"] += 1
         yield point(settings["max_epochs"], meter.train_flops / budget, capped=True)
+
+
+def _reference_points(family, meter, point, position: dict, data: dict, voice, faces, train, fractions: list[float], max_epochs: int):
+    """A reference family's trial (``models.family.ReferenceFamily``): one ``fit`` on the training windows and photos
+    (through ``meter`` as one step, so that what it costs is counted), evaluated once, and that one model reported at every
+    evaluation point the schedule has left: each rung of a budget, or each epoch up to ``max_epochs``."""
+    photos = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
+    labels, photo_labels = np.asarray(data["window_label"]), np.asarray(data["photo_label"])
+    meter.step(len(train), lambda: family.fit(voice[train], torch.as_tensor(labels[train]), faces[photos], torch.as_tensor(photo_labels[photos])))
+    if fractions:
+        for k in range(position["rung"], len(fractions)):
+            position["rung"] = k + 1
+            yield point(1, fractions[k], again=True)
+        return
+    for epoch in range(position["epoch"], max_epochs + 1):
+        position.update(epoch=epoch + 1, batch=0, picks=None)
+        yield point(epoch, None, again=True)
 
 
 class Faces:
@@ -416,8 +444,11 @@ def identity_scores(emb: torch.Tensor, labels: np.ndarray, data: dict, targets, 
 
 
 def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -> dict:
-    """What the report draws from the stages (t-SNE of voice and face embeddings, the tau curve),
-    copied beside each generator search."""
+    """What the report draws from the stages (t-SNE of voice and face embeddings, the tau curve, the stand-in's known
+    answer), copied beside each generator search."""
+    from v2f_bench.known_answer import study_answer
+
+    known = study_answer(prepared.manifest, data["clip_emb"], data["clip_label"], data["gallery"]["size"])
     return {
         STAGE_VOICE_EMBEDDINGS: data["clip_emb"],
         STAGE_VOICE_LABELS: data["clip_label"],
@@ -426,4 +457,5 @@ def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -
         STAGE_JUDGE: {"judge": judge_record["judge"], "calibration": judge_record["calibration"],
                        "test_verification": judge_record["test_verification"], "config": judge_record["config"]},
         STAGE_IDENTITIES: {"identities": prepared.manifest["identities"]},
+        **({STAGE_KNOWN_ANSWER: known} if known is not None else {}),
     }
