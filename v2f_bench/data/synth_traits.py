@@ -116,7 +116,7 @@ def couple(x: float, lo: float, hi: float, z: float, rho: float) -> float:
     A Gaussian copula: the draw's latent eps = Phi^-1((x - lo) / (hi - lo)) is standard normal and
     independent of z, so latent = rho z + sqrt(1 - rho^2) eps is standard normal too and correlates
     with z at rho; mapping it back through Phi gives a value that is again uniform on [lo, hi].
-    rho = 0 returns ``x`` itself, so an uncoupled dataset is bit-identical to one without traits.
+    rho = 0 returns ``x`` itself, so an uncoupled dataset draws exactly the profiles drawn before traits existed.
     """
     if rho == 0:
         return x
