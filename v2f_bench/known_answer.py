@@ -35,8 +35,10 @@ import numpy as np
 
 MONTE_CARLO_DRAWS = 20000
 """Galleries drawn for the expected ceiling: a standard error under 0.4 points for any score."""
-PROBE_ALPHAS = (0.1, 1.0, 10.0, 100.0, 1000.0)
-"""Ridge penalties the probe chooses among, by leave-one-out error on the identities other than the held-out one."""
+PROBE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+"""Ridge penalties the probe chooses among, by leave-one-out error on the identities other than the held-out one: up to
+penalties that shrink the prediction to the sex mean, since a study has few unseen identities (40 in ``unseen``) for
+embeddings of 128 dimensions."""
 RECALL_KS = (1, 2, 5, 10)
 
 

@@ -1,8 +1,8 @@
 """``v2f-bench paper``: the whole study on the embedded default, from synthetic data to the report.
 
 synth -> prepare -> voice classifier search -> (best voice trial becomes the voice stage) -> judge
-training and tau calibration -> equal-budget comparison of vae, cgan and rcgan over several seeds
--> report. A profile sets the sizes:
+training and tau calibration -> equal-budget comparison of vae, cgan and rcgan over several seeds, beside the
+two reference families (mean-face, nearest-identity: fitted once, ``STUDY_FAMILIES``) -> report. A profile sets the sizes:
 
 - ``default``: aims at 15 minutes on a 2-core laptop (``python -m benchmarks`` measures it). Every
   family and seed gets the same compute, 1.2 TFLOP of training (about one C-GAN epoch at the declared
@@ -29,8 +29,10 @@ training and tau calibration -> equal-budget comparison of vae, cgan and rcgan o
   the voice classifier, the judge nor any generator trained on, give the numbers), one face per clip,
   and Recall@1/2/5/10 over drawn galleries of G = 100 identities (SF2F's), capped at the 20 test
   identities and so G = 20 with chance K/20 (one gallery per face: the whole test split). A smaller
-  budget than ``default`` (2 seeds, 1.2 TFLOP per search): 8 minutes measured on 2 idle cores
-  (51 minutes on 2 cores shared with other jobs).
+  budget than ``default`` (2 seeds, 1.2 TFLOP per search): 8 minutes measured on 2 idle cores with the
+  reference families (51 minutes on 2 cores shared with other jobs, before them). On the stand-in its report
+  carries the known answer (``known_answer.py``): the ceiling of 1:2 matching and Recall@K at G = 20, and the
+  trait probe on the 40 unseen identities' voice embeddings.
 
 Every stage is cached or rerun as its own command would be; searches start afresh each run. Once Ray
 is connected, before the first search (and before the previous run's searches are deleted), the
