@@ -105,3 +105,12 @@ def test_references_are_never_named_ahead_and_every_family_is_set_against_them()
     against = next(line for line in lines if line.startswith("Against nearest-identity on Table I accuracy"))
     assert "rcgan -6.0 [" in against and "below it" in against and "vae -20.0" in against
     assert not any(line.startswith("Not equal in compute") for line in lines)
+
+
+def test_a_rungs_flops_are_what_the_trained_families_spent_there_not_diluted_by_a_references_none():
+    trials, points = study({1: {**AT_CHANCE, "mean-face": CHANCE}, 2: {**FINAL, "mean-face": CHANCE}})
+    trials["reference"] = (trials["target"] == "mean-face").astype(int)
+    points.loc[points["target"] == "mean-face", "train_flops"] = 0.0
+    table = ladder.ladder_table(trials, points)
+    assert ladder.rung_flops(table, 2) == pytest.approx(1e12) and ladder.rung_flops(table, 1) == pytest.approx(5e11)
+    assert "| 2 | 1 | 1 TFLOP |" in ladder.render(table)

@@ -79,7 +79,7 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
         lines.append("Not equal in compute: " + "; ".join(short) + " (a run that stops short of its budget is a defect of the study, "
                      "not a property of its family).")
     if ladder_table is not None and not ladder_table.empty:
-        steps = [f"rung {rung} ({format_flops(ladder_table.loc[ladder_table['rung'] == rung, 'train_flops'].mean())}): {leader or 'none trained'}"
+        steps = [f"rung {rung} ({format_flops(ladder.rung_flops(ladder_table, rung))}): {leader or 'none trained'}"
                  for rung, leader in ladder.leaders(ladder_table)]
         lines.append("Ahead along the ladder of budgets: " + "; ".join(steps) + ".")
     return lines

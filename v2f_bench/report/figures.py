@@ -166,7 +166,8 @@ def learning_curves(
 
 def ladder_curves(table: pd.DataFrame, out: Path, title: str | None = None) -> Path:
     """Test Table I (%) of each family at each rung of the budget (``report.ladder.ladder_table``) against the FLOPs
-    spent there (log scale): the mean over seeds with its 95 % interval as a band, and each family's chance line dashed."""
+    spent there (log scale): the mean over seeds with its 95 % interval as a band, and each family's chance line dashed;
+    a reference family (fitted once, no FLOPs) as a dotted level."""
     if table.empty:
         raise ValueError("the ladder table is empty")
     families = _sorted_families(table["family"])
@@ -177,6 +178,9 @@ def ladder_curves(table: pd.DataFrame, out: Path, title: str | None = None) -> P
         part = table[table["family"] == fam].sort_values("train_flops")
         x, mean, half = (part[c].to_numpy(dtype=float) for c in ("train_flops", "mean", "half"))
         n = int(part["n"].max())
+        if (part["status"] == "reference").all():  # fitted once, no FLOPs to place it at: a level across the budget
+            ax.axhline(float(np.nanmean(mean)), color=colors[fam], linestyle=":", linewidth=1.5, label=f"{fam} (reference, n={n} seeds)")
+            continue
         ax.plot(x, mean, color=colors[fam], marker="o", markersize=3, linewidth=1.8, label=f"{fam} (n={n} seeds)")
         if np.isfinite(half).any():
             ax.fill_between(x, mean - half, mean + half, color=colors[fam], alpha=0.2, linewidth=0)

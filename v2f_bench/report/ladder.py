@@ -20,6 +20,7 @@ import pandas as pd
 
 from v2f_bench.compute import format_flops
 from v2f_bench.report import claims, tables
+from v2f_bench.report.training_status import REFERENCE
 
 METRIC = "verification_accuracy"
 COLUMNS = ["rung", "fraction", "train_flops", "family", "mean", "half", "n", "chance", "status", "capped", "ahead"]
@@ -84,6 +85,12 @@ def ladder_table(trials: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def rung_flops(table: pd.DataFrame, rung: int) -> float:
+    """The training FLOPs the trained families' runs had spent at ``rung`` (mean): a reference family spends none, by design."""
+    at = table[(table["rung"] == rung) & (table["status"] != REFERENCE)]
+    return float((at if not at.empty else table[table["rung"] == rung])["train_flops"].mean())
+
+
 def leaders(table: pd.DataFrame) -> list[tuple[int, str | None]]:
     """(rung, the family ahead there or None) in rung order."""
     out = []
@@ -99,7 +106,7 @@ def order_changes(table: pd.DataFrame) -> list[str]:
     out, previous = [], None
     for k, (rung, leader) in enumerate(leaders(table)):
         if k > 0 and leader != previous and leader is not None:
-            flops = format_flops(table.loc[table["rung"] == rung, "train_flops"].mean())
+            flops = format_flops(rung_flops(table, rung))
             out.append(f"at rung {rung} ({flops}) {leader} is ahead, after {previous or 'no trained family'}")
         previous = leader if leader is not None else previous
     return out
@@ -135,6 +142,6 @@ def render(table: pd.DataFrame) -> str:
             capped = "; short of budget: epoch cap" if r["capped"] else ""
             text = f"{r['mean']:.1f}{half} (chance {r['chance']:.1f}; {r['status']}{capped})"
             cells.append(f"**{text}**" if r["ahead"] else text)
-        flops = group["train_flops"].mean()
+        flops = rung_flops(table, rung)
         lines.append(f"| {rung} | {group['fraction'].mean():.3g} | {format_flops(flops)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
