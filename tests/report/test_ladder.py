@@ -114,3 +114,12 @@ def test_a_rungs_flops_are_what_the_trained_families_spent_there_not_diluted_by_
     table = ladder.ladder_table(trials, points)
     assert ladder.rung_flops(table, 2) == pytest.approx(1e12) and ladder.rung_flops(table, 1) == pytest.approx(5e11)
     assert "| 2 | 1 | 1 TFLOP |" in ladder.render(table)
+
+
+def test_no_claim_of_the_paper_is_judged_against_a_reference_family():
+    from v2f_bench.report.claims import claims_table
+
+    trials, _ = study({1: {**FINAL, "nearest-identity": 0.95}})
+    trials["reference"] = (trials["target"] == "nearest-identity").astype(int)
+    highest = claims_table(trials, JUDGE).set_index("claim").loc["RC-GAN has the highest Table I accuracy"]
+    assert highest["verdict"] == "reproduced" and "nearest-identity" not in highest["ours"]

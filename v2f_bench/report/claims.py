@@ -33,7 +33,7 @@ from scipy import stats
 
 from v2f_bench.metrics import METRICS
 from v2f_bench.report.tables import LEVEL, PAPER, PAPER_DECIMALS, PAPER_JUDGE, best_per_search, families, paired_comparisons
-from v2f_bench.report.training_status import not_trained, training_status
+from v2f_bench.report.training_status import is_reference, not_trained, training_status
 
 __all__ = ["ABOUT_TOLERANCE", "VERDICTS", "verdict", "wilson_interval", "claims_table", "render_claims", "write_claims"]
 
@@ -171,7 +171,7 @@ def claims_table(trials: pd.DataFrame, judge: dict | None) -> pd.DataFrame:
     bound); ``n`` the number of paired seeds (the smallest over comparisons) or of judge test pairs.
     """
     paired = paired_comparisons(trials)
-    present = families(trials)
+    present = [f for f in families(trials) if not is_reference(trials[trials["target"] == f])]  # no paper claim concerns a reference
     untrained = not_trained(training_status(best_per_search(trials[trials["target"].isin(present)]), present, LEVEL))
     acc = "verification_accuracy"
     others = [f for f in present if f != "rcgan"] or ["vae", "cgan"]

@@ -84,5 +84,7 @@ def verdict_lines(frame: pd.DataFrame) -> list[str]:
     rows = frame[frame["n"].notna()]
     above = [name for name, row in rows.iterrows() if row.get("matching_1to2:above_chance") is True]
     share = "; ".join(f"{name} {row['matching_1to2:normalised']:.2f}" for name, row in rows.iterrows())
-    return [("1:2 matching above chance (95 % interval over seeds): " + (", ".join(above) if above else "no family") + "."),
+    return [("1:2 matching above chance (95 % interval over seeds): " + (", ".join(above) if above else "no family")
+             + " (a reference family is one fit whose seeds differ only in the target photos, which 1:2 matching and Recall@K do not use: "
+             "its interval over seeds is 0 and says nothing of the sampling of test voices)."),
             f"Share of the way from chance to the ceiling on 1:2 matching: {share}."]
