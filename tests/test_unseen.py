@@ -99,7 +99,7 @@ def test_generators_and_the_judge_see_the_identity_split(unseen):
 def test_the_unseen_profile_runs_the_identity_disjoint_study_with_stated_galleries(tmp_path, capsys, monkeypatch, ray_private):
     """The ``unseen`` profile's flow (its protocol, galleries and per-clip evaluation) at the smallest size."""
     tiny = dataclasses.replace(PROFILES["unseen"], synth={"small": True, "identities": 6}, fractions=FRACTIONS, voice_epochs=1,
-                               judge_epochs=1, families=("vae", "nearest-identity"), seeds=1, max_epochs=1, compute_budget=None, gallery={"size": 100, "draws": 3})
+                               judge_epochs=1, families=("vae",), seeds=1, max_epochs=1, compute_budget=None, gallery={"size": 100, "draws": 3})
     monkeypatch.setitem(PROFILES, "unseen-tiny", tiny)
     argv = ["paper", "--profile", "unseen-tiny", "--out", str(tmp_path / "run"), "--report-dir", str(tmp_path / "reports")]
     assert main(argv) == 0
@@ -117,8 +117,7 @@ def test_the_unseen_profile_runs_the_identity_disjoint_study_with_stated_galleri
     assert "Recall@2, G drawn" not in table  # K >= G is not reported
     known = (tmp_path / "reports" / "known_answer.md").read_text()
     rows = [line.split("|")[1].strip() for line in known.splitlines() if line.startswith("|")]
-    assert rows[2:] == ["chance", "ceiling (expected, G = 2, 20000 Monte Carlo galleries)", "oracle on this study's 2 test identities",
-                        "vae", "nearest-identity"]
+    assert rows[2:] == ["chance", "ceiling (expected, G = 2, 20000 Monte Carlo galleries)", "oracle on this study's 2 test identities", "vae"]
     assert "1:2 matching above chance (95 % interval over seeds): " in known
     assert "Trait probe: too few unseen identities (4)" in known, "2 validation and 2 test identities: no probe"
 

@@ -214,12 +214,12 @@ def _clips(k: int, gender: str, traits, coupling: float) -> np.ndarray:
     return np.mean([_voice_features(render_clip(speaker, rng, 2.0, SR)) for _ in range(CLIPS)], axis=0)
 
 
-def _photo_probe(coupling: float) -> dict[str, float]:
+def _photo_probe(coupling: float, identities: int = PHOTO_IDENTITIES) -> dict[str, float]:
     """R^2 beyond sex from one photo of each of `PHOTO_IDENTITIES` identities: age from the edges around the face
     (`_face_features`: hairline, hair volume and lips are edges), size from the face's proportions (`_face_widths`: jaw
     width fills out the cheeks, head aspect sets the height)."""
     edges, widths, age, size, male = [], [], [], [], []
-    for k in range(PHOTO_IDENTITIES):
+    for k in range(identities):
         gender = "mf"[k % 2]
         traits = sample_traits(np.random.default_rng([2024, k, 0]), gender)
         person = sample_face_profile(np.random.default_rng([2024, k, 3]), gender, traits, coupling)
@@ -235,15 +235,16 @@ def _photo_probe(coupling: float) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def heard() -> dict[float, dict[str, float]]:
-    """Probe R^2 from the mean of three 2 s clips per identity, at couplings 0 and 2."""
-    return {coupling: _probe(coupling, CLIP_IDENTITIES, _clips) for coupling in (0.0, 2.0)}
+    """Probe R^2 from the mean of three 2 s clips per identity, at coupling 2, and at 0 (the control, on half as many
+    identities: it has only to stay below a bound)."""
+    return {0.0: _probe(0.0, CLIP_IDENTITIES // 2, _clips), 2.0: _probe(2.0, CLIP_IDENTITIES, _clips)}
 
 
 @pytest.fixture(scope="module")
 def seen() -> dict[float, dict[str, float]]:
-    """Probe R^2 from one photo per identity, at couplings 0 and 2 (3 adds next to nothing: five of
-    the six face links already reach their 0.95 cap at 2)."""
-    return {coupling: _photo_probe(coupling) for coupling in (0.0, 2.0)}
+    """Probe R^2 from one photo per identity, at coupling 2 (3 adds next to nothing: five of the six face links already
+    reach their 0.95 cap at 2), and at 0 (the control, on half as many identities)."""
+    return {0.0: _photo_probe(0.0, PHOTO_IDENTITIES // 2), 2.0: _photo_probe(2.0)}
 
 
 def test_coupled_age_can_be_heard_in_an_identitys_clips(heard):
