@@ -33,13 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from v2f_bench.metrics import GALLERY_KS, METRICS
+
 MONTE_CARLO_DRAWS = 20000
 """Galleries drawn for the expected ceiling: a standard error under 0.4 points for any score."""
 PROBE_ALPHAS = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
 """Ridge penalties the probe chooses among, by leave-one-out error on the identities other than the held-out one: up to
 penalties that shrink the prediction to the sex mean, since a study has few unseen identities (40 in ``unseen``) for
 embeddings of 128 dimensions."""
-RECALL_KS = (1, 2, 5, 10)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class Coupling:
         side = {s: tuple((link["trait"], link["parameter"], float(link["strength"])) for link in links if link["side"] == s) for s in ("voice", "face")}
         return cls(tuple(sorted({link["trait"] for link in links})), side["voice"], side["face"])
 
-    def _loadings(self, links) -> tuple[np.ndarray, np.ndarray]:
+    def loadings(self, links) -> tuple[np.ndarray, np.ndarray]:
         """(L, T) loadings of the links' latents on the traits, and (L,) their independent variances 1 - rho^2."""
         loads = np.zeros((len(links), len(self.traits)))
         for i, (trait, _, rho) in enumerate(links):
@@ -72,8 +73,8 @@ class Coupling:
         With traits z ~ N(0, I), v = Lv z + ev and w = Lf z + ef (independent noises of variances 1 - rho^2):
         z | v has precision P = I + Lv' Dv^-1 Lv and mean P^-1 Lv' Dv^-1 v, so A = Lf P^-1 Lv' Dv^-1,
         S = Lf P^-1 Lf' + Df and S0 = Lf Lf' + Df."""
-        lv, dv = self._loadings(self.voice)
-        lf, df = self._loadings(self.face)
+        lv, dv = self.loadings(self.voice)
+        lf, df = self.loadings(self.face)
         precision = np.eye(len(self.traits)) + lv.T @ (lv / dv[:, None]) if len(self.voice) else np.eye(len(self.traits))
         posterior = np.linalg.inv(precision)
         a = lf @ posterior @ (lv / dv[:, None]).T if len(self.voice) else np.zeros((len(self.face), 0))
@@ -113,13 +114,13 @@ def ceiling(coupling: Coupling, gallery: int, draws: int = MONTE_CARLO_DRAWS, se
     if gallery < 2:
         raise ValueError("the ceiling needs a gallery of at least 2 identities")
     rng = np.random.default_rng(seed)
-    lv, dv = coupling._loadings(coupling.voice)
-    lf, df = coupling._loadings(coupling.face)
+    lv, dv = coupling.loadings(coupling.voice)
+    lf, df = coupling.loadings(coupling.face)
     sexes = rng.random((draws, gallery)) < male_share
     z = rng.standard_normal((draws, gallery, len(coupling.traits)))
     voice = z[:, 0] @ lv.T + np.sqrt(dv) * rng.standard_normal((draws, len(coupling.voice)))
     face = z @ lf.T + np.sqrt(df) * rng.standard_normal((draws, gallery, len(coupling.face)))
-    per_draw = _per_query(oracle_scores(sexes[:, 0], voice, sexes, face, coupling), RECALL_KS)
+    per_draw = _per_query(oracle_scores(sexes[:, 0], voice, sexes, face, coupling), GALLERY_KS)
     out: dict = {"gallery": gallery, "draws": draws}
     for name, values in per_draw.items():
         out[name] = float(values.mean())
@@ -139,14 +140,20 @@ def split_ceiling(identities: list[dict], coupling: Coupling) -> dict:
     w = np.array([[float(person["face_latents"][p]) for _, p, _ in coupling.face] for person in identities]).reshape(n, len(coupling.face))
     order = np.array([[q] + [c for c in range(n) if c != q] for q in range(n)])  # each query's own face first
     scores = oracle_scores(sex, v, sex[order], w[order], coupling)
-    return {**{name: float(values.mean()) for name, values in _per_query(scores, RECALL_KS).items()}, "gallery": n, "identities": n}
+    return {**{name: float(values.mean()) for name, values in _per_query(scores, GALLERY_KS).items()}, "gallery": n, "identities": n}
+
+
+def _per_query_keys(scores: dict) -> list[str]:
+    """The score keys of a ``ceiling`` result (not its standard errors, gallery or draws)."""
+    return [name for name in scores if name == "matching_1to2" or name.startswith("recall@") and ":" not in name]
 
 
 def chance(metric: str, gallery: int) -> float:
-    """Chance level: 1/2 for 1:2 matching, K / G for Recall@K."""
+    """Chance level of a ceiling key: 1/2 for 1:2 matching, K / G for "recall@K" (``metrics.Metric.chance`` of the drawn
+    galleries' Recall@K)."""
     if metric == "matching_1to2":
         return 0.5
-    return int(metric.split("@")[1]) / gallery
+    return METRICS[f"gallery_{metric}"].chance(gallery)
 
 
 def normalised(score: float, chance_level: float, ceiling_level: float) -> float:
@@ -194,7 +201,8 @@ def _ridge_held_out(x: np.ndarray, male: np.ndarray, y: np.ndarray, held: int) -
     xs = (xr - mu) / sd
     sex_mean = {s: yr[mr == s].mean() if (mr == s).any() else yr.mean() for s in (0.0, 1.0)}
     yc = yr - np.array([sex_mean[s] for s in mr])
-    xc = xs - np.array([xs[mr == s].mean(axis=0) for s in mr])  # within-sex centring: sex is a covariate
+    x_mean = {s: xs[mr == s].mean(axis=0) if (mr == s).any() else np.zeros(xs.shape[1]) for s in (0.0, 1.0)}
+    xc = xs - np.array([x_mean[s] for s in mr])  # within-sex centring: sex is a covariate
     best, best_error = PROBE_ALPHAS[0], math.inf
     for alpha in PROBE_ALPHAS:
         hat = xc @ np.linalg.solve(xc.T @ xc + alpha * np.eye(xc.shape[1]), xc.T)
@@ -203,7 +211,7 @@ def _ridge_held_out(x: np.ndarray, male: np.ndarray, y: np.ndarray, held: int) -
             best, best_error = alpha, error
     coef = np.linalg.solve(xc.T @ xc + best * np.eye(xc.shape[1]), xc.T @ yc)
     s = male[held]
-    xh = (x[held] - mu) / sd - (xs[mr == s].mean(axis=0) if (mr == s).any() else 0)
+    xh = (x[held] - mu) / sd - x_mean[s]
     return float(sex_mean[s] + xh @ coef)
 
 
@@ -235,5 +243,5 @@ def study_answer(manifest: dict, clip_emb: np.ndarray, clip_label: np.ndarray, g
     probe = trait_probe(np.asarray(clip_emb)[keep], np.asarray(clip_label)[keep], {label: by_label[label] for label in unseen})
     expected = ceiling(coupling, gallery)
     return {**answer, "ceiling": expected, "split_ceiling": split_ceiling([by_label[label] for label in test], coupling),
-            "chance": {name: chance(name, gallery) for name in expected if name in ("matching_1to2",) or name.startswith("recall@") and ":" not in name},
+            "chance": {name: chance(name, gallery) for name in _per_query_keys(expected)},
             "test_identities": len(test), "probe": probe}

@@ -16,7 +16,7 @@ import pandas as pd
 
 from v2f_bench.compute import format_flops
 from v2f_bench.report import ladder, tables
-from v2f_bench.report.training_status import REFERENCE
+from v2f_bench.report.training_status import REFERENCE, reference_rows
 
 METRIC = "verification_accuracy"
 
@@ -85,21 +85,30 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
     return lines
 
 
-def _lead(trials: pd.DataFrame, first: str, second: str) -> str:
-    paired = tables.paired_comparisons(trials, ("I",))
+def _oriented(paired: pd.DataFrame, metric: str, first: str, second: str) -> tuple[float, float, float, int] | None:
+    """(difference, low, high, n_pairs) of ``first`` - ``second`` on ``metric`` from ``tables.paired_comparisons`` rows,
+    whichever way round the pair is listed; None when the pair is absent."""
     if paired.empty:
-        return ""
-    rows = paired[(paired["metric"] == METRIC) & (paired["a"].isin([first, second])) & (paired["b"].isin([first, second]))]
+        return None
+    rows = paired[(paired["metric"] == metric) & paired["a"].isin([first, second]) & paired["b"].isin([first, second])]
     if rows.empty:
-        return ""
+        return None
     row = rows.iloc[0]
     sign = 1.0 if row["a"] == first else -1.0
     low, high = sorted((sign * row["low"], sign * row["high"]))
+    return sign * row["difference"], low, high, int(row["n_pairs"])
+
+
+def _lead(trials: pd.DataFrame, first: str, second: str) -> str:
+    found = _oriented(tables.paired_comparisons(trials, ("I",)), METRIC, first, second)
+    if found is None:
+        return ""
+    difference, low, high, n_pairs = found
     if math.isnan(low):
-        return f", a lead of {sign * row['difference']:.1f} points (one paired seed, no interval)"
+        return f", a lead of {difference:.1f} points (one paired seed, no interval)"
     decided = "" if low > 0 else ("; the interval lies below 0: paired seed by seed, the order reverses" if high < 0
                                   else "; the interval contains 0, so the lead is within noise")
-    return f", a lead of {sign * row['difference']:.1f} points [{low:.1f}, {high:.1f}] paired over {int(row['n_pairs'])} seeds{decided}"
+    return f", a lead of {difference:.1f} points [{low:.1f}, {high:.1f}] paired over {n_pairs} seeds{decided}"
 
 
 AGAINST = {"verification_accuracy": "Table I accuracy", "matching_1to2": "1:2 matching"}
@@ -116,17 +125,15 @@ def _against_references(trials: pd.DataFrame, families: list[str], references: l
         for metric in AGAINST:
             parts = []
             for family in families:
-                rows = paired[(paired["metric"] == metric) & paired["a"].isin([family, reference]) & paired["b"].isin([family, reference])]
-                if rows.empty:
+                found = _oriented(paired, metric, family, reference)
+                if found is None:
                     continue
-                row = rows.iloc[0]
-                sign = 1.0 if row["a"] == family else -1.0
-                low, high = sorted((sign * row["low"], sign * row["high"]))
+                difference, low, high, _ = found
                 if math.isnan(low):
-                    parts.append(f"{family} {sign * row['difference']:+.1f} (one paired seed: undecided)")
+                    parts.append(f"{family} {difference:+.1f} (one paired seed: undecided)")
                     continue
                 verdict = "beats it" if low > 0 else ("below it" if high < 0 else "not shown to beat it")
-                parts.append(f"{family} {sign * row['difference']:+.1f} [{low:+.1f}, {high:+.1f}] {verdict}")
+                parts.append(f"{family} {difference:+.1f} [{low:+.1f}, {high:+.1f}] {verdict}")
             if parts:
                 lines.append(f"Against {reference} on {AGAINST[metric]} (percentage points, paired over seeds, 95 % interval): " + "; ".join(parts) + ".")
     return lines
@@ -135,8 +142,7 @@ def _against_references(trials: pd.DataFrame, families: list[str], references: l
 def _short_of_budget(trials: pd.DataFrame) -> list[str]:
     """The families whose selected runs spent less than their trial budget (``config/budget_flops``), with the share spent."""
     best = tables.best_per_search(tables.generator_rows(trials))
-    if "reference" in best:
-        best = best[pd.to_numeric(best["reference"], errors="coerce").fillna(0) != 1]  # a reference spends no budget by design
+    best = best[~reference_rows(best)]  # a reference spends no budget by design
     if best.empty or "config/budget_flops" not in best or "train_flops" not in best:
         return []
     budget = pd.to_numeric(best["config/budget_flops"], errors="coerce")

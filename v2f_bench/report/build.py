@@ -43,6 +43,7 @@ from v2f_bench.errors import UserError
 from v2f_bench.metrics import METRICS
 from v2f_bench.report import answer, budget, claims, compute, figures, known_answer, ladder, pareto, tables
 from v2f_bench.report.collect import collect
+from v2f_bench.report.training_status import reference_rows
 from v2f_bench.report.benchmarks import read_benchmarks
 from v2f_bench.report.html import Section, write_page
 from v2f_bench.storage import Location
@@ -220,7 +221,7 @@ def _budget_sections(generators: pd.DataFrame, out: Path) -> list[Section]:
     curve.to_csv(out / "budget.csv", index=False)
     by_n, by_time = out / "expected_max_trials.png", out / "expected_max_time.png"
     figures.expected_max_curves(curve, by_n, by_time, metric.replace("_", " "))
-    trained = scored[pd.to_numeric(scored["reference"], errors="coerce").fillna(0) != 1] if "reference" in scored else scored
+    trained = scored[~reference_rows(scored)]
     by_flops, flops_note = _flops_curve(trained, higher, out, metric.replace("_", " ")) if not trained.empty else (None, "")
     per_search = tables.best_per_search(generators)
     paired = seeds_pair_up(per_search)

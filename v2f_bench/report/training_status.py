@@ -68,9 +68,17 @@ def training_status(best: pd.DataFrame, names: list[str], level: float = 0.95) -
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def reference_rows(frame: pd.DataFrame) -> pd.Series:
+    """Which rows of ``frame`` (trials) are a reference family's: their ``reference`` column (``report.collect``) is 1; none
+    in frames written before references existed."""
+    if "reference" not in frame:
+        return pd.Series(False, index=frame.index)
+    return pd.to_numeric(frame["reference"], errors="coerce") == 1
+
+
 def is_reference(rows: pd.DataFrame) -> bool:
-    """Whether ``rows`` (trials of one family) are a reference family's (their ``reference`` column, ``report.collect``)."""
-    return "reference" in rows and bool((pd.to_numeric(rows["reference"], errors="coerce") == 1).any())
+    """Whether ``rows`` (trials of one family) are a reference family's."""
+    return bool(reference_rows(rows).any())
 
 
 def not_trained(status: pd.DataFrame) -> dict[str, str]:
