@@ -2,12 +2,17 @@
 # Regenerates ../requirements.lock, the exact environment install.sh installs, from the ranges in
 # ../pyproject.toml (dependencies + the test extra) and extra.in, for CPython 3.11 on Linux x86_64.
 # Run it only for a deliberate upgrade (README, "The locked environment"): bump EXCLUDE_NEWER to the
-# day whose registry state you want, then run the suite on a fresh install before committing.
+# day whose registry state you want (and set UPGRADE=1), then run the suite on a fresh install before committing.
 # Needs uv: the one on PATH, else the one install.sh put in .venv. Nothing else reads this folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 EXCLUDE_NEWER="${EXCLUDE_NEWER:-2026-12-01T00:00:00Z}"
 uv=$(command -v uv || echo .venv/bin/uv)
+# uv keeps the pins of an existing output file where they still satisfy the ranges, so adding one package
+# moves no other: seed the output with today's lock. UPGRADE=1 resolves everything afresh.
+if [ -z "${UPGRADE:-}" ] && [ -f requirements.lock ]; then
+    grep -v '^#' requirements.lock > requirements.lock.body
+fi
 "$uv" pip compile pyproject.toml requirements/extra.in \
     --extra test \
     --override requirements/overrides.txt \

@@ -129,12 +129,21 @@ def _add_judge_options(p: argparse.ArgumentParser) -> None:
                         "or re-align it with dlib's 5-point predictor and get_face_chip")
 
 
+def _add_budget_counts_option(p: argparse.ArgumentParser) -> None:
+    from v2f_bench.compute import BUDGET_COUNTS
+
+    p.add_argument("--budget-counts", choices=BUDGET_COUNTS, help="what a FLOP budget counts: training FLOPs (train, the default: "
+                   "equal training compute), or training and evaluation FLOPs (train+eval: generating and judging the faces each "
+                   "evaluation is measured on, which a diffusion sampler pays per step); stated in every record")
+
+
 def _add_budget_options(p: argparse.ArgumentParser) -> None:
     from v2f_bench.search import COMPUTE_CAPS, SCHEDULERS, Budget
 
     b = Budget()
     p.add_argument("--compute-budget", help="compute per search, summed over its trials: FLOPs (2e15, 2PFLOP) or resource-seconds "
                                             "(600cpu-s, 2gpu-h); the search ends once it is spent (default: none)")
+    _add_budget_counts_option(p)
     p.add_argument("--trials", type=int, help=f"trials per search (default {b.trials}; a cap of {COMPUTE_CAPS['trials']} with --compute-budget)")
     p.add_argument("--max-epochs", type=int,
                    help=f"epochs per trial at most (default {b.max_epochs}; a cap of {COMPUTE_CAPS['max_epochs']} with --compute-budget)")
@@ -231,6 +240,7 @@ def _add_paper(commands) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--address", help="a running Ray cluster ('auto', 'ray://head:10001'); default: a private local instance")
     p.add_argument("--storage", help="experiment root for the searches (local path or s3://...); default RUN_DIR/searches")
+    _add_budget_counts_option(p)
     _add_voice_encoder_option(p)
     _add_judge_options(p)
     p.set_defaults(run=_run_paper)
@@ -312,7 +322,8 @@ def _run_prepare(args: argparse.Namespace) -> None:
 def _run_paper(args: argparse.Namespace) -> None:
     from v2f_bench.pipeline import run_paper
 
-    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage, args.voice_encoder, _judge_config(args))
+    summary = run_paper(args.out, args.report_dir, args.profile, args.seed, args.address, args.storage, args.voice_encoder, _judge_config(args),
+                        budget_counts=args.budget_counts)
     timings = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in summary["timings_s"].items())
     print(f"report: {summary['page']} ({summary['trials']} trials; {timings})")
 
@@ -428,7 +439,12 @@ def _budget(args: argparse.Namespace):
     from v2f_bench.compute import parse_compute_budget
     from v2f_bench.search import COMPUTE_CAPS, Budget
 
-    compute = parse_compute_budget(args.compute_budget) if args.compute_budget is not None else None
+    if args.budget_counts is not None and args.compute_budget is None:
+        raise UserError(f"--budget-counts {args.budget_counts}: it says what a FLOP --compute-budget counts; give --compute-budget too")
+    compute = parse_compute_budget(args.compute_budget, args.budget_counts or "train") if args.compute_budget is not None else None
+    if compute is not None and args.budget_counts is not None and compute.unit != "flops":
+        raise UserError(f"--budget-counts with --compute-budget {args.compute_budget}: resource-seconds always count evaluation; "
+                        "drop --budget-counts or give the budget in FLOPs")
     defaults = COMPUTE_CAPS if compute is not None else {"trials": Budget.trials, "max_epochs": Budget.max_epochs}
     trials = args.trials if args.trials is not None else defaults["trials"]
     max_epochs = args.max_epochs if args.max_epochs is not None else defaults["max_epochs"]

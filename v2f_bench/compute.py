@@ -12,7 +12,14 @@ is the same on every machine: FLOPs are the default axis of a compute budget.
 **Evaluation FLOPs.** What a trial spends outside its training steps to measure itself (validation and
 test metrics, generating the faces it is judged on, the judge's embeddings of them) is counted apart, as
 ``eval_flops``, every call through the counter (``ComputeMeter.evaluate``): a family whose faces cost
-many network passes (a diffusion sampler) pays for them there. Budgets count training FLOPs only.
+many network passes (a diffusion sampler) pays for them there. ``total_flops`` is their sum. What one generated
+face costs (``sample_flops``: one forward pass for the VAE and the GANs, the sampler's steps for diffusion) is
+counted once per generator trial (``ComputeMeter.per_face``).
+
+**What a FLOP budget counts** (``BUDGET_COUNTS``, ``--budget-counts``): ``train`` (the default) counts training
+FLOPs only, so families are compared at equal training compute; ``train+eval`` counts evaluation too
+(``total_flops``), so a family that pays per face (diffusion) trains for less. Every search record and trial
+config states which. Resource-second budgets always count everything a trial held, evaluation included.
 
 **Resource-seconds.** ``ComputeMeter`` also tracks the wall time a trial has held its resources,
 evaluation and checkpoints included, times the CPUs (``cpu_s``) and GPUs (``gpu_s``) it holds.
@@ -40,11 +47,15 @@ PRECISIONS = ("fp32", "bf16")
 """Training precisions of a generator step: float32, or bfloat16 autocast (matmuls and convolutions
 in bf16, losses and reductions in float32 as autocast decides; weights stay float32)."""
 
-COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen", "eval_flops", "cpu_s", "gpu_s")
+COMPUTE_KEYS = ("train_flops", "train_steps", "images_seen", "eval_flops", "total_flops", "cpu_s", "gpu_s")
 """The cumulative compute every trial's report carries, whatever its task (``ComputeMeter.row``)."""
 
 BUDGET_UNITS = {"flops": "train_flops", "cpu-s": "cpu_s", "gpu-s": "gpu_s"}
-"""Unit of a compute budget -> the cumulative key each trial reports for it."""
+"""Unit of a compute budget -> the cumulative key each trial reports for it (a FLOP budget that counts evaluation:
+``total_flops``, see ``ComputeBudget.key``)."""
+
+BUDGET_COUNTS = ("train", "train+eval")
+"""What a FLOP budget counts: training FLOPs, or training and evaluation FLOPs (``--budget-counts``)."""
 
 _PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
 _SECONDS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
@@ -65,22 +76,27 @@ class ComputeBudget:
     amount: float
     unit: str
     text: str
+    counts: str = "train"
+    """``BUDGET_COUNTS``: "train" or "train+eval" for FLOPs; resource-seconds are always "train+eval"."""
 
     @property
     def key(self) -> str:
-        """The cumulative metric every trial reports for this unit."""
-        return BUDGET_UNITS[self.unit]
+        """The cumulative metric every trial reports for this unit (and, for FLOPs, what it counts)."""
+        return "total_flops" if self.unit == "flops" and self.counts == "train+eval" else BUDGET_UNITS[self.unit]
 
     @property
     def spent_key(self) -> str:
         return spent_key(self.unit)
 
     def as_dict(self) -> dict:
-        return {"amount": self.amount, "unit": self.unit, "text": self.text}
+        return {"amount": self.amount, "unit": self.unit, "text": self.text, "counts": self.counts}
 
 
-def parse_compute_budget(text: str) -> ComputeBudget:
-    """``2e15`` / ``2PFLOP`` -> FLOPs; ``600cpu-s`` / ``2gpu-h`` -> resource-seconds; a one-line ``UserError`` otherwise."""
+def parse_compute_budget(text: str, counts: str = "train") -> ComputeBudget:
+    """``2e15`` / ``2PFLOP`` -> FLOPs; ``600cpu-s`` / ``2gpu-h`` -> resource-seconds; a one-line ``UserError`` otherwise.
+    ``counts`` (``BUDGET_COUNTS``) says whether a FLOP budget counts evaluation; resource-seconds always do."""
+    if counts not in BUDGET_COUNTS:
+        raise UserError(f"--budget-counts {counts!r}: choose one of {', '.join(BUDGET_COUNTS)}")
     given = str(text).strip()
     flops, resource = _FLOPS.match(given), _RESOURCE.match(given)
     if flops:
@@ -91,7 +107,7 @@ def parse_compute_budget(text: str) -> ComputeBudget:
         raise UserError(f"--compute-budget {text!r}: not a compute amount; write FLOPs (2e15, 2PFLOP) or resource-seconds (600cpu-s, 2gpu-h)")
     if not amount > 0:
         raise UserError(f"--compute-budget {text!r}: must be positive")
-    return ComputeBudget(amount, unit, given)
+    return ComputeBudget(amount, unit, given, counts if unit == "flops" else "train+eval")
 
 
 def format_flops(value: float) -> str:
@@ -169,6 +185,11 @@ class ComputeMeter:
         self._started = time.perf_counter() if started is None else started
         self.step_flops = StepFlops()
 
+    @property
+    def total_flops(self) -> float:
+        """Training and evaluation FLOPs so far."""
+        return self.train_flops + self.eval_flops
+
     def step(self, batch: int, step):
         """Run one training step of ``batch`` images through the FLOP counter and add it to the totals."""
         result, flops = self.step_flops.run(batch, step)
@@ -186,6 +207,17 @@ class ComputeMeter:
         self.eval_flops += counter.get_total_flops()
         return result
 
+    def per_face(self, generate_one) -> int:
+        """FLOPs of ``generate_one()``, which generates one face: a family's sampling cost per face, whatever its batch
+        (the counted ops scale with the batch). The pass is evaluation and is added to ``eval_flops``."""
+        from torch.utils.flop_counter import FlopCounterMode
+
+        with FlopCounterMode(display=False) as counter:
+            generate_one()
+        flops = int(counter.get_total_flops())
+        self.eval_flops += flops
+        return flops
+
     @property
     def held_s(self) -> float:
         return self._held_before + time.perf_counter() - self._started
@@ -194,7 +226,7 @@ class ComputeMeter:
         """The cumulative values every report carries."""
         held = self.held_s
         return {"train_flops": self.train_flops, "train_steps": self.train_steps, "images_seen": self.images_seen,
-                "eval_flops": self.eval_flops, "cpu_s": held * self.cpus, "gpu_s": held * self.gpus}
+                "eval_flops": self.eval_flops, "total_flops": self.total_flops, "cpu_s": held * self.cpus, "gpu_s": held * self.gpus}
 
     def state(self) -> dict:
         return {"train_flops": self.train_flops, "train_steps": self.train_steps, "images_seen": self.images_seen,
@@ -248,12 +280,13 @@ def make_stopper(budget: ComputeBudget):
 
 
 def spent(results) -> dict:
-    """What a search's trials spent in total, from each trial's last report (a Ray ``ResultGrid``)."""
-    totals = {"flops": 0.0, "cpu_s": 0.0, "gpu_s": 0.0, "trials": 0}
+    """What a search's trials spent in total, from each trial's last report (a Ray ``ResultGrid``): training FLOPs
+    (``flops``), evaluation FLOPs, resource-seconds and the number of trials."""
+    totals = {"flops": 0.0, "eval_flops": 0.0, "cpu_s": 0.0, "gpu_s": 0.0, "trials": 0}
     for result in results:
         last = result.metrics or {}
         totals["trials"] += 1
-        for unit, key in BUDGET_UNITS.items():
+        for unit, key in {**BUDGET_UNITS, "eval_flops": "eval_flops"}.items():
             value = last.get(key)
             totals[spent_key(unit)] += float(value) if isinstance(value, int | float) else 0.0
     return totals

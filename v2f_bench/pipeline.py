@@ -76,6 +76,8 @@ class Profile:
     compute_budget: str | None = None
     """Compute per generator search (``--compute-budget``), the same for every family and seed; with it,
     ``trials`` and ``max_epochs`` are caps."""
+    budget_counts: str = "train"
+    """What a FLOP ``compute_budget`` counts (``compute.BUDGET_COUNTS``; ``paper --budget-counts``)."""
     fixed: dict = field(default_factory=dict)
     """Settings of every generator trial that declares them: network widths and precision."""
     defaults_first: bool = False
@@ -118,7 +120,7 @@ PROFILES = {
 
 
 def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0, address: str | None = None, storage: str | None = None,
-              voice_encoder: str | None = None, judge=None) -> dict:
+              voice_encoder: str | None = None, judge=None, budget_counts: str | None = None) -> dict:
     """Run the whole study; returns the report summary with the time each stage took.
 
     A trainable ``voice_encoder`` (default paper-text) gets the voice search and its best trial becomes the
@@ -141,6 +143,10 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     if profile_name not in PROFILES:
         raise UserError(f"--profile {profile_name!r}: choose one of {', '.join(PROFILES)}")
     profile = PROFILES[profile_name]
+    if budget_counts is not None:
+        if not profile.compute_budget:
+            raise UserError(f"--budget-counts {budget_counts}: the {profile_name} profile has no FLOP budget to count")
+        profile = dataclasses.replace(profile, budget_counts=budget_counts)
     encoder = resolve_voice_encoder(voice_encoder)
     run_dir = Path(run_dir)
     _check_paths(run_dir, Path(report_dir), seed)
@@ -157,7 +163,7 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
     judge = dataclasses.replace(judge or JudgeConfig(), epochs=profile.judge_epochs, seed=seed)
     resources = dict(cpus_per_trial=profile.cpus_per_trial, gpus_per_trial=profile.gpus_per_trial, concurrency=profile.concurrency)
     voice_budget = Budget(trials=profile.voice_trials, max_epochs=profile.voice_epochs, grace_period=min(2, profile.voice_epochs), **resources)
-    compute = parse_compute_budget(profile.compute_budget).as_dict() if profile.compute_budget else None
+    compute = parse_compute_budget(profile.compute_budget, profile.budget_counts).as_dict() if profile.compute_budget else None
     resources.update(cpus_per_trial=profile.generator_cpus_per_trial or profile.cpus_per_trial,
                      concurrency=profile.generator_concurrency or profile.concurrency)
     budget = Budget(trials=profile.trials, max_epochs=profile.max_epochs, grace_period=1, compute=compute, **resources)
@@ -200,13 +206,13 @@ def run_paper(run_dir: Path, report_dir: Path, profile_name: str, seed: int = 0,
 
 def trial_settings(profile: Profile) -> dict:
     """The settings the profile fixes in every generator trial: its ``fixed`` ones, and with a FLOP budget and
-    ``rungs``, each trial's share of the budget (``budget_flops``) and its rungs."""
+    ``rungs``, each trial's share of the budget (``budget_flops``), what it counts and its rungs."""
     from v2f_bench.compute import parse_compute_budget
 
     fixed = dict(profile.fixed)
-    budget = parse_compute_budget(profile.compute_budget) if profile.compute_budget else None
+    budget = parse_compute_budget(profile.compute_budget, profile.budget_counts) if profile.compute_budget else None
     if budget is not None and budget.unit == "flops" and profile.rungs:
-        fixed.update(budget_flops=budget.amount / profile.trials, rungs=profile.rungs)
+        fixed.update(budget_flops=budget.amount / profile.trials, budget_counts=budget.counts, rungs=profile.rungs)
     return fixed
 
 

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from v2f_bench.models import registry
 from v2f_bench.models.cgan import CGAN, RCGAN
+from v2f_bench.models.diffusion import Diffusion
 from v2f_bench.hyperparameters import Hyper
 from v2f_bench.models.family import GeneratorFamily
 from v2f_bench.models.mean_face import MeanFace
@@ -52,13 +53,13 @@ def tiny():
 
 
 def test_built_in_families():
-    assert FAMILIES == {"vae": VAE, "cgan": CGAN, "rcgan": RCGAN, "mean-face": MeanFace, "nearest-identity": NearestIdentity}
+    assert FAMILIES == {"vae": VAE, "cgan": CGAN, "rcgan": RCGAN, "diffusion": Diffusion, "mean-face": MeanFace, "nearest-identity": NearestIdentity}
     assert get_family("rcgan") is RCGAN
     assert issubclass(RCGAN, CGAN), "rcgan reuses cgan, adding only the pixel loss"
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="'gan'.*cgan, mean-face, nearest-identity, rcgan, vae"):
+    with pytest.raises(ValueError, match="'gan'.*cgan, diffusion, mean-face, nearest-identity, rcgan, vae"):
         get_family("gan")
 
 

@@ -32,6 +32,8 @@ GENERATOR_HYPERS: dict[str, Hyper] = {
                         "to 32 and its faces are upsampled (bilinear) to 64 for the judge, Table II and the samples", IMAGE_SIZES),
     "budget_flops": Hyper(0.0, "training FLOPs of the trial: when > 0 it trains until they are spent (max_epochs still caps it, and the "
                           "report flags a cap that binds) and evaluates at the rungs; 0 = it evaluates after every epoch", minimum=0),
+    "budget_counts": Hyper("train", "what budget_flops counts: training FLOPs, or training and evaluation FLOPs (generating and judging "
+                           "the faces each rung is measured on)", ("train", "train+eval")),
     "rungs": Hyper(5, "evaluation points of a budget_flops trial, halving from the top: 1/2^(rungs-1), ..., 1/4, 1/2, 1 of "
                    "budget_flops", minimum=1),
     "seed": Hyper(0, "seeds Python, numpy and torch; set by a search", minimum=0),
@@ -39,7 +41,7 @@ GENERATOR_HYPERS: dict[str, Hyper] = {
 """The settings every family's trial takes (the generator task's loop reads them), beside the family's own
 (``GeneratorFamily.defaults``) in the same flat config; a family may not declare one of these names."""
 
-STUDY_SETTINGS = frozenset({"budget_flops", "rungs"})
+STUDY_SETTINGS = frozenset({"budget_flops", "budget_counts", "rungs"})
 """Settings a study fixes for every trial alike (``--compute-budget`` and the profile), never searched: a sampled trial
 budget would make the compute unequal."""
 

@@ -7,6 +7,7 @@ Adding a family: write one module with a ``GeneratorFamily`` subclass and add on
 from __future__ import annotations
 
 from v2f_bench.models.cgan import CGAN, RCGAN
+from v2f_bench.models.diffusion import Diffusion
 from v2f_bench.models.family import GENERATOR_HYPERS, GeneratorFamily
 from v2f_bench.models.mean_face import MeanFace
 from v2f_bench.models.nearest_identity import NearestIdentity
@@ -18,6 +19,7 @@ FAMILIES: dict[str, type[GeneratorFamily]] = {
     "vae": VAE,
     "cgan": CGAN,
     "rcgan": RCGAN,
+    "diffusion": Diffusion,
     "mean-face": MeanFace,
     "nearest-identity": NearestIdentity,
 }

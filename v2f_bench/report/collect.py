@@ -69,10 +69,11 @@ STATUSES = ("completed", "stopped", "failed", "unfinished")
 TRIAL_COLUMNS = [
     "experiment", "root", "target", "role", "seed", "trial_id", "trial_number", "status", "error", "failures", "diverged",
     "epochs", "metric", "mode", "best_val", "best_epoch", "final_val", "time_s", "node_id", "cpus", "gpus", "reference",
-    "train_flops", "train_steps", "images_seen", "eval_flops", "cpu_s", "gpu_s", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
+    "train_flops", "train_steps", "images_seen", "eval_flops", "total_flops", "cpu_s", "gpu_s", "sample_flops", "prepared", "voice_encoder", "test_epoch", "checkpoint", "experiment_path", "trial_path",
 ]
 """The fixed columns of ``Collection.trials``; ``config/<name>`` and ``test/<name>`` columns follow. ``reference``: 1 for a trial of a
-reference family (``models.family.ReferenceFamily``, which reports it), else 0."""
+reference family (``models.family.ReferenceFamily``, which reports it), else 0. ``sample_flops``: a generator trial's FLOPs
+of generating one face (NaN for other trials and for experiments older than the count)."""
 HELD_KEYS = {"cpu_s": "cpus", "gpu_s": "gpus"}
 """Resource-seconds a trial held (evaluation included), and the per-trial resource that multiplies ``time_s``
 when the trial did not report them (experiments older than the counters)."""
@@ -393,6 +394,7 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             "node_id": (last or {}).get("node_id"),
             "reference": int(bool((last or {}).get("reference"))),
             **_counters(last),
+            "sample_flops": float(last["sample_flops"]) if last and _is_number(last.get("sample_flops")) else math.nan,
             "test_epoch": _test_epoch(test, checkpoint, results),
             "checkpoint": str(checkpoint) if checkpoint else None,
             "trial_path": str(trial),

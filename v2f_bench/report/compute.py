@@ -22,9 +22,9 @@ __all__ = ["WIDTH_KEYS", "COMPUTE_COLUMNS", "compute_table", "render_compute"]
 
 WIDTH_KEYS = ("g_channels", "d_channels", "decoder_channels", "hidden_units", "latent_dim")
 """Family width hyperparameters (cgan / rcgan: g_channels, d_channels; vae: decoder_channels, hidden_units, latent_dim)."""
-SPENT_KEYS = ("flops", "cpu_s", "gpu_s", "trials", "stopped_by_budget")
-COMPUTE_COLUMNS = ["family", "seed", "experiment", "budget", "budget_amount", "budget_unit", *(f"spent_{k}" for k in SPENT_KEYS), "precision",
-                   *WIDTH_KEYS]
+SPENT_KEYS = ("flops", "eval_flops", "cpu_s", "gpu_s", "trials", "stopped_by_budget")
+COMPUTE_COLUMNS = ["family", "seed", "experiment", "budget", "budget_amount", "budget_unit", "budget_counts", *(f"spent_{k}" for k in SPENT_KEYS),
+                   "flops_per_face", "precision", *WIDTH_KEYS]
 
 
 def _distinct(values: pd.Series) -> str | None:
@@ -37,8 +37,11 @@ def _search_row(path: str, record: dict, group: pd.DataFrame) -> dict:
     compute = (record.get("budget") or {}).get("compute") or {}
     spent = record.get("spent") or {}
     row = {"family": record.get("target"), "seed": record.get("seed"), "experiment": group["experiment"].iloc[0] if len(group) else path,
-           "budget": compute.get("text"), "budget_amount": compute.get("amount", math.nan), "budget_unit": compute.get("unit")}
+           "budget": compute.get("text"), "budget_amount": compute.get("amount", math.nan), "budget_unit": compute.get("unit"),
+           "budget_counts": compute.get("counts", "train") if compute else None}
     row.update({f"spent_{k}": spent.get(k, math.nan if k != "stopped_by_budget" else None) for k in SPENT_KEYS})
+    per_face = pd.to_numeric(group["sample_flops"], errors="coerce").dropna() if "sample_flops" in group else pd.Series(dtype=float)
+    row["flops_per_face"] = float(per_face.max()) if not per_face.empty else math.nan
     for key in ("precision", *WIDTH_KEYS):
         column = f"config/{key}"
         row[key] = _distinct(group[column]) if column in group else None
@@ -49,8 +52,10 @@ def compute_table(trials: pd.DataFrame, records: dict[str, dict]) -> pd.DataFram
     """One row per generator search: its compute budget, what it spent, and the precision and widths it trained with.
 
     Columns ``COMPUTE_COLUMNS``: ``budget`` (the budget as given, e.g. "2PFLOP"; None without a compute budget),
-    ``budget_amount`` and ``budget_unit`` (FLOPs, CPU- or GPU-seconds), ``spent_flops`` (training FLOPs summed
-    over the search's trials), ``spent_cpu_s`` / ``spent_gpu_s`` (resource-seconds held, evaluation included),
+    ``budget_amount`` and ``budget_unit`` (FLOPs, CPU- or GPU-seconds), ``budget_counts`` (what a FLOP budget counts:
+    ``train`` or ``train+eval``, ``compute.BUDGET_COUNTS``), ``spent_flops`` (training FLOPs summed over the search's
+    trials), ``spent_eval_flops`` (evaluation FLOPs: generating and judging the faces every evaluation point is measured
+    on), ``flops_per_face`` (FLOPs of generating one face: one forward pass, or a sampler's steps), ``spent_cpu_s`` / ``spent_gpu_s`` (resource-seconds held, evaluation included),
     ``spent_trials``, ``spent_stopped_by_budget`` (whether the budget ended the search), then ``precision`` and
     each width key (distinct values over the trials, "/"-joined). Rows by family (vae, cgan, rcgan, others) and seed.
     """
@@ -70,7 +75,7 @@ def compute_table(trials: pd.DataFrame, records: dict[str, dict]) -> pd.DataFram
 def _cell(value, column: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if column == "spent_flops" or (column == "budget_amount"):
+    if column in ("spent_flops", "spent_eval_flops", "budget_amount", "flops_per_face"):
         return f"{float(value):.3g}"
     if column in ("spent_cpu_s", "spent_gpu_s"):
         return f"{float(value):.0f}"

@@ -181,11 +181,12 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     name goes into every checkpoint's ``test_metrics.json``.
 
     When to evaluate: after every epoch up to ``max_epochs``; or, for a trial with ``budget_flops`` > 0, at
-    the rungs (``rung_fractions``): after the first step whose cumulative training FLOPs reach each fraction
+    the rungs (``rung_fractions``): after the first step whose cumulative FLOPs (training, or training and evaluation:
+    ``budget_counts``) reach each fraction
     of the budget (so within one step of it; a step that crosses two fractions evaluates the same model at both), ending
     at the top rung, or at ``max_epochs`` (a cap: that last point has ``capped`` 1 and the share it spent). Epochs then only reshuffle the windows. Each row holds the losses averaged over the steps since
     the previous evaluation, Table I, the identity metrics and Table II on the validation units (and the
-    rung, its fraction and the FLOPs actually spent). Every checkpoint's ``ladder.json`` lists every
+    rung, its fraction and the FLOPs actually spent) and ``sample_flops``, the FLOPs of generating one face. Every checkpoint's ``ladder.json`` lists every
     evaluation point so far with its test values, so the latest checkpoint gives the whole ladder. Every
     training step goes through ``meter`` (``compute.ComputeMeter``), and the evaluation (validation, test and
     the sample faces) through ``meter.evaluate``.
@@ -222,6 +223,12 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     step = training_step(family, settings["precision"], memory, dev)
     budget = settings["budget_flops"]
     fractions = rung_fractions(settings["rungs"]) if budget > 0 else []
+
+    def counted() -> float:
+        """What the budget counts so far (``budget_counts``): training FLOPs, or training and evaluation FLOPs."""
+        return meter.total_flops if settings["budget_counts"] == "train+eval" else meter.train_flops
+
+    per_face: list[int] = []
     labels = np.asarray(data["window_label"])
     sums: dict[str, float] = {}
     steps = 0
@@ -232,7 +239,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         model has not changed since the last evaluation in this process, which is reused if there is one)."""
         nonlocal sums, steps
         where = {"epoch": epoch} if fraction is None else {"epoch": epoch, "rung": position["rung"], "rung_fraction": fraction,
-                                                            "budget_spent": meter.train_flops / budget, "capped": int(capped)}
+                                                            "budget_spent": counted() / budget, "capped": int(capped)}
         if family.reference:
             where["reference"] = 1
         losses = {key: value / max(steps, 1) for key, value in sums.items()}
@@ -241,13 +248,15 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
             evaluated.update(val=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev)),
                              test=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev)),
                              arrays=meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev)))
-        row = {**where, **losses, **evaluated["val"]}
+        if not per_face:  # once per process, on the trained (or fitted) model
+            per_face.append(meter.per_face(lambda: shown.generate(voice[:1].to(dev))))
+        row = {**where, **losses, **evaluated["val"], "sample_flops": per_face[0]}
         finite_or_raise(row, f"{settings['family']} epoch {epoch}")
         test = evaluated["test"]
         decisions = int((np.asarray(data["clip_split"]) == "test").sum())
         test_file = {**test, "test_decisions": decisions, "test_unit": data.get("eval_unit", "clip"), "epoch_of_model": epoch,
                      "judge": data["judge"]["name"]}
-        ladder.append({**where, "train_flops": meter.train_flops, "train_steps": meter.train_steps, "test": test_file,
+        ladder.append({**where, "train_flops": meter.train_flops, "eval_flops": meter.eval_flops, "train_steps": meter.train_steps, "test": test_file,
                        "val": {k: v for k, v in row.items() if k.startswith("val_")}})
         arrays = evaluated["arrays"]
         checkpoint = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
@@ -273,7 +282,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             steps += 1
-            while fractions and position["rung"] < len(fractions) and meter.train_flops >= fractions[position["rung"]] * budget:
+            while fractions and position["rung"] < len(fractions) and counted() >= fractions[position["rung"]] * budget:
                 position.update(batch=start + settings["batch_size"], picks=generator.get_state())
                 fraction = fractions[position["rung"]]
                 position["rung"] += 1
@@ -285,7 +294,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
             yield point(epoch, None)
     if fractions and steps:  # the epoch cap came first: the last model, as the next rung, at the share it spent (flagged)
         position["rung"] += 1
-        yield point(settings["max_epochs"], meter.train_flops / budget, capped=True)
+        yield point(settings["max_epochs"], counted() / budget, capped=True)
 
 
 def _reference_points(family, meter, point, position: dict, data: dict, voice, faces, train, fractions: list[float], max_epochs: int):
