@@ -108,6 +108,24 @@ def test_a_budget_string_that_cannot_be_parsed_is_a_one_line_error(text):
     assert "--compute-budget" in str(error.value) and "\n" not in str(error.value)
 
 
+def test_a_flop_budget_counts_training_or_training_and_evaluation():
+    train, total = parse_compute_budget("2e12"), parse_compute_budget("2e12", "train+eval")
+    assert (train.counts, train.key) == ("train", "train_flops") and (total.counts, total.key) == ("train+eval", "total_flops")
+    assert total.as_dict()["counts"] == "train+eval"
+    assert parse_compute_budget("600cpu-s").counts == "train+eval", "resource-seconds hold evaluation too"
+    with pytest.raises(UserError, match="--budget-counts 'eval'"):
+        parse_compute_budget("2e12", "eval")
+    stopper = make_stopper(total)
+    assert not stopper("a", {"train_flops": 1.5e12, "total_flops": 1.9e12}) and stopper("a", {"train_flops": 1.6e12, "total_flops": 2.1e12})
+
+
+def test_one_face_is_counted_as_evaluation():
+    meter = ComputeMeter(1, 0)
+    layer = torch.nn.Linear(4, 3)
+    assert meter.per_face(lambda: layer(torch.zeros(1, 4))) == 2 * 4 * 3 == meter.eval_flops
+    assert meter.row()["total_flops"] == meter.train_flops + meter.eval_flops == 24
+
+
 def test_flops_are_printed_with_an_si_prefix():
     assert format_flops(2.31e15) == "2.31 PFLOP" and format_flops(512) == "512 FLOP"
 

@@ -467,6 +467,7 @@ EXPECTED_DIRECTIONS = {
     "verification_accuracy": True, "matching_1to2": True, "top1": True, "recall@2": True,
     "recall@5": True, "mean_cosine": True, "identity_spread": True,
     **{f"gallery_recall@{k}": True for k in metrics.GALLERY_KS},
+    "frechet_distance": False, "kernel_distance": False, "precision": True, "recall": True, "density": True, "coverage": True,
 }
 
 
@@ -475,7 +476,7 @@ def test_every_metric_declares_direction_table_and_scale(name):
     metric = METRICS[name]
     assert metric.name == name
     assert metric.higher_is_better is EXPECTED_DIRECTIONS[name]
-    assert metric.table in {"I", "II", "identity"}
+    assert metric.table in {"I", "II", "identity", "distribution"}
     assert metric.scale
     assert metric.mode == ("max" if metric.higher_is_better else "min")
 
@@ -485,3 +486,68 @@ def test_registry_covers_every_image_quality_key_and_orders_values():
         metrics.image_quality(_constant(0.5), _constant(0.4))
     )
     assert METRICS["psnr"].better(30.0, 20.0) and METRICS["mse"].better(0.01, 0.02)
+
+
+# --------------------------------------------------------------------------- distribution metrics
+
+
+def test_the_frechet_distance_of_a_set_to_itself_is_zero_and_grows_with_a_known_shift():
+    """For one set and the same set moved by d in every one of D dimensions, the covariances are equal and FD = D d^2."""
+    torch.manual_seed(0)
+    real = torch.randn(300, 8)
+    assert metrics.frechet_distance(real, real) == pytest.approx(0.0, abs=1e-6)
+    shifts = [metrics.frechet_distance(real + d, real) for d in (0.1, 0.5, 1.0)]
+    assert shifts == pytest.approx([8 * 0.01, 8 * 0.25, 8 * 1.0], rel=1e-6)
+
+
+def test_the_frechet_distance_sees_a_change_of_spread():
+    """Same mean, covariance s^2 I against I: FD = D (s - 1)^2 for the population; close to it for 4000 samples."""
+    torch.manual_seed(0)
+    real = torch.randn(4000, 4)
+    wide = torch.randn(4000, 4) * 2
+    assert metrics.frechet_distance(wide, real) == pytest.approx(4 * (2 - 1) ** 2, rel=0.1)
+
+
+def _poly(x: np.ndarray, y: np.ndarray) -> float:
+    return (float(x @ y) / len(x) + 1.0) ** 3
+
+
+def test_the_kernel_distance_equals_a_hand_computed_unbiased_mmd():
+    """With subsets as large as the sets every subset is the whole set, so KID is the unbiased MMD^2 of the two sets:
+    mean over i != j of k(x_i, x_j) + the same for y - 2 mean over i, j of k(x_i, y_j)."""
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(size=(5, 3)), rng.normal(1.0, 1.0, size=(5, 3))
+    m = len(x)
+    xx = sum(_poly(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(_poly(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(_poly(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    assert metrics.kernel_distance(y, x, subsets=3) == pytest.approx(xx + yy - 2 * xy, rel=1e-9)
+
+
+def test_the_kernel_distance_is_near_zero_for_one_distribution_and_grows_apart():
+    torch.manual_seed(0)
+    a, b = torch.randn(400, 16), torch.randn(400, 16)
+    same, apart = metrics.kernel_distance(a, b), metrics.kernel_distance(a + 1.0, b)
+    assert abs(same) < 0.05 * apart
+
+
+def test_precision_recall_density_and_coverage_tell_fidelity_from_diversity():
+    """Generated points all on one real point: precise but with no recall or coverage. The real set itself: every value 1."""
+    torch.manual_seed(0)
+    real = torch.randn(200, 4)
+    same = metrics.prdc(real, real)
+    assert same == pytest.approx({"precision": 1.0, "recall": 1.0, "density": 1.0, "coverage": 1.0})
+    collapsed = metrics.prdc(real[:1].expand(50, -1) + 1e-3 * torch.randn(50, 4), real)
+    assert collapsed["precision"] == 1.0 and collapsed["recall"] < 0.05 and collapsed["coverage"] < 0.05
+
+
+def test_distribution_states_its_sample_sizes_and_leaves_out_what_a_small_set_cannot_give():
+    torch.manual_seed(0)
+    out = metrics.distribution(torch.randn(30, 4), torch.randn(20, 4))
+    assert set(out) == {"distribution_n", "distribution_real_n", *metrics.DISTRIBUTION} and (out["distribution_n"], out["distribution_real_n"]) == (30, 20)
+    small = metrics.distribution(torch.randn(4, 4), torch.randn(20, 4))
+    assert set(small) == {"distribution_n", "distribution_real_n", "frechet_distance", "kernel_distance"}
+
+
+def test_the_distribution_metrics_form_their_own_table():
+    assert {m.name for m in METRICS.values() if m.table == "distribution"} == set(metrics.DISTRIBUTION)

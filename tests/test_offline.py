@@ -58,3 +58,15 @@ def test_the_ge2e_voice_encoder_embeds_offline(no_network, prepared_dir, tmp_pat
     windows = np.load(tmp_path / "voice" / "window_embeddings.npy")
     assert windows.shape == (len(prepared.voice_features), 256)
     assert np.isfinite(windows).all()
+
+
+def test_the_distribution_metrics_run_offline(no_network):
+    """FD and KID through torchmetrics with the judge's embeddings as features (no Inception weights to fetch), and
+    precision/recall/density/coverage through prdc."""
+    import torch
+
+    from v2f_bench import metrics
+
+    torch.manual_seed(0)
+    values = metrics.distribution(torch.randn(40, 8), torch.randn(30, 8))
+    assert set(metrics.DISTRIBUTION) <= set(values) and all(np.isfinite(values[m]) for m in metrics.DISTRIBUTION)

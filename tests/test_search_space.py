@@ -15,7 +15,7 @@ from v2f_bench.tasks.registry import get_target
 
 SPACES = Path(__file__).resolve().parents[1] / "search_spaces"
 SHIPPED = {"voice": "val_clip_accuracy", "vae": "val_verification_accuracy", "cgan": "val_verification_accuracy",
-           "rcgan": "val_verification_accuracy", "judge": "val_verification_accuracy",
+           "rcgan": "val_verification_accuracy", "diffusion": "val_verification_accuracy", "judge": "val_verification_accuracy",
            "mean-face": "val_verification_accuracy", "nearest-identity": "val_verification_accuracy"}
 
 CONDITIONAL = """\

@@ -30,6 +30,7 @@ float32 convolutions).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -617,6 +618,117 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- distribution (judge embedding space)
+
+KID_SUBSETS = 20
+"""Random subsets KID averages over (torchmetrics' default is 100): at our test sizes each subset holds most of the smaller
+set, so subsets differ little, and 20 keep an evaluation point short (0.15 s for 450 x 512-d on 2 cores)."""
+KID_SUBSET_SIZE = 1000
+"""Largest KID subset; smaller sets use their whole size (the smaller of the two)."""
+PRDC_NEIGHBOURS = 5
+"""k of precision, recall, density and coverage (Naeem et al. 2020 recommend 5)."""
+DISTRIBUTION_SEED = 0
+"""Seed of KID's subsets: every evaluation point and trial draws the same ones, and training's random state is untouched."""
+
+
+class _Given(torch.nn.Module):
+    """The feature extractor handed to torchmetrics: the features are the judge's embeddings, computed already."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.num_features = dim
+
+    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+        return embeddings
+
+
+def _embedding_sets(gen_emb, real_emb) -> tuple[torch.Tensor, torch.Tensor]:
+    gen, real = _embeddings(gen_emb, "gen_emb"), _embeddings(real_emb, "real_emb")
+    if gen.shape[1] != real.shape[1]:
+        raise ValueError(f"gen_emb and real_emb must have the same width, got {gen.shape[1]} and {real.shape[1]}")
+    if len(gen) < 2 or len(real) < 2:
+        raise ValueError(f"a distribution metric needs at least 2 embeddings per set, got {len(gen)} and {len(real)}")
+    return gen.double(), real.double()
+
+
+def frechet_distance(gen_emb, real_emb) -> float:
+    """Fréchet distance between Gaussians fitted to the generated and the real embeddings (N, D) and (M, D):
+    ||mu_g - mu_r||^2 + Tr(S_g + S_r - 2 (S_g S_r)^(1/2)), as FID (Heusel et al. 2017) with the judge's embedding in place
+    of Inception's, computed by torchmetrics' ``FrechetInceptionDistance`` on the given embeddings.
+
+    Scale: squared embedding units, >= 0 (0 for identical sets); lower is better. Biased upwards at small n (the sample
+    covariances), so values compare only at equal n: every result states its n."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    gen, real = _embedding_sets(gen_emb, real_emb)
+    fid = FrechetInceptionDistance(feature=_Given(gen.shape[1]), reset_real_features=True).double()
+    fid.update(real, real=True)
+    fid.update(gen, real=False)
+    return max(float(fid.compute()), 0.0)
+
+
+def kernel_distance(gen_emb, real_emb, subsets: int = KID_SUBSETS, subset_size: int = KID_SUBSET_SIZE) -> float:
+    """Kernel distance (KID, Binkowski et al. 2018) in the judge's embedding space: the unbiased estimate of the squared
+    MMD with the polynomial kernel k(x, y) = (x.y / D + 1)^3, averaged over ``subsets`` random subsets of
+    min(``subset_size``, N, M) generated and real embeddings (seeded by ``DISTRIBUTION_SEED``), by torchmetrics'
+    ``KernelInceptionDistance``.
+
+    Scale: squared kernel units, about 0 for sets from one distribution (it can fall below 0: it is unbiased); lower is
+    better. Unlike FD it has no small-n bias, so values at different n compare."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    gen, real = _embedding_sets(gen_emb, real_emb)
+    size = min(subset_size, len(gen), len(real))
+    with warnings.catch_warnings():  # that it keeps every feature: these are the embeddings we hold already
+        warnings.filterwarnings("ignore", message=".*will save all extracted features")
+        kid = KernelInceptionDistance(feature=_Given(gen.shape[1]), subsets=subsets, subset_size=size)
+    kid.update(real, real=True)
+    kid.update(gen, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(DISTRIBUTION_SEED)
+        mean, _ = kid.compute()
+    return float(mean)
+
+
+def prdc(gen_emb, real_emb, k: int = PRDC_NEIGHBOURS) -> dict[str, float]:
+    """Precision, recall, density and coverage (Naeem et al. 2020) of the generated embeddings against the real ones, with
+    k-nearest-neighbour balls in Euclidean distance (the ``prdc`` package):
+
+    - precision: share of generated points inside some real point's k-NN ball (fidelity), fraction in [0, 1];
+    - recall: share of real points inside some generated point's k-NN ball (diversity), fraction in [0, 1];
+    - density: real balls containing each generated point, over k, averaged over generated points; >= 0, 1 for sets from
+      one distribution (unbounded above);
+    - coverage: share of real points whose ball holds at least one generated point, fraction in [0, 1].
+    All higher is better. Each set needs more than k points."""
+    import contextlib
+    import io
+
+    from prdc import compute_prdc
+
+    gen, real = _embedding_sets(gen_emb, real_emb)
+    if min(len(gen), len(real)) <= k:
+        raise ValueError(f"prdc with k = {k} needs more than {k} embeddings per set, got {len(gen)} and {len(real)}")
+    with contextlib.redirect_stdout(io.StringIO()):  # the package prints the set sizes
+        values = compute_prdc(real.float().cpu().numpy(), gen.float().cpu().numpy(), nearest_k=k)
+    return {name: float(values[name]) for name in ("precision", "recall", "density", "coverage")}
+
+
+DISTRIBUTION = ("frechet_distance", "kernel_distance", "precision", "recall", "density", "coverage")
+"""The distribution metrics, in the order ``distribution`` returns them."""
+
+
+def distribution(gen_emb, real_emb) -> dict[str, float]:
+    """Every distribution metric of generated against real embeddings, plus ``distribution_n`` (generated) and
+    ``distribution_real_n`` (real): FD and the ``prdc`` values depend on n. A set too small for a metric leaves it out."""
+    gen, real = _embeddings(gen_emb, "gen_emb"), _embeddings(real_emb, "real_emb")
+    out: dict[str, float] = {"distribution_n": float(len(gen)), "distribution_real_n": float(len(real))}
+    if min(len(gen), len(real)) >= 2:
+        out.update(frechet_distance=frechet_distance(gen, real), kernel_distance=kernel_distance(gen, real))
+    if min(len(gen), len(real)) > PRDC_NEIGHBOURS:
+        out.update(prdc(gen, real))
+    return out
+
+
 # --------------------------------------------------------------------------- registry
 
 
@@ -624,14 +736,15 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 class Metric:
     """One reported metric and the single place its direction is declared.
 
-    table: "I" (the paper's identity accuracy), "II" (image fidelity) or "identity" (peer
-    identity metrics beyond the paper). scale: units and range, for tables and reports.
+    table: "I" (the paper's identity accuracy), "II" (image fidelity), "identity" (peer
+    identity metrics beyond the paper) or "distribution" (generated against real faces as sets, in the
+    judge's embedding space). scale: units and range, for tables and reports.
     """
 
     name: str
     fn: Callable[..., float]
     higher_is_better: bool
-    table: Literal["I", "II", "identity"]
+    table: Literal["I", "II", "identity", "distribution"]
     scale: str
     recall_k: int | None = None
     """For a Recall@K metric, its K: the chance level is K / G, G read from the result's ``gallery``."""
@@ -687,5 +800,18 @@ METRICS: dict[str, Metric] = _registry(
     Metric("identity_spread", identity_spread, True, "identity",
            "ratio >= 0: distance between identities' mean generated embeddings over that between their target faces' "
            "(mean over identity pairs); 0 = one face for every voice (collapsed), 1 = as distinct as the targets"),
+    Metric("frechet_distance", frechet_distance, False, "distribution",
+           "squared judge-embedding units >= 0, generated faces against the split's real photos (Gaussian fit); biased at small n"),
+    Metric("kernel_distance", kernel_distance, False, "distribution",
+           "squared MMD, cubic polynomial kernel on judge embeddings, unbiased (about 0 for one distribution), mean over subsets"),
+    Metric("precision", lambda g, r: prdc(g, r)["precision"], True, "distribution",
+           f"fraction in [0, 1] of generated faces inside a real photo's {PRDC_NEIGHBOURS}-NN ball (judge embeddings)"),
+    Metric("recall", lambda g, r: prdc(g, r)["recall"], True, "distribution",
+           f"fraction in [0, 1] of real photos inside a generated face's {PRDC_NEIGHBOURS}-NN ball (judge embeddings)"),
+    Metric("density", lambda g, r: prdc(g, r)["density"], True, "distribution",
+           f"ratio >= 0: real {PRDC_NEIGHBOURS}-NN balls holding a generated face, over {PRDC_NEIGHBOURS}, mean over faces; "
+           "1 = as dense as the real photos"),
+    Metric("coverage", lambda g, r: prdc(g, r)["coverage"], True, "distribution",
+           f"fraction in [0, 1] of real photos whose {PRDC_NEIGHBOURS}-NN ball holds a generated face (judge embeddings)"),
 )
 """Every metric the project reports, by the key used in results and reports."""

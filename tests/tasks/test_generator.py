@@ -137,3 +137,31 @@ def test_a_reference_family_without_a_budget_reports_its_one_fit_at_every_epoch(
     assert points[0].row["val_verification_accuracy"] == points[1].row["val_verification_accuracy"]
     for metric in ("verification_accuracy", "matching_1to2", "top1"):
         assert points[0].row[f"val_{metric}"] == pytest.approx(points[0].row[f"val_chance_{metric}"]), "mean-face is the chance line"
+
+
+def test_every_point_reports_what_one_face_costs(data):
+    """``sample_flops``: one forward pass for the VAE; for diffusion its sampler's steps, so doubling them doubles it."""
+    vae = next(generator_epochs({**VAE, "max_epochs": 1}, data, ComputeMeter(1, 0))).row
+    family = data["families"]["vae"]({}, embed_dim=data["voice_emb"].shape[1], image_size=64)
+    assert vae["sample_flops"] == ComputeMeter(1, 0).per_face(lambda: family.generate(torch.zeros(1, data["voice_emb"].shape[1])))
+    per_face = {}
+    for steps in (2, 4):
+        config = {"family": "diffusion", "batch_size": 16, "max_epochs": 1, "channels": 8, "steps": steps}
+        per_face[steps] = next(generator_epochs(config, data, ComputeMeter(1, 0))).row["sample_flops"]
+    assert per_face[4] == 2 * per_face[2] > 0
+
+
+def test_a_budget_that_counts_evaluation_trains_for_less(data, vae_step):
+    """Under ``budget_counts: train+eval`` the rungs fall where training and evaluation FLOPs together reach each fraction:
+    evaluating the first rung spends budget, so the trial reaches its top rung after fewer training steps."""
+    config = {**VAE, "budget_flops": 40 * vae_step, "rungs": 2}
+    train_only = budgeted(data, config)[-1].files[LADDER_FILE]["points"]
+    meter = ComputeMeter(1, 0)
+    points = list(generator_epochs({**config, "budget_counts": "train+eval"}, data, meter))
+    ladder = points[-1].files[LADDER_FILE]["points"]
+    assert [p.row["rung"] for p in points] == [1, 2]
+    for point, fraction in zip(ladder, rung_fractions(2)):
+        assert point["train_flops"] + point["eval_flops"] >= fraction * config["budget_flops"]
+    assert ladder[-1]["train_steps"] < train_only[-1]["train_steps"] == 40
+    total = (ladder[-1]["train_flops"] + ladder[-1]["eval_flops"]) / config["budget_flops"]
+    assert 1 <= points[-1].row["budget_spent"] < total, "spent when the top rung was reached, before its own evaluation"

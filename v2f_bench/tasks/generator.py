@@ -402,6 +402,10 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     chance level K / G); Table II compares pixels with the identity's target face; ``identity_spread`` says how
     distinct the identities' faces are (0: collapsed). ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
 
+    On the test split, the distribution metrics (``metrics.distribution``: FD, KID, precision, recall, density and
+    coverage of the generated faces against the split's real photos, in the judge's embedding space, with their n); they
+    are not measured on validation, where nothing selects on them.
+
     Beside them, the chance line (``CHANCE_METRICS``, as ``{split}_chance_<metric>``): the same metrics of a
     generator that returns one fixed face for every voice, the mean training face, measured with the same judge,
     tau, targets and units. A family that does not beat it has not learned to use the voice.
@@ -411,7 +415,11 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
         return {}
     labels = np.asarray(data["clip_label"])[index]
     generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
-    row = identity_scores(judge.embed(generated), labels, data, targets, split)
+    embedded = judge.embed(generated)
+    row = identity_scores(embedded, labels, data, targets, split)
+    if split == "test":
+        real = shared_tensor(data["judge"]["photo_emb"])[np.flatnonzero(np.asarray(data["photo_split"]) == split)]
+        row.update({f"{split}_{k}": v for k, v in metrics.distribution(embedded, real).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     constant = judge.embed(mean_training_face(data, faces)).expand(len(labels), -1)  # one face, so one judge pass
     chance = identity_scores(constant, labels, data, targets, split)
