@@ -43,3 +43,25 @@ def test_an_old_record_without_budget_or_spent_shows_dashes():
     vae_line = next(line for line in text.splitlines() if line.startswith("| vae"))
     assert vae_line.count("—") >= 8 and "2e+15" in text and "yes" in text
     assert "decoder channels" not in text, "width columns no search used are left out"
+
+
+def test_what_a_budget_counts_what_evaluation_spent_and_what_one_face_costs():
+    records_ = records()
+    records_["r/cgan-s1"]["search"]["budget"]["compute"]["counts"] = "train+eval"
+    records_["r/cgan-s1"]["search"]["spent"]["eval_flops"] = 3e13
+    frame = trials().assign(sample_flops=[1.5e7, 1.5e7, None, None])
+    table = compute_table(frame, records_)
+    cgan, vae = table.iloc[1], table.iloc[0]
+    assert (cgan["budget_counts"], cgan["spent_eval_flops"], cgan["flops_per_face"]) == ("train+eval", 3e13, 1.5e7)
+    assert vae["budget_counts"] is None and math.isnan(vae["flops_per_face"]), "no budget, no count: not recorded"
+    text = render_compute(table)
+    assert "budget counts" in text and "flops per face" in text and "1.5e+07" in text
+
+
+def test_the_compute_figure_draws_every_family_with_its_cost_per_face(tmp_path):
+    from v2f_bench.report.figures import compute_costs
+
+    table = pd.DataFrame({"family": ["vae", "diffusion", "mean-face"], "spent_flops": [1e12, 1e12, 0.0],
+                          "spent_eval_flops": [1e11, 3e12, 1e9], "flops_per_face": [1e7, 6e8, 0.0]})
+    path = compute_costs(table, tmp_path / "compute.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000

@@ -27,6 +27,7 @@ from v2f_bench.report.tables import (
     counts_line,
     counts_table,
     render,
+    table_distribution,
     table_identity,
     table_one,
     table_two,
@@ -56,6 +57,14 @@ def planted_test_values(acc: float, mae: float) -> dict[str, float]:
         "test/top1": acc / 2,
         "test/recall@2": acc * 0.8,
         "test/mean_cosine": acc - 0.4,
+        "test/frechet_distance": 100 * mae,
+        "test/kernel_distance": mae / 10,
+        "test/precision": acc,
+        "test/recall": acc / 2,
+        "test/density": 2 * acc,
+        "test/coverage": acc / 4,
+        "test/distribution_n": 40,
+        "test/distribution_real_n": 30,
     }
 
 
@@ -175,6 +184,8 @@ def test_a_search_whose_trials_all_failed_has_no_row_but_is_counted(trials):
         pytest.param(table_two, "mae", MAE, 1.0, id="table-II-mae-on-0-1"),
         pytest.param(table_two, "pamse", {f: [10000 * v for v in MAE[f]] for f in MAE}, 1.0, id="table-II-pamse-on-0-255"),
         pytest.param(table_identity, "top1", {f: [a / 2 for a in ACCURACY[f]] for f in ACCURACY}, 100.0, id="identity-top1-in-percent"),
+        pytest.param(table_distribution, "frechet_distance", {f: [100 * v for v in MAE[f]] for f in MAE}, 1.0, id="distribution-fd-as-is"),
+        pytest.param(table_distribution, "coverage", {f: [a / 4 for a in ACCURACY[f]] for f in ACCURACY}, 100.0, id="distribution-coverage-in-percent"),
     ],
 )
 @pytest.mark.parametrize("family", ["vae", "cgan", "rcgan"])
@@ -187,6 +198,14 @@ def test_mean_and_interval_over_seeds_match_numpy_and_scipy(trials, build, metri
     assert table.loc[family, f"{metric}:high"] == pytest.approx(mean + half)
     assert table.loc[family, f"{metric}:n"] == len(source[family])
     assert table.loc[family, "seeds"] == len(source[family])
+
+
+def test_the_distribution_table_states_its_embedding_its_sample_sizes_and_the_bias_of_fd(trials):
+    table = table_distribution(trials)
+    assert table.attrs["metrics"] == ["frechet_distance", "kernel_distance", "precision", "recall", "density", "coverage"]
+    note = " ".join(table.attrs["notes"])
+    assert "40 generated faces against 30 real photos" in note and "judge" in note and "biased upwards at small n" in note
+    assert table.loc["vae", "frechet_distance:best"] and not table.loc["rcgan", "frechet_distance:best"], "lower FD is better"
 
 
 def test_one_seed_has_no_interval_and_says_n1(trials):
@@ -442,8 +461,8 @@ def test_unknown_format_is_refused(trials):
 def test_write_tables_writes_every_format_and_the_trial_table(trials, tmp_path):
     mixed = trials.assign(**{"config/optimizer": ["adam"] * (len(trials) - 1) + [3]})  # mixed types: parquet as text
     written = write_tables(mixed, tmp_path / "out")
-    assert set(written) == {"table1", "table2", "table_identity", "trials"}
-    for name in ("table1", "table2", "table_identity"):
+    assert set(written) == {"table1", "table2", "table_identity", "table_distribution", "trials"}
+    for name in ("table1", "table2", "table_identity", "table_distribution"):
         assert [p.name for p in written[name]] == [f"{name}.md", f"{name}.tex", f"{name}.csv", f"{name}.html", f"{name}_seeds.csv"]
         assert all(p.stat().st_size > 0 for p in written[name])
     assert pd.read_csv(tmp_path / "out" / "trials.csv").shape[0] == len(trials)

@@ -5,7 +5,7 @@ records, checkpoints' test metrics and sample faces, the stage artifacts copied 
 searches) and writes into ``out``:
 
 - ``trials.csv`` (and ``trials.parquet``): every trial, tidy; ``epochs.csv``: every reported epoch;
-- ``table1``, ``table2``, ``table_identity`` as Markdown, LaTeX, CSV and HTML, with the paper's
+- ``table1``, ``table2``, ``table_identity``, ``table_distribution`` as Markdown, LaTeX, CSV and HTML, with the paper's
   published numbers beside ours, and the counts of trials, failures and budget under each;
 - ``table1_seeds.csv`` (and for the other tables): the per-seed values and test decisions behind each row;
 - ``claims.csv`` / ``claims.md``: the paper's claims with our value, interval and verdict (``claims.py``);
@@ -167,11 +167,12 @@ def _benchmark_sections(folder: Path, notes: list[str]) -> list[Section]:
 
 
 def _table_sections(trials: pd.DataFrame, out: Path) -> list[Section]:
-    """The three tables as rendered by ``tables`` (each with its notes and counts underneath)."""
+    """The four tables as rendered by ``tables`` (each with its notes and counts underneath)."""
     return [
         Section("Table I", html=(out / "table1.html").read_text()),
         Section("Table II", html=(out / "table2.html").read_text()),
         Section("Identity metrics beyond the paper", html=(out / "table_identity.html").read_text()),
+        Section("Distribution metrics", html=(out / "table_distribution.html").read_text()),
     ]
 
 
@@ -293,10 +294,19 @@ def _compute_section(collection, out: Path) -> Section:
     table = compute.compute_table(collection.trials, collection.records)
     table.to_csv(out / "compute.csv", index=False, float_format="%.6g")
     (out / "compute.md").write_text(compute.render_compute(table))
-    note = ("Per search (family, seed): the compute budget (FLOPs, CPU- or GPU-seconds) and what its trials spent in all, from the search "
-            "record; precision and widths: the distinct values its trials trained with. —: not recorded (searches older than compute budgets). "
+    note = ("Per search (family, seed): the compute budget (FLOPs, CPU- or GPU-seconds), what it counts (train: training FLOPs; "
+            "train+eval: training and evaluation FLOPs), and what its trials spent in all, from the search record: training FLOPs, "
+            "evaluation FLOPs (generating and judging the faces every evaluation point is measured on) and resource-seconds; flops per "
+            "face: generating one face (one forward pass for the VAE and the GANs, every sampler step for diffusion); precision and "
+            "widths: the distinct values its trials trained with. —: not recorded (searches older than the count). "
             "A reference family (mean-face, nearest-identity) is fitted once in one trial: it spends next to nothing, by design.")
-    return Section("Compute spent per family and seed", html=compute.render_compute(table, "html"), note=note)
+    images = []
+    if not table.empty:
+        try:
+            images.append(figures.compute_costs(table, out / "compute.png"))
+        except ValueError as exc:
+            note += f" Figure not drawn: {exc}."
+    return Section("Compute spent per family and seed", html=compute.render_compute(table, "html"), images=images, note=note)
 
 
 def _pareto_sections(collection, generators: pd.DataFrame, out: Path, notes: list[str]) -> list[Section]:
@@ -468,7 +478,7 @@ def _write_samples(generators: pd.DataFrame, out: Path) -> int:
 def _write_markdown(out: Path, sections: list[Section]) -> None:
     """A Markdown version of the page: tables from their .md files, images by relative link."""
     parts = ["# v2f_bench report", ""]
-    markdown_tables = {"The answer": "answer.md", "Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Pareto fronts": "pareto.md",
+    markdown_tables = {"The answer": "answer.md", "Table I": "table1.md", "Table II": "table2.md", "Identity metrics": "table_identity.md", "Distribution metrics": "table_distribution.md", "Pareto fronts": "pareto.md",
                        "Claims of the paper, checked": "claims.md", "Paired differences between families": "paired.md",
                        "Compute spent per family and seed": "compute.md", "Ladder of budgets": "ladder.md",
                        "Claims along the ladder": "claims_by_rung.md"}

@@ -195,6 +195,42 @@ def ladder_curves(table: pd.DataFrame, out: Path, title: str | None = None) -> P
     return _save(fig, out)
 
 
+def compute_costs(table: pd.DataFrame, out: Path, title: str | None = None) -> Path:
+    """What each family spent (``report.compute.compute_table``, mean over its searches): training and evaluation FLOPs
+    per search as stacked bars, and beside them the FLOPs of generating one face (log scales); a cost of 0 (a reference
+    family's lookup) is written as a label instead of a bar."""
+    if table.empty:
+        raise ValueError("the compute table is empty")
+    means = table.groupby("family", sort=False)[["spent_flops", "spent_eval_flops", "flops_per_face"]].mean(numeric_only=True)
+    families = [f for f in _sorted_families(table["family"]) if f in means.index]
+    colors = family_colors(families)
+    fig = _new_figure(8.5, 0.6 + 0.45 * len(families))
+    spent_ax, face_ax = fig.subplots(1, 2, sharey=True)
+    rows = np.arange(len(families))
+    train = means.loc[families, "spent_flops"].to_numpy(dtype=float)
+    evaluation = means.loc[families, "spent_eval_flops"].to_numpy(dtype=float)
+    per_face = means.loc[families, "flops_per_face"].to_numpy(dtype=float)
+    shade = [colors[f] for f in families]
+    spent_ax.barh(rows, np.where(train > 0, train, np.nan), color=shade, label="training")
+    spent_ax.barh(rows, np.where(evaluation > 0, evaluation, np.nan), left=np.where(train > 0, train, 0), color=shade, alpha=0.35,
+                  hatch="//", label="evaluation")
+    face_ax.barh(rows, np.where(per_face > 0, per_face, np.nan), color=shade)
+    for ax, values in ((spent_ax, train + np.nan_to_num(evaluation)), (face_ax, per_face)):
+        _log_axis(ax)
+        ax.grid(True, axis="x", alpha=0.3)
+        for row, value in zip(rows, values):
+            if not np.isfinite(value) or value <= 0:
+                ax.text(0.02, row, "0 (not recorded)" if not np.isfinite(value) else "0", transform=ax.get_yaxis_transform(), va="center",
+                        fontsize="small")
+    spent_ax.set_yticks(rows, families)
+    spent_ax.invert_yaxis()
+    spent_ax.set_xlabel("FLOPs per search (log scale)")
+    spent_ax.legend(loc="lower right", fontsize="small")
+    face_ax.set_xlabel("FLOPs to generate one face (log scale)")
+    fig.suptitle(title or "Compute: training and evaluation per search, and sampling per face (mean over seeds)")
+    return _save(fig, out)
+
+
 # --------------------------------------------------------------------------- expected maximum
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "table_one",
     "table_two",
     "table_identity",
+    "table_distribution",
     "counts_table",
     "counts_line",
     "judge_summary",
@@ -106,6 +107,8 @@ TABLES: dict[str, tuple[str, str]] = {
     "table1": ("I", "Table I: face verification accuracy of generated faces (test split)"),
     "table2": ("II", "Table II: image quality of generated faces against the target face (test split)"),
     "table_identity": ("identity", "Identity metrics beyond the paper: 1:2 matching, Recall@K, cosine (test split)"),
+    "table_distribution": ("distribution", "Distribution metrics: generated faces against the real test photos in the judge's embedding "
+                                           "space (FD, KID, precision, recall, density, coverage)"),
 }
 """Output name -> (``Metric.table`` value, title)."""
 
@@ -116,6 +119,7 @@ LABELS: dict[str, str] = {
     "verification_accuracy": "accuracy", "mae": "MAE", "mse": "MSE", "snr": "SNR (dB)", "psnr": "PSNR (dB)",
     "pamse": "PAMSE", "ssim": "SSIM", "matching_1to2": "1:2 matching", "top1": "top-1", "mean_cosine": "cosine",
     **{f"gallery_recall@{k}": f"Recall@{k}, G drawn" for k in (1, 2, 5, 10)},
+    "frechet_distance": "FD", "kernel_distance": "KID",
 }
 """Column labels; a metric not listed is shown by its name. A fraction metric gets " (%)" appended."""
 
@@ -398,8 +402,8 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         if means.notna().any():
             target = means.max() if METRICS[m].higher_is_better else means.min()
             frame[m + ":best"] = means == target
-    shown = [m for m in metrics if table != "identity" or frame[m + ":n"].sum() > 0]
-    if table == "identity":
+    shown = [m for m in metrics if table not in ("identity", "distribution") or frame[m + ":n"].sum() > 0]
+    if table in ("identity", "distribution"):
         frame = frame[["seeds"] + [c for c in frame.columns if c.split(":")[0] in shown] + ["status"]]
     frame.attrs.update(
         name=name,
@@ -529,6 +533,27 @@ def table_two(trials: pd.DataFrame) -> pd.DataFrame:
     return _family_table(trials, "II", "table2")
 
 
+def table_distribution(trials: pd.DataFrame) -> pd.DataFrame:
+    """The distribution metrics (``metrics.DISTRIBUTION``): the generated test faces as a set against the real test photos,
+    in the judge's embedding space; columns as ``table_identity``, a metric no family reported left out."""
+    return _family_table(trials, "distribution", "table_distribution")
+
+
+def _distribution_note(picked: pd.DataFrame) -> str:
+    """What the distribution metrics were computed on: the embedding and the sample sizes (FD is biased at small n)."""
+    sizes = []
+    for column, words in (("test/distribution_n", "generated faces"), ("test/distribution_real_n", "real photos")):
+        values = pd.to_numeric(picked[column], errors="coerce").dropna() if column in picked else pd.Series(dtype=float)
+        if not values.empty:
+            low, high = int(values.min()), int(values.max())
+            sizes.append(f"{low if low == high else f'{low}-{high}'} {words}")
+    n = " against ".join(sizes) if sizes else "sample sizes not recorded"
+    return (f"Sets: per seed, {n} of the test split, each face embedded by the study's judge (the embedding of Table I). "
+            "FD is biased upwards at small n, so compare it only at equal n; KID is unbiased (about 0 for sets from one "
+            "distribution, and it can fall below 0); precision, recall, density and coverage use 5-nearest-neighbour balls "
+            "(Naeem et al. 2020). No Inception network: nothing is downloaded, and values are not comparable with published FIDs.")
+
+
 def table_identity(trials: pd.DataFrame) -> pd.DataFrame:
     """The identity metrics beyond the paper (1:2 matching, top-1, Recall@K in %, cosine); no paper column.
 
@@ -557,6 +582,11 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
                          f"(mean over {judge['n']} seed{'s' if judge['n'] != 1 else ''}).")
     elif table == "II":
         notes.append("Paper: Agarwal et al., Table II, as published (MAE, MSE on [0, 1]; SNR, PSNR in dB; PAMSE on 0-255; SSIM).")
+    elif table == "distribution":
+        notes.append(_distribution_note(best[best["target"].isin(frame.index)]))
+        dropped = [m for m in table_metrics("distribution") if m not in shown]
+        if dropped:
+            notes.append(f"Not reported by any family (left out): {', '.join(dropped)}.")
     else:
         gallery = _gallery_note(best[best["target"].isin(frame.index)], shown)
         if gallery:
@@ -829,7 +859,7 @@ def render(table: pd.DataFrame, fmt: str = "markdown") -> str:
 
 
 def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
-    """Write ``table1``, ``table2`` and ``table_identity`` as .md, .tex, .csv and .html, and ``trials.csv``.
+    """Write ``table1``, ``table2``, ``table_identity`` and ``table_distribution`` as .md, .tex, .csv and .html, and ``trials.csv``.
 
     Beside each table, ``<name>_seeds.csv`` holds the per-seed values it is computed from (``per_seed_values``).
 
@@ -837,7 +867,7 @@ def write_tables(trials: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Pa
     mixing types are stored as text). Returns {"table1": [paths], ..., "trials": [paths]}. The directory is
     created. UserError (nothing written) when no family has a finished trial with test values.
     """
-    builders = {"table1": table_one, "table2": table_two, "table_identity": table_identity}
+    builders = {"table1": table_one, "table2": table_two, "table_identity": table_identity, "table_distribution": table_distribution}
     tables = {name: build(trials) for name, build in builders.items()}  # raises before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
