@@ -53,7 +53,7 @@ def test_what_a_budget_counts_what_evaluation_spent_and_what_one_face_costs():
     table = compute_table(frame, records_)
     cgan, vae = table.iloc[1], table.iloc[0]
     assert (cgan["budget_counts"], cgan["spent_eval_flops"], cgan["flops_per_face"]) == ("train+eval", 3e13, 1.5e7)
-    assert vae["budget_counts"] is None and math.isnan(vae["flops_per_face"]), "no budget, no count: not recorded"
+    assert pd.isna(vae["budget_counts"]) and math.isnan(vae["flops_per_face"]), "no budget, no count: not recorded"
     text = render_compute(table)
     assert "budget counts" in text and "flops per face" in text and "1.5e+07" in text
 
