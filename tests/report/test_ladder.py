@@ -123,3 +123,36 @@ def test_no_claim_of_the_paper_is_judged_against_a_reference_family():
     trials["reference"] = (trials["target"] == "nearest-identity").astype(int)
     highest = claims_table(trials, JUDGE).set_index("claim").loc["RC-GAN has the highest Table I accuracy"]
     assert highest["verdict"] == "reproduced" and "nearest-identity" not in highest["ours"]
+
+
+def test_the_ladder_read_at_equal_total_compute_takes_a_costly_sampler_at_an_earlier_rung():
+    """Evaluation costs vae and cgan 1 TFLOP per rung and rcgan (as if it were a sampler) 4: the smallest top-rung total is
+    vae's and cgan's (1 + 2 TFLOP of training and evaluation by rung 2), and rcgan is read at rung 1 (0.5 + 4 TFLOP is more: so
+    no rung of rcgan is within it, and it is left out); with evaluation 2 TFLOP it is read at rung 1 (2.5 TFLOP)."""
+    trials, points = study({1: AT_CHANCE, 2: FINAL})
+    points["eval_flops"] = points["rung"] * points["target"].map({"vae": 1e12, "cgan": 1e12, "rcgan": 4e12})
+    total, read = ladder.at_equal_total(ladder.ladder_table(trials, points))
+    assert total == pytest.approx(3e12) and list(read["family"]) == ["vae", "cgan"] and set(read["rung"]) == {2}
+    points["eval_flops"] = points["rung"] * points["target"].map({"vae": 1e12, "cgan": 1e12, "rcgan": 2e12})
+    table = ladder.ladder_table(trials, points)
+    total, read = ladder.at_equal_total(table)
+    rcgan = read.set_index("family").loc["rcgan"]
+    assert total == pytest.approx(3e12) and rcgan["rung"] == 1 and rcgan["total_flops"] == pytest.approx(2.5e12)
+    assert rcgan["status"] == "at chance"
+    line = next(line for line in answer.answer(trials, table) if line.startswith("At equal total compute"))
+    assert "3 TFLOP per run" in line and "rcgan " in line and "at rung 1 (500 GFLOP of training, at chance)" in line
+
+
+def test_a_ladder_without_evaluation_counts_has_no_equal_total_reading():
+    trials, points = study({1: AT_CHANCE, 2: FINAL})
+    total, read = ladder.at_equal_total(ladder.ladder_table(trials, points))
+    assert read.empty and not any(line.startswith("At equal total") for line in answer.answer(trials, ladder.ladder_table(trials, points)))
+
+
+def test_a_budget_that_counts_evaluation_is_spent_by_training_and_evaluation_together():
+    trials, _ = study({1: FINAL})
+    trials["config/budget_flops"], trials["config/budget_counts"] = 1e12, "train+eval"
+    trials["train_flops"], trials["total_flops"] = 4e11, 1.05e12
+    assert not any(line.startswith("Not equal in compute") for line in answer.answer(trials))
+    trials.loc[trials["target"] == "vae", "total_flops"] = 5e11
+    assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 50 % of their budget")

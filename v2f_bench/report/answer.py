@@ -82,7 +82,22 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
         steps = [f"rung {rung} ({format_flops(ladder.rung_flops(ladder_table, rung))}): {leader or 'none trained'}"
                  for rung, leader in ladder.leaders(ladder_table)]
         lines.append("Ahead along the ladder of budgets: " + "; ".join(steps) + ".")
+        lines += _equal_total(ladder_table)
     return lines
+
+
+def _equal_total(ladder_table: pd.DataFrame) -> list[str]:
+    """The ladder read at equal total compute (``ladder.at_equal_total``), as one sentence; none without recorded totals."""
+    total, read = ladder.at_equal_total(ladder_table)
+    if read.empty or len(read) < 2:
+        return []
+    parts = []
+    for _, row in read.sort_values("mean", ascending=False).iterrows():
+        half = f" ± {row['half']:.1f}" if pd.notna(row["half"]) else ""
+        parts.append(f"{row['family']} {row['mean']:.1f}{half} % at rung {int(row['rung'])} ({format_flops(row['train_flops'])} of training, "
+                     f"{row['status']})")
+    return [f"At equal total compute (training and evaluation, {format_flops(total)} per run: each family read at its last rung within "
+            "it; evaluation includes generating every evaluated face, which a diffusion sampler pays per step): " + "; ".join(parts) + "."]
 
 
 def _oriented(paired: pd.DataFrame, metric: str, first: str, second: str) -> tuple[float, float, float, int] | None:
@@ -140,13 +155,17 @@ def _against_references(trials: pd.DataFrame, families: list[str], references: l
 
 
 def _short_of_budget(trials: pd.DataFrame) -> list[str]:
-    """The families whose selected runs spent less than their trial budget (``config/budget_flops``), with the share spent."""
+    """The families whose selected runs spent less than their trial budget (``config/budget_flops``, in training FLOPs or, under
+    ``budget_counts`` train+eval, training and evaluation FLOPs), with the share spent."""
     best = tables.best_per_search(tables.generator_rows(trials))
     best = best[~reference_rows(best)]  # a reference spends no budget by design
     if best.empty or "config/budget_flops" not in best or "train_flops" not in best:
         return []
     budget = pd.to_numeric(best["config/budget_flops"], errors="coerce")
-    share = pd.to_numeric(best["train_flops"], errors="coerce") / budget
+    counted = pd.to_numeric(best["train_flops"], errors="coerce")
+    if "config/budget_counts" in best and "total_flops" in best:  # a budget that counts evaluation is spent by both
+        counted = counted.where(best["config/budget_counts"] != "train+eval", pd.to_numeric(best["total_flops"], errors="coerce"))
+    share = counted / budget
     short = best.assign(_share=share)[(budget > 0) & (share < 1.0)]
     return [f"{family}'s runs spent as little as {100 * group['_share'].min():.0f} % of their budget "
             f"({', '.join(sorted(set(map(str, group['status']))))})" for family, group in short.groupby("target")]

@@ -271,6 +271,13 @@ def _ladder_sections(trials: pd.DataFrame, points: pd.DataFrame, table: pd.DataF
             f"interval over seeds, beside its chance line and training status (as in Table I); bold: the trained family ahead. Ahead: {leaders}. "
             + (f"The order changes: {'; '.join(changes)}." if changes else "The family ahead does not change along the ladder.")
             + " The tables above report the checkpoint selected on validation within the whole budget, which can be an earlier rung.")
+    total, read = ladder.at_equal_total(table)
+    if not read.empty:
+        read.to_csv(out / "ladder_equal_total.csv", index=False, float_format="%.6g")
+        note += (f" At equal total compute (ladder_equal_total.csv): training and evaluation FLOPs, {total:.3g} per run (the smallest total "
+                 "a trained family reached at its top rung); each family is read at its last rung within it: "
+                 + "; ".join(f"{r['family']} rung {int(r['rung'])}, {r['mean']:.1f} %" for _, r in read.iterrows()) + ". The right panel "
+                 "of the figure draws the ladder against that total.")
     return [Section("Ladder of budgets", html=table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="—"), images=[image], note=note),
             Section("Claims along the ladder", html=by_rung.to_html(index=False, na_rep="—"),
                     note="Each claim's verdict on the runs as they were at each rung; final: the verdict of the claims table above.")]

@@ -165,33 +165,38 @@ def learning_curves(
 
 
 def ladder_curves(table: pd.DataFrame, out: Path, title: str | None = None) -> Path:
-    """Test Table I (%) of each family at each rung of the budget (``report.ladder.ladder_table``) against the FLOPs
-    spent there (log scale): the mean over seeds with its 95 % interval as a band, and each family's chance line dashed;
-    a reference family (fitted once, no FLOPs) as a dotted level."""
+    """Test Table I (%) of each family at each rung of the budget (``report.ladder.ladder_table``) against the training FLOPs
+    spent there (log scale) and, in a second panel when the ladder recorded them, against the total FLOPs (training and
+    evaluation: what a diffusion sampler pays per face shows there): the mean over seeds with its 95 % interval as a band,
+    and each family's chance line dashed; a reference family (fitted once, no training FLOPs) as a dotted level."""
     if table.empty:
         raise ValueError("the ladder table is empty")
     families = _sorted_families(table["family"])
     colors = family_colors(families)
-    fig = _new_figure(7.0, 4.5)
-    ax = fig.add_subplot()
-    for fam in families:
-        part = table[table["family"] == fam].sort_values("train_flops")
-        x, mean, half = (part[c].to_numpy(dtype=float) for c in ("train_flops", "mean", "half"))
-        n = int(part["n"].max())
-        if (part["status"] == "reference").all():  # fitted once, no FLOPs to place it at: a level across the budget
-            ax.axhline(float(np.nanmean(mean)), color=colors[fam], linestyle=":", linewidth=1.5, label=f"{fam} (reference, n={n} seeds)")
-            continue
-        ax.plot(x, mean, color=colors[fam], marker="o", markersize=3, linewidth=1.8, label=f"{fam} (n={n} seeds)")
-        if np.isfinite(half).any():
-            ax.fill_between(x, mean - half, mean + half, color=colors[fam], alpha=0.2, linewidth=0)
-        ax.plot(x, part["chance"].to_numpy(dtype=float), color=colors[fam], linestyle="--", linewidth=1.0, alpha=0.7)
-    ax.plot([], [], color="grey", linestyle="--", label="chance line (mean face)")
-    _log_axis(ax)
-    ax.set_xlabel("training FLOPs spent (log scale)")
-    ax.set_ylabel("test Table I accuracy (%)")
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="best", fontsize="small")
-    ax.set_title(title or "Table I along the ladder of budgets")
+    axes_x = [("train_flops", "training FLOPs spent (log scale)")]
+    if "total_flops" in table and table.loc[table["status"] != "reference", "total_flops"].notna().any():
+        axes_x.append(("total_flops", "training + evaluation FLOPs spent (log scale)"))
+    fig = _new_figure(7.0 * len(axes_x), 4.5)
+    axes = fig.subplots(1, len(axes_x), sharey=True, squeeze=False)[0]
+    for ax, (x_col, x_label) in zip(axes, axes_x):
+        for fam in families:
+            part = table[table["family"] == fam].sort_values(x_col)
+            x, mean, half = (part[c].to_numpy(dtype=float) for c in (x_col, "mean", "half"))
+            n = int(part["n"].max())
+            if (part["status"] == "reference").all():  # fitted once, no FLOPs to place it at: a level across the budget
+                ax.axhline(float(np.nanmean(mean)), color=colors[fam], linestyle=":", linewidth=1.5, label=f"{fam} (reference, n={n} seeds)")
+                continue
+            ax.plot(x, mean, color=colors[fam], marker="o", markersize=3, linewidth=1.8, label=f"{fam} (n={n} seeds)")
+            if np.isfinite(half).any():
+                ax.fill_between(x, mean - half, mean + half, color=colors[fam], alpha=0.2, linewidth=0)
+            ax.plot(x, part["chance"].to_numpy(dtype=float), color=colors[fam], linestyle="--", linewidth=1.0, alpha=0.7)
+        _log_axis(ax)
+        ax.set_xlabel(x_label)
+        ax.grid(True, alpha=0.3)
+    axes[0].plot([], [], color="grey", linestyle="--", label="chance line (mean face)")
+    axes[0].set_ylabel("test Table I accuracy (%)")
+    axes[0].legend(loc="best", fontsize="small")
+    fig.suptitle(title or "Table I along the ladder of budgets")
     return _save(fig, out)
 
 

@@ -23,7 +23,8 @@ from v2f_bench.report import claims, tables
 from v2f_bench.report.training_status import REFERENCE
 
 METRIC = "verification_accuracy"
-COLUMNS = ["rung", "fraction", "train_flops", "family", "mean", "half", "n", "chance", "status", "capped", "ahead"]
+COLUMNS = ["rung", "fraction", "train_flops", "total_flops", "family", "mean", "half", "n", "chance", "status", "capped", "ahead"]
+EQUAL_TOTAL_COLUMNS = ["family", "rung", "train_flops", "total_flops", "mean", "half", "n", "status"]
 
 
 def rungs(ladder: pd.DataFrame) -> list[int]:
@@ -54,7 +55,8 @@ def trials_at(trials: pd.DataFrame, ladder: pd.DataFrame, rung: int) -> pd.DataF
 
 def ladder_table(trials: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
     """One row per (rung, family run): ``COLUMNS``. ``fraction``: the rung's share of the budget; ``train_flops``: the
-    mean FLOPs the family's runs had spent there; ``mean`` / ``half`` / ``n``: test Table I (%) over seeds with the
+    mean training FLOPs the family's runs had spent there; ``total_flops``: the mean of training and evaluation FLOPs
+    spent by the end of that rung's evaluation (NaN for ladders older than the count); ``mean`` / ``half`` / ``n``: test Table I (%) over seeds with the
     half-width of its 95 % interval; ``chance``: the mean of its chance line (%); ``status``: ``training_status``
     at that rung; ``capped``: a run's epoch cap ended it there, short of the rung's share; ``ahead``: the family with the
     highest mean among those "trained" and not capped there (False for all when none is). Only the selected trials' points count."""
@@ -74,7 +76,9 @@ def ladder_table(trials: pd.DataFrame, ladder: pd.DataFrame) -> pd.DataFrame:
             mine = points[points["target"] == family]
             chance = pd.to_numeric(mine.get("test/chance_verification_accuracy"), errors="coerce").mean() * 100
             capped = bool(pd.to_numeric(mine.get("capped", pd.Series(dtype=float)), errors="coerce").fillna(0).any())
+            evaluation = pd.to_numeric(mine["eval_flops"], errors="coerce") if "eval_flops" in mine else pd.Series(math.nan, index=mine.index)
             rows.append({"rung": rung, "fraction": float(mine["rung_fraction"].mean()), "train_flops": float(mine["train_flops"].mean()),
+                         "total_flops": float((mine["train_flops"] + evaluation).mean()),
                          "family": family, "mean": row[METRIC], "half": row[f"{METRIC}:half"], "n": int(row[f"{METRIC}:n"]),
                          "chance": chance, "status": row["status"], "capped": capped, "ahead": False})
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -89,6 +93,27 @@ def rung_flops(table: pd.DataFrame, rung: int) -> float:
     """The training FLOPs the trained families' runs had spent at ``rung`` (mean): a reference family spends none, by design."""
     at = table[(table["rung"] == rung) & (table["status"] != REFERENCE)]
     return float((at if not at.empty else table[table["rung"] == rung])["train_flops"].mean())
+
+
+def at_equal_total(table: pd.DataFrame) -> tuple[float, pd.DataFrame]:
+    """The ladder read at equal total compute: (T, one row per trained family, ``EQUAL_TOTAL_COLUMNS``).
+
+    Total compute is training plus evaluation FLOPs (``total_flops``: generating and judging the faces of every evaluation
+    so far), what a ``--budget-counts train+eval`` budget counts. T is the smallest total any family that is not a reference
+    reached at its top rung; each such family is read at its last rung whose total is within T (a family that pays more per
+    evaluation, such as a diffusion sampler, is read at an earlier rung, with less training). A family with no rung within
+    T, or without recorded totals, is left out. (nan, empty frame) when no total was recorded."""
+    trained = table[(table["status"] != REFERENCE) & table["total_flops"].notna()]
+    if trained.empty:
+        return math.nan, pd.DataFrame(columns=EQUAL_TOTAL_COLUMNS)
+    tops = trained.sort_values("rung").groupby("family").tail(1)
+    total = float(tops["total_flops"].min())
+    rows = []
+    for family, group in trained.groupby("family", sort=False):
+        within = group[group["total_flops"] <= total * (1 + 1e-9)].sort_values("rung")
+        if not within.empty:
+            rows.append(within.iloc[-1][EQUAL_TOTAL_COLUMNS].to_dict())
+    return total, pd.DataFrame(rows, columns=EQUAL_TOTAL_COLUMNS)
 
 
 def leaders(table: pd.DataFrame) -> list[tuple[int, str | None]]:
