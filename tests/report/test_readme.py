@@ -43,13 +43,23 @@ def test_the_committed_readme_carries_the_committed_reports_blocks():
     """The README's results are the committed report's, copied by the entry point, never typed in."""
     from pathlib import Path
 
-    from v2f_bench.report.readme import BLOCKS, has_block, markers
+    from v2f_bench.report.readme import blocks_in, has_block, markers
 
     root = Path(__file__).resolve().parents[2]
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert has_block(readme, "claims")
-    for name in BLOCKS:
-        if has_block(readme, name):
-            start, end = markers(name)
-            shown = readme[readme.index(start) + len(start):readme.index(end)].strip()
-            assert shown == (root / "reports" / f"{name}.md").read_text(encoding="utf-8").strip(), f"README's {name} block is not reports/{name}.md"
+    for name in blocks_in(readme):
+        start, end = markers(name)
+        shown = readme[readme.index(start) + len(start):readme.index(end)].strip()
+        assert shown == (root / "reports" / f"{name}.md").read_text(encoding="utf-8").strip(), f"README's {name} block is not reports/{name}.md"
+
+
+def test_a_block_of_a_report_in_a_folder_is_copied_from_that_folder(tmp_path):
+    report = tmp_path / "report"
+    (report / "diffusion").mkdir(parents=True)
+    (report / "claims.md").write_text("claims\n")
+    (report / "diffusion" / "table1.md").write_text("| family |\n|---|\n| diffusion |\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{START}\n{END}\n<!-- diffusion/table1:start -->\nold\n<!-- diffusion/table1:end -->\n")
+    assert main([str(report), str(readme)]) == 0
+    assert "| diffusion |" in readme.read_text() and "old" not in readme.read_text()

@@ -2,20 +2,30 @@
 
 Run as ``python -m v2f_bench.report.readme REPORT_DIR README.md``. For every block ``NAME`` in
 ``BLOCKS`` the text between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` in README.md is
-replaced with REPORT_DIR/NAME.md (written by ``v2f-bench report``). The claims block must be there;
-the other blocks are replaced where the README has their markers. ``tests/report/test_readme.py``
+replaced with REPORT_DIR/NAME.md (written by ``v2f-bench report``), and for ``<!-- SUB/NAME:start -->`` with
+REPORT_DIR/SUB/NAME.md (a report kept in a folder of REPORT_DIR). The claims block must be there; the other blocks are
+replaced where the README has their markers. ``tests/report/test_readme.py``
 checks that the committed README holds the committed report's blocks.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 from v2f_bench.errors import UserError
 
-BLOCKS = ("claims", "table1", "table2", "table_identity", "compute", "paired")
-"""Report Markdown files (``<name>.md``) the README may carry; ``claims`` is required."""
+BLOCKS = ("claims", "answer", "table1", "table2", "table_identity", "table_distribution", "compute", "paired", "ladder")
+"""Report Markdown files (``<name>.md``) the README may carry; ``claims`` is required. A block of a report kept in a
+folder of REPORT_DIR (``reports/diffusion/``) is named with the folder: ``<!-- diffusion/table1:start -->``."""
+
+_NAMED = re.compile(r"<!-- ((?:[\w.-]+/)?(" + "|".join(BLOCKS) + r")):start -->")
+
+
+def blocks_in(text: str) -> list[str]:
+    """Every block the text has markers for, in order: ``table1`` or, for a report in a folder, ``diffusion/table1``."""
+    return [match.group(1) for match in _NAMED.finditer(text) if has_block(text, match.group(1))]
 
 
 def markers(name: str) -> tuple[str, str]:
@@ -51,9 +61,7 @@ def update_readme(report_dir: str | Path, readme: str | Path) -> Path:
     if not readme.is_file():
         raise UserError(f"{readme}: no such file")
     text = readme.read_text(encoding="utf-8")
-    for name in BLOCKS:
-        if name != "claims" and not has_block(text, name):
-            continue
+    for name in dict.fromkeys(["claims", *blocks_in(text)]):
         source = report_dir / f"{name}.md"
         if not source.is_file():
             raise UserError(f"{source}: the README has a {name} block but the report has no {name}.md; regenerate the report")
