@@ -77,7 +77,7 @@ def test_paper_small_profile_runs_the_whole_study_into_a_report(tmp_path, capsys
             assert search["trials"] == 1 and search["spent"]["flops"] < 1e-3 * budget["amount"], "a reference is fitted once"
         else:
             assert search["spent"]["flops"] >= budget["amount"] and search["spent"]["stopped_by_budget"], "every family spends its whole budget"
-    trial_budget = {"budget_flops": budget["amount"], "rungs": 2}
+    trial_budget = {"budget_flops": budget["amount"], "budget_counts": "train", "rungs": 2}
     assert compare["fixed"]["rcgan"] == {"g_channels": 16, "d_channels": 16, "precision": "fp32", **trial_budget}
     assert compare["fixed"]["vae"] == {"precision": "fp32", **trial_budget}
     trials = pd.read_csv(tmp_path / "reports" / "trials.csv")

@@ -167,19 +167,21 @@ def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(
     assert judge["config"]["kind"] == judge["judge"] == "trained" and judge["embedding_dim"] == 512
 
 
-def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages):
+@pytest.mark.parametrize("config", [{"family": "rcgan"}, {"family": "diffusion", "channels": 8, "steps": 2}], ids=["rcgan", "diffusion"])
+def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages, config):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
-    result = run_one(data, {"family": "rcgan", "max_epochs": 1, "batch_size": 16}, root / "trials", "rcgan_smoke")
+    result = run_one(data, {**config, "max_epochs": 1, "batch_size": 16}, root / "trials", f"{config['family']}_smoke")
     expected = {"val_verification_accuracy", "val_matching_1to2", "val_recall@2", "val_top1", "val_mean_cosine", "val_mae", "val_mse", "val_snr", "val_psnr", "val_pamse", "val_ssim",
-                "val_gallery_recall@1", "val_gallery_size", "val_gallery_draws", "val_gallery_identities"}
-    assert expected <= set(result.metrics)
+                "val_gallery_recall@1", "val_gallery_size", "val_gallery_draws", "val_gallery_identities", "sample_flops", "total_flops"}
+    assert expected <= set(result.metrics) and result.metrics["sample_flops"] > 0
     assert not any(key.startswith("test_") for key in result.metrics)
     with result.checkpoint.as_directory() as checkpoint:
         test = json.loads((Path(checkpoint) / artifacts.TEST_METRICS_FILE).read_text())
         generated = np.load(Path(checkpoint) / artifacts.SAMPLE_GENERATED)
         targets = np.load(Path(checkpoint) / artifacts.SAMPLE_TARGETS)
-    assert {"test_verification_accuracy", "test_psnr", "test_ssim"} <= set(test)
+    assert {"test_verification_accuracy", "test_psnr", "test_ssim", "test_frechet_distance", "test_kernel_distance", "test_coverage",
+            "test_distribution_n"} <= set(test)
     assert test["judge"] == judge["judge"] == "trained"
     assert generated.shape == targets.shape == (len(prepared.manifest["identities"]), 64, 64, 3) and generated.dtype == np.uint8
 
