@@ -41,7 +41,7 @@ def test_generators_take_the_generic_trial_settings_beside_their_own():
     assert rcgan.check({"precision": "bf16", "g_steps": 1.0})["g_steps"] == 1
     with pytest.raises(HyperparameterError, match="precision: 'fp8' is not one of"):
         rcgan.check({"precision": "fp8"})
-    with pytest.raises(UserError, match="known targets: voice, judge, cgan, mean-face, nearest-identity, rcgan, .*vae"):
+    with pytest.raises(UserError, match="known targets: voice, judge, cgan, diffusion, mean-face, nearest-identity, rcgan, .*vae"):
         get_target("gan")
 
 

@@ -156,3 +156,10 @@ def test_a_budget_that_counts_evaluation_is_spent_by_training_and_evaluation_tog
     assert not any(line.startswith("Not equal in compute") for line in answer.answer(trials))
     trials.loc[trials["target"] == "vae", "total_flops"] = 5e11
     assert answer.answer(trials)[-1].startswith("Not equal in compute: vae's runs spent as little as 50 % of their budget")
+
+
+def test_a_family_that_has_not_learned_carries_its_status_when_set_against_a_reference():
+    trials, _ = study({1: {**FINAL, "cgan": CHANCE, "mean-face": CHANCE}})
+    trials["reference"] = (trials["target"] == "mean-face").astype(int)
+    against = next(line for line in answer.answer(trials) if line.startswith("Against mean-face on Table I accuracy"))
+    assert "cgan (at chance) " in against and "rcgan +" in against and "rcgan (" not in against

@@ -73,7 +73,7 @@ def answer(trials: pd.DataFrame, ladder_table: pd.DataFrame | None = None) -> li
     if not references.empty:
         lines.append("References (fitted once, not trained): " + "; ".join(f"{family} Table I {_interval(row)}" for family, row in references.iterrows())
                      + ".")
-        lines += _against_references(trials, list(ran.index), list(references.index))
+        lines += _against_references(trials, ran["status"].to_dict(), list(references.index))
     short = _short_of_budget(trials)
     if short:
         lines.append("Not equal in compute: " + "; ".join(short) + " (a run that stops short of its budget is a defect of the study, "
@@ -130,8 +130,10 @@ AGAINST = {"verification_accuracy": "Table I accuracy", "matching_1to2": "1:2 ma
 """The metrics on which every family is set against each reference: Table I, and 1:2 matching (the identity-disjoint studies' question)."""
 
 
-def _against_references(trials: pd.DataFrame, families: list[str], references: list[str]) -> list[str]:
-    """Per reference and metric of ``AGAINST``: each family's paired difference to it over seeds, and whether it beats it."""
+def _against_references(trials: pd.DataFrame, families: dict[str, str], references: list[str]) -> list[str]:
+    """Per reference and metric of ``AGAINST``: each family's paired difference to it over seeds, and whether it beats it.
+    ``families``: family -> training status; a family that is not "trained" carries its status beside its name, so that
+    an untrained model that edges past a reference on one metric is not read as a verdict on its family."""
     paired = tables.paired_comparisons(trials, ("I", "identity"))
     if paired.empty or not families:
         return []
@@ -139,16 +141,17 @@ def _against_references(trials: pd.DataFrame, families: list[str], references: l
     for reference in references:
         for metric in AGAINST:
             parts = []
-            for family in families:
+            for family, status in families.items():
                 found = _oriented(paired, metric, family, reference)
                 if found is None:
                     continue
                 difference, low, high, _ = found
+                name = family if status == "trained" else f"{family} ({status})"
                 if math.isnan(low):
-                    parts.append(f"{family} {difference:+.1f} (one paired seed: undecided)")
+                    parts.append(f"{name} {difference:+.1f} (one paired seed: undecided)")
                     continue
                 verdict = "beats it" if low > 0 else ("below it" if high < 0 else "not shown to beat it")
-                parts.append(f"{family} {difference:+.1f} [{low:+.1f}, {high:+.1f}] {verdict}")
+                parts.append(f"{name} {difference:+.1f} [{low:+.1f}, {high:+.1f}] {verdict}")
             if parts:
                 lines.append(f"Against {reference} on {AGAINST[metric]} (percentage points, paired over seeds, 95 % interval): " + "; ".join(parts) + ".")
     return lines

@@ -228,7 +228,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         """What the budget counts so far (``budget_counts``): training FLOPs, or training and evaluation FLOPs."""
         return meter.total_flops if settings["budget_counts"] == "train+eval" else meter.train_flops
 
-    per_face: list[int] = []
+    per_face: list[int] = [state["sample_flops"]] if state is not None and "sample_flops" in state else []
     labels = np.asarray(data["window_label"])
     sums: dict[str, float] = {}
     steps = 0
@@ -248,7 +248,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
             evaluated.update(val=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "val", dev)),
                              test=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev)),
                              arrays=meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev)))
-        if not per_face:  # once per process, on the trained (or fitted) model
+        if not per_face:  # once per trial, on the trained (or fitted) model; a resumed trial keeps its count
             per_face.append(meter.per_face(lambda: shown.generate(voice[:1].to(dev))))
         row = {**where, **losses, **evaluated["val"], "sample_flops": per_face[0]}
         finite_or_raise(row, f"{settings['family']} epoch {epoch}")
@@ -260,7 +260,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
                        "val": {k: v for k, v in row.items() if k.startswith("val_")}})
         arrays = evaluated["arrays"]
         checkpoint = {"family": family.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "family_name": settings["family"],
-                      "position": dict(position), "ladder": list(ladder)}
+                      "position": dict(position), "ladder": list(ladder), "sample_flops": per_face[0]}
         return Epoch(row, checkpoint, {TEST_METRICS_FILE: test_file, LADDER_FILE: {"budget_flops": budget, "points": list(ladder)}}, arrays)
 
     if fractions and position["rung"] >= len(fractions):
