@@ -115,6 +115,8 @@ def test_a_flop_budget_counts_training_or_training_and_evaluation():
     assert parse_compute_budget("600cpu-s").counts == "train+eval", "resource-seconds hold evaluation too"
     with pytest.raises(UserError, match="--budget-counts 'eval'"):
         parse_compute_budget("2e12", "eval")
+    spent = {"flops": 1.5e12, "eval_flops": 0.6e12, "cpu_s": 10.0}
+    assert train.counted(spent) == 1.5e12 and total.counted(spent) == 2.1e12, "the search record's stopped_by_budget reads this"
     stopper = make_stopper(total)
     assert not stopper("a", {"train_flops": 1.5e12, "total_flops": 1.9e12}) and stopper("a", {"train_flops": 1.6e12, "total_flops": 2.1e12})
 

@@ -88,6 +88,12 @@ class ComputeBudget:
     def spent_key(self) -> str:
         return spent_key(self.unit)
 
+    def counted(self, totals: dict) -> float:
+        """What this budget counts of a search's ``spent`` totals: its unit's total, plus evaluation FLOPs for a FLOP
+        budget that counts them."""
+        value = float(totals.get(self.spent_key, 0.0))
+        return value + float(totals.get("eval_flops", 0.0)) if self.key == "total_flops" else value
+
     def as_dict(self) -> dict:
         return {"amount": self.amount, "unit": self.unit, "text": self.text, "counts": self.counts}
 

@@ -252,7 +252,7 @@ def spent_compute(results, budget: Budget) -> dict:
 
     totals = spent(results)
     compute = budget.compute_budget()
-    totals["stopped_by_budget"] = compute is not None and totals[compute.spent_key] >= compute.amount
+    totals["stopped_by_budget"] = compute is not None and compute.counted(totals) >= compute.amount
     return totals
 
 
