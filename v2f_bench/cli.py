@@ -134,7 +134,7 @@ def _add_budget_counts_option(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--budget-counts", choices=BUDGET_COUNTS, help="what a FLOP budget counts: training FLOPs (train, the default: "
                    "equal training compute), or training and evaluation FLOPs (train+eval: generating and judging the faces each "
-                   "evaluation is measured on, which a diffusion sampler pays per step); stated in every record")
+                   "evaluation is measured on, which a diffusion sampler pays per step); stated in every search record")
 
 
 def _add_budget_options(p: argparse.ArgumentParser) -> None:

@@ -18,8 +18,14 @@ counted once per generator trial (``ComputeMeter.per_face``).
 
 **What a FLOP budget counts** (``BUDGET_COUNTS``, ``--budget-counts``): ``train`` (the default) counts training
 FLOPs only, so families are compared at equal training compute; ``train+eval`` counts evaluation too
-(``total_flops``), so a family that pays per face (diffusion) trains for less. Every search record and trial
-config states which. Resource-second budgets always count everything a trial held, evaluation included.
+(``total_flops``), so a family that pays per face (diffusion) trains for less. Every search record states which,
+and so does every trial config that evaluates at rungs of its own ``budget_flops`` (``paper``'s profiles). Resource-second
+budgets always count everything a trial held, evaluation included. Evaluation FLOPs include the metrics' own counted
+work (KID's kernel matrices: about 13 GFLOP per test evaluation of 450 faces), the same for every family.
+Under ``train+eval`` a rung is reached after an evaluation when that evaluation alone carries the count past it: the
+trial then stands at that rung with the model it had (evaluated once), and when an evaluation carries the count past
+the whole budget, the search's stopper ends the trial at that report, before the later rungs. Rungs stay apart only
+when the budget exceeds 2^(rungs-1) x one evaluation's FLOPs.
 
 **Resource-seconds.** ``ComputeMeter`` also tracks the wall time a trial has held its resources,
 evaluation and checkpoints included, times the CPUs (``cpu_s``) and GPUs (``gpu_s``) it holds.

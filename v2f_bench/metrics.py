@@ -648,7 +648,7 @@ def _embedding_sets(gen_emb, real_emb) -> tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"gen_emb and real_emb must have the same width, got {gen.shape[1]} and {real.shape[1]}")
     if len(gen) < 2 or len(real) < 2:
         raise ValueError(f"a distribution metric needs at least 2 embeddings per set, got {len(gen)} and {len(real)}")
-    return gen.double(), real.double()
+    return gen.double().cpu(), real.double().cpu()  # torchmetrics keeps its state on the CPU
 
 
 def frechet_distance(gen_emb, real_emb) -> float:
@@ -661,7 +661,7 @@ def frechet_distance(gen_emb, real_emb) -> float:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
     gen, real = _embedding_sets(gen_emb, real_emb)
-    fid = FrechetInceptionDistance(feature=_Given(gen.shape[1]), reset_real_features=True).double()
+    fid = FrechetInceptionDistance(feature=_Given(gen.shape[1]), reset_real_features=True)
     fid.update(real, real=True)
     fid.update(gen, real=False)
     return max(float(fid.compute()), 0.0)

@@ -58,10 +58,10 @@ from v2f_bench.errors import UserError
 
 
 STUDY_FAMILIES = ("vae", "cgan", "rcgan", "mean-face", "nearest-identity")
-DIFFUSION_FAMILIES = ("vae", "cgan", "rcgan", "diffusion", "mean-face", "nearest-identity")
-"""The ``diffusion`` profile's families: the study's, and the field's current line (``models/diffusion.py``)."""
 """The families of every study unless told otherwise (``paper``'s profiles, ``compare``'s default): the paper's three and
 the two reference families (``models.family.ReferenceFamily``), the rows every trained family has to beat."""
+DIFFUSION_FAMILIES = ("vae", "cgan", "rcgan", "diffusion", "mean-face", "nearest-identity")
+"""The ``diffusion`` profile's families: the study's, and the field's current line (``models/diffusion.py``)."""
 
 
 @dataclass(frozen=True)

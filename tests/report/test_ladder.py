@@ -127,8 +127,9 @@ def test_no_claim_of_the_paper_is_judged_against_a_reference_family():
 
 def test_the_ladder_read_at_equal_total_compute_takes_a_costly_sampler_at_an_earlier_rung():
     """Evaluation costs vae and cgan 1 TFLOP per rung and rcgan (as if it were a sampler) 4: the smallest top-rung total is
-    vae's and cgan's (1 + 2 TFLOP of training and evaluation by rung 2), and rcgan is read at rung 1 (0.5 + 4 TFLOP is more: so
-    no rung of rcgan is within it, and it is left out); with evaluation 2 TFLOP it is read at rung 1 (2.5 TFLOP)."""
+    vae's and cgan's (1 + 2 TFLOP of training and evaluation by rung 2); rcgan's rung 1 already holds 0.5 + 4 TFLOP, more
+    than that, so no rung of rcgan is within it and it is left out. With evaluation 2 TFLOP per rung, rcgan is read at
+    rung 1 (0.5 + 2 = 2.5 TFLOP)."""
     trials, points = study({1: AT_CHANCE, 2: FINAL})
     points["eval_flops"] = points["rung"] * points["target"].map({"vae": 1e12, "cgan": 1e12, "rcgan": 4e12})
     total, read = ladder.at_equal_total(ladder.ladder_table(trials, points))

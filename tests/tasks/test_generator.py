@@ -164,4 +164,18 @@ def test_a_budget_that_counts_evaluation_trains_for_less(data, vae_step):
         assert point["train_flops"] + point["eval_flops"] >= fraction * config["budget_flops"]
     assert ladder[-1]["train_steps"] < train_only[-1]["train_steps"] == 40
     total = (ladder[-1]["train_flops"] + ladder[-1]["eval_flops"]) / config["budget_flops"]
-    assert 1 <= points[-1].row["budget_spent"] < total, "spent when the top rung was reached, before its own evaluation"
+    assert 1 <= points[-1].row["budget_spent"] <= total, "spent when the top rung was reached, before any evaluation of its own"
+
+
+def test_an_evaluation_that_carries_a_train_eval_count_past_the_next_rung_is_not_repeated(data, vae_step):
+    """With a budget that one evaluation nearly fills, rung 1's evaluation carries the count past rung 2's fraction: the trial
+    stands at rung 2 with the same model, and that model is not evaluated (nor counted) twice."""
+    meter = ComputeMeter(1, 0)
+    first = next(generator_epochs({**VAE, "budget_flops": 1.0, "rungs": 1}, data, ComputeMeter(1, 0)))
+    one_evaluation = first.files[LADDER_FILE]["points"][0]["eval_flops"]
+    config = {**VAE, "budget_flops": 4 * one_evaluation, "rungs": 3, "budget_counts": "train+eval"}
+    points = list(generator_epochs(config, data, meter))
+    ladder = points[-1].files[LADDER_FILE]["points"]
+    assert [p.row["rung"] for p in points] == [1, 2, 3]
+    assert ladder[1]["train_steps"] == ladder[0]["train_steps"] and ladder[1]["eval_flops"] == ladder[0]["eval_flops"]
+    assert points[1].row["val_verification_accuracy"] == points[0].row["val_verification_accuracy"]

@@ -16,7 +16,7 @@ voice gives one face, as in the other families (the VAE decodes its mean, the GA
 **Classifier-free guidance** (Ho & Salimans 2022): with ``cond_drop`` p > 0, each training voice is replaced by a learned
 null condition with probability p; at sampling, v = v_null + w (v_voice - v_null) with ``guidance`` w. w = 1 is the
 conditional model alone (one network pass per step); any other w costs a second pass per step, which the sampling FLOPs
-count (``compute.sample_flops``).
+count (``ComputeMeter.per_face``, reported as ``sample_flops``).
 
 **Network: a small UNet** (Ronneberger et al. 2015) on a grid of S / ``patch`` (the image is cut into patch x patch
 pixel cells by a strided conv, and put back by a transposed one): residual blocks of GroupNorm, SiLU and 3x3 convs at
@@ -41,8 +41,8 @@ GROUPS = 8
 
 
 def time_features(t: Tensor, dim: int) -> Tensor:
-    """Sinusoidal features (B, dim) of times t in [0, 1] (B,): sin and cos of 1000 t at ``dim / 2`` frequencies from 1
-    to 1/10000 (Vaswani et al. 2017's positions, as diffusion models embed their step)."""
+    """Sinusoidal features (B, dim) of times t in [0, 1] (B,): sin and cos of 1000 t at ``dim / 2`` frequencies
+    10000^(-k / (dim / 2)), k = 0 ... dim / 2 - 1 (Vaswani et al. 2017's positions, as diffusion models embed their step)."""
     half = dim // 2
     freqs = torch.exp(-math.log(10000.0) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
     angles = 1000.0 * t[:, None].float() * freqs[None]
@@ -126,7 +126,7 @@ class Diffusion(GeneratorFamily):
         if not 0.0 <= hp["cond_drop"] < 1.0:
             raise ValueError(f"hyperparameter 'cond_drop' must be in [0, 1), got {hp['cond_drop']}")
         if hp["guidance"] != 1.0 and hp["cond_drop"] == 0.0:
-            raise ValueError("hyperparameter 'guidance' other than 1 needs 'cond_drop' > 0: the null condition is never trained otherwise")
+            raise ValueError(f"hyperparameter 'guidance' {hp['guidance']} needs 'cond_drop' > 0 (got 0): the null condition is never trained otherwise")
         self.unet = UNet(self.embed_dim, hp["channels"], hp["patch"])
         self.networks = {"unet": self.unet}
         self.optimizers = {"adam": torch.optim.Adam(self.unet.parameters(), lr=hp["lr"])}

@@ -275,7 +275,7 @@ def _ladder_sections(trials: pd.DataFrame, points: pd.DataFrame, table: pd.DataF
     if not read.empty:
         read.to_csv(out / "ladder_equal_total.csv", index=False, float_format="%.6g")
         note += (f" At equal total compute (ladder_equal_total.csv): training and evaluation FLOPs, {total:.3g} per run (the smallest total "
-                 "a trained family reached at its top rung); each family is read at its last rung within it: "
+                 "a family that is not a reference reached at its top rung); each family is read at its last rung within it: "
                  + "; ".join(f"{r['family']} rung {int(r['rung'])}, {r['mean']:.1f} %" for _, r in read.iterrows()) + ". The right panel "
                  "of the figure draws the ladder against that total.")
     return [Section("Ladder of budgets", html=table.to_html(index=False, float_format=lambda v: f"{v:.3g}", na_rep="—"), images=[image], note=note),

@@ -3,8 +3,8 @@
 Pure functions over ``Collection.trials`` and ``Collection.records``; nothing here reads directories.
 
 Per search, from its record (``v2f_search.json``): ``budget["compute"]`` (None, or {"amount", "unit": "flops" |
-"cpu-s" | "gpu-s", "text"}) and ``spent`` ({"flops", "cpu_s", "gpu_s", "trials", "stopped_by_budget"}, summed
-over the search's trials by the search). Records written before compute budgets lack both: their cells are
+"cpu-s" | "gpu-s", "text", "counts": "train" | "train+eval"}) and ``spent`` ({"flops", "eval_flops", "cpu_s", "gpu_s",
+"trials", "stopped_by_budget"}, summed over the search's trials by the search). Records written before compute budgets lack both: their cells are
 NaN / None, shown "—". From the search's trials: the distinct values of ``config/precision`` and of the family
 width hyperparameters (``WIDTH_KEYS``) they trained with.
 """

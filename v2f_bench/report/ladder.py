@@ -96,11 +96,12 @@ def rung_flops(table: pd.DataFrame, rung: int) -> float:
 
 
 def at_equal_total(table: pd.DataFrame) -> tuple[float, pd.DataFrame]:
-    """The ladder read at equal total compute: (T, one row per trained family, ``EQUAL_TOTAL_COLUMNS``).
+    """The ladder read at equal total compute: (T, one row per family that is not a reference, ``EQUAL_TOTAL_COLUMNS``,
+    with its training status at the rung read).
 
     Total compute is training plus evaluation FLOPs (``total_flops``: generating and judging the faces of every evaluation
     so far), what a ``--budget-counts train+eval`` budget counts. T is the smallest total any family that is not a reference
-    reached at its top rung; each such family is read at its last rung whose total is within T (a family that pays more per
+    (trained or not) reached at its top rung; each such family is read at its last rung whose total is within T (a family that pays more per
     evaluation, such as a diffusion sampler, is read at an earlier rung, with less training). A family with no rung within
     T, or without recorded totals, is left out. (nan, empty frame) when no total was recorded."""
     trained = table[(table["status"] != REFERENCE) & table["total_flops"].notna()]

@@ -286,7 +286,9 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
                 position.update(batch=start + settings["batch_size"], picks=generator.get_state())
                 fraction = fractions[position["rung"]]
                 position["rung"] += 1
-                yield point(epoch, fraction)  # a step that crosses two fractions evaluates the same model at both
+                # a step that crosses two fractions (or, under train+eval, an evaluation that reaches the next fraction)
+                # stands at both with the same model, evaluated once
+                yield point(epoch, fraction, again=steps == 0)
             if fractions and position["rung"] == len(fractions):
                 return
         position.update(epoch=epoch + 1, batch=0, picks=None)
