@@ -167,7 +167,8 @@ def test_the_judge_is_calibrated_on_validation_photos_and_tested_on_test_photos(
     assert judge["config"]["kind"] == judge["judge"] == "trained" and judge["embedding_dim"] == 512
 
 
-@pytest.mark.parametrize("config", [{"family": "rcgan"}, {"family": "diffusion", "channels": 8, "steps": 2}], ids=["rcgan", "diffusion"])
+@pytest.mark.parametrize("config", [{"family": "rcgan"}, {"family": "diffusion", "channels": 8, "steps": 2, "budget_flops": 1e9, "rungs": 1}],
+                         ids=["rcgan", "diffusion-a-few-steps"])
 def test_a_generator_trial_reports_every_metric_and_keeps_test_metrics_apart(stages, config):
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)
