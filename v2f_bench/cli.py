@@ -235,7 +235,7 @@ def _add_paper(commands) -> None:
     p = commands.add_parser("paper", help="the whole study on the embedded default: synth, prepare, searches, comparison, report")
     _add_verbose_option(p)
     p.add_argument("--profile", default="default", choices=sorted(PROFILES), help="sizes: default (~15 min on 2 cores), small (tests), full (GPU cluster), unseen (the identity-disjoint study, 100 identities; "
-                   "8 min measured on 2 idle cores), diffusion (default with the diffusion family)")
+                   "8 min measured on 2 idle cores), diffusion (default with the diffusion family; 24 min measured)")
     p.add_argument("--out", type=Path, default=DEFAULT_RUN_DIR, help=f"run directory for data, stages and searches (default {DEFAULT_RUN_DIR})")
     p.add_argument("--report-dir", type=Path, default=Path("reports"), help="where the report goes (default reports)")
     p.add_argument("--seed", type=int, default=0)

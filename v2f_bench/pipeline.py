@@ -36,7 +36,7 @@ two reference families (mean-face, nearest-identity: fitted once, ``STUDY_FAMILI
 
 - ``diffusion``: ``default`` with the diffusion family beside the others (the same data, stages, budget of 1.2 TFLOP of
   training per run, rungs and seeds). It is a profile of its own because ``default`` already runs past its 15-minute aim
-  and diffusion adds about 4 minutes: every evaluation draws each face through the sampler's steps (8 network passes,
+  and diffusion adds about 6 minutes (24.4 min measured): every evaluation draws each face through the sampler's steps (8 network passes,
   about 0.67 GFLOP per face against 0.011 for the VAE). The report reads the ladder at equal total compute as well
   (training and evaluation FLOPs), where that cost counts; ``--budget-counts train+eval`` makes the budget itself count it.
 
