@@ -63,6 +63,12 @@ BUDGET_UNITS = {"flops": "train_flops", "cpu-s": "cpu_s", "gpu-s": "gpu_s"}
 BUDGET_COUNTS = ("train", "train+eval")
 """What a FLOP budget counts: training FLOPs, or training and evaluation FLOPs (``--budget-counts``)."""
 
+
+def counted_flops_key(counts: str) -> str:
+    """The cumulative count a FLOP budget that counts ``counts`` (``BUDGET_COUNTS``) reads: ``train_flops``, or
+    ``total_flops`` (training and evaluation) under "train+eval" (a ``ComputeMeter`` attribute and a report key alike)."""
+    return "total_flops" if counts == "train+eval" else "train_flops"
+
 _PREFIX = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
 _SECONDS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0}
 _NUMBER = r"(?P<number>\d+(?:\.\d*)?(?:e[+-]?\d+)?|\.\d+(?:e[+-]?\d+)?)"
@@ -88,7 +94,7 @@ class ComputeBudget:
     @property
     def key(self) -> str:
         """The cumulative metric every trial reports for this unit (and, for FLOPs, what it counts)."""
-        return "total_flops" if self.unit == "flops" and self.counts == "train+eval" else BUDGET_UNITS[self.unit]
+        return counted_flops_key(self.counts) if self.unit == "flops" else BUDGET_UNITS[self.unit]
 
     @property
     def spent_key(self) -> str:

@@ -104,13 +104,13 @@ def at_equal_total(table: pd.DataFrame) -> tuple[float, pd.DataFrame]:
     (trained or not) reached at its top rung; each such family is read at its last rung whose total is within T (a family that pays more per
     evaluation, such as a diffusion sampler, is read at an earlier rung, with less training). A family with no rung within
     T, or without recorded totals, is left out. (nan, empty frame) when no total was recorded."""
-    trained = table[(table["status"] != REFERENCE) & table["total_flops"].notna()]
-    if trained.empty:
+    ran = table[(table["status"] != REFERENCE) & table["total_flops"].notna()]
+    if ran.empty:
         return math.nan, pd.DataFrame(columns=EQUAL_TOTAL_COLUMNS)
-    tops = trained.sort_values("rung").groupby("family").tail(1)
+    tops = ran.sort_values("rung").groupby("family").tail(1)
     total = float(tops["total_flops"].min())
     rows = []
-    for family, group in trained.groupby("family", sort=False):
+    for family, group in ran.groupby("family", sort=False):
         within = group[group["total_flops"] <= total * (1 + 1e-9)].sort_values("rung")
         if not within.empty:
             rows.append(within.iloc[-1][EQUAL_TOTAL_COLUMNS].to_dict())

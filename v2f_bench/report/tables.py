@@ -123,6 +123,10 @@ LABELS: dict[str, str] = {
 }
 """Column labels; a metric not listed is shown by its name. A fraction metric gets " (%)" appended."""
 
+SPARSE_TABLES = ("identity", "distribution")
+"""Tables whose metrics a family may not report (Recall@5 with fewer than 5 identities, PRDC on a tiny set): a column no
+family reported is left out and named in the notes."""
+
 LEVEL = 0.95
 SELECTABLE = ("completed", "stopped", "unfinished")
 """Statuses a trial may have to be selected: anything but failed (as ``Collection.best_trials``)."""
@@ -402,8 +406,8 @@ def _family_table(trials: pd.DataFrame, table: str, name: str) -> pd.DataFrame:
         if means.notna().any():
             target = means.max() if METRICS[m].higher_is_better else means.min()
             frame[m + ":best"] = means == target
-    shown = [m for m in metrics if table not in ("identity", "distribution") or frame[m + ":n"].sum() > 0]
-    if table in ("identity", "distribution"):
+    shown = [m for m in metrics if table not in SPARSE_TABLES or frame[m + ":n"].sum() > 0]
+    if table in SPARSE_TABLES:
         frame = frame[["seeds"] + [c for c in frame.columns if c.split(":")[0] in shown] + ["status"]]
     frame.attrs.update(
         name=name,
@@ -584,16 +588,13 @@ def _notes(trials: pd.DataFrame, best: pd.DataFrame, table: str, shown: list[str
         notes.append("Paper: Agarwal et al., Table II, as published (MAE, MSE on [0, 1]; SNR, PSNR in dB; PAMSE on 0-255; SSIM).")
     elif table == "distribution":
         notes.append(_distribution_note(best[best["target"].isin(frame.index)]))
-        dropped = [m for m in table_metrics("distribution") if m not in shown]
-        if dropped:
-            notes.append(f"Not reported by any family (left out): {', '.join(dropped)}.")
     else:
         gallery = _gallery_note(best[best["target"].isin(frame.index)], shown)
         if gallery:
             notes.append(gallery)
-        dropped = [m for m in table_metrics("identity") if m not in shown]
-        if dropped:
-            notes.append(f"Not reported by any family (left out): {', '.join(dropped)}.")
+    dropped = [m for m in table_metrics(table) if m not in shown] if table in SPARSE_TABLES else []
+    if dropped:
+        notes.append(f"Not reported by any family (left out): {', '.join(dropped)}.")
     for fam in frame.index:
         if frame.loc[fam, "seeds"] == 0 and fam in set(trials["target"]):
             group = trials[trials["target"] == fam]

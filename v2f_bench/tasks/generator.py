@@ -19,7 +19,7 @@ import torch
 from v2f_bench import metrics
 from v2f_bench.artifacts import (LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_KNOWN_ANSWER,
                                  STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
-from v2f_bench.compute import training_step
+from v2f_bench.compute import counted_flops_key, training_step
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.judges.registry import JUDGES
@@ -224,9 +224,11 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     budget = settings["budget_flops"]
     fractions = rung_fractions(settings["rungs"]) if budget > 0 else []
 
+    counted_key = counted_flops_key(settings["budget_counts"])
+
     def counted() -> float:
         """What the budget counts so far (``budget_counts``): training FLOPs, or training and evaluation FLOPs."""
-        return meter.total_flops if settings["budget_counts"] == "train+eval" else meter.train_flops
+        return getattr(meter, counted_key)
 
     per_face: list[int] = [state["sample_flops"]] if state is not None and "sample_flops" in state else []
     labels = np.asarray(data["window_label"])
@@ -420,7 +422,7 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     embedded = judge.embed(generated)
     row = identity_scores(embedded, labels, data, targets, split)
     if split == "test":
-        real = shared_tensor(data["judge"]["photo_emb"])[np.flatnonzero(np.asarray(data["photo_split"]) == split)]
+        real, _ = split_photos(data, split)
         row.update({f"{split}_{k}": v for k, v in metrics.distribution(embedded, real).items()})
     row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
     constant = judge.embed(mean_training_face(data, faces)).expand(len(labels), -1)  # one face, so one judge pass
@@ -440,13 +442,18 @@ def mean_training_face(data: dict, faces: torch.Tensor) -> torch.Tensor:
     return faces[train].mean(0, keepdim=True).cpu()
 
 
+def split_photos(data: dict, split: str) -> tuple[torch.Tensor, np.ndarray]:
+    """The judge embeddings and identities of the ``split``'s real photos: the gallery of the identity metrics and the real
+    set of the distribution metrics."""
+    in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
+    return shared_tensor(data["judge"]["photo_emb"])[in_split], np.asarray(data["photo_label"])[in_split]
+
+
 def identity_scores(emb: torch.Tensor, labels: np.ndarray, data: dict, targets, split: str) -> dict[str, float]:
     """Table I and the identity metrics of ``evaluate_generator`` for generated faces of judge embeddings ``emb`` (N, D)
     and identities ``labels``."""
-    photo_emb = shared_tensor(data["judge"]["photo_emb"])
-    target_emb = photo_emb[targets[labels]]
-    in_split = np.flatnonzero(np.asarray(data["photo_split"]) == split)
-    gallery, gallery_labels = photo_emb[in_split], np.asarray(data["photo_label"])[in_split]
+    target_emb = shared_tensor(data["judge"]["photo_emb"])[targets[labels]]
+    gallery, gallery_labels = split_photos(data, split)
     row = {
         f"{split}_verification_accuracy": metrics.verification_accuracy(emb, target_emb, data["judge"]["tau"], data["judge"]["distance"]),
         f"{split}_matching_1to2": metrics.matching_1to2(emb, labels, gallery, gallery_labels),
