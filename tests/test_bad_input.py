@@ -117,7 +117,7 @@ class Workspace:
                                      "  batch_size: {type: choice, values: [16, 32]}\n")
         write(f / "broken_search" / "experiment" / "v2f_search.json", "{oops")
         self._broken_prepared("not_json", lambda m: "{not json")
-        self._broken_prepared("older_format", lambda m: json.dumps({**m, "format": "v2f_bench.prepared/0"}))
+        self._broken_prepared("older_format", lambda m: json.dumps({**m, "format": "v2f_bench.prepared/1"}))
         self._broken_prepared("a_list", lambda m: "[1, 2, 3]")
         self._broken_prepared("no_outputs", lambda m: json.dumps({k: v for k, v in m.items() if k != "outputs"}))
 
@@ -249,7 +249,7 @@ CASES = [
     row("train", "manifest-not-json", ["train", "vae", "--prepared", "{files}/not_json", "--run-dir", "{run}"],
         "{files}/not_json/manifest.json: not valid JSON"),
     row("train", "prepared-in-an-older-format", ["train", "vae", "--prepared", "{files}/older_format", "--run-dir", "{run}"],
-        "format 'v2f_bench.prepared/0', expected 'v2f_bench.prepared/1'"),
+        "format 'v2f_bench.prepared/1', expected 'v2f_bench.prepared/2'"),
     row("train", "manifest-a-json-list", ["train", "vae", "--prepared", "{files}/a_list", "--run-dir", "{run}"], "{files}/a_list/manifest.json: not a prepared-dataset manifest"),
     row("train", "manifest-without-outputs", ["train", "vae", "--prepared", "{files}/no_outputs", "--run-dir", "{run}"], "{files}/no_outputs/manifest.json: not a prepared-dataset manifest"),
     row("train", "config-python-tag", ["train", "vae", *STAGE, "--config", "{files}/python_config.yaml"],

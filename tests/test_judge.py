@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from v2f_bench.errors import UserError
-from v2f_bench.judge import JudgeConfig, calibrate, pair_verification, tau_grid, unordered_pairs
+from v2f_bench.judge import JudgeConfig, calibrate, pair_verification, photo_pairs, tau_grid
 
 
 def embeddings_at_distances(same_distance: float, other_distance: float, per_identity: int = 3, identities: int = 3) -> tuple[torch.Tensor, np.ndarray]:
@@ -31,10 +31,34 @@ def embeddings_at_distances(same_distance: float, other_distance: float, per_ide
 
 
 def test_pairs_are_unordered_distinct_and_counted_once():
-    i, j, same = unordered_pairs([0, 0, 1, 1, 1])
+    i, j, same, total = photo_pairs([0, 0, 1, 1, 1])
     assert len(i) == 5 * 4 // 2
     assert (i < j).all()
-    assert same.sum() == 1 + 3
+    assert same.sum() == 1 + 3 and total == 10
+
+
+def test_above_the_cap_pairs_are_a_seeded_uniform_sample_of_distinct_pairs():
+    labels = np.repeat(np.arange(50), 6)  # 300 photos, 44,850 pairs, 750 of them of one identity
+    i, j, same, total = photo_pairs(labels, limit=5000, seed=3)
+    assert total == 300 * 299 // 2 and len(i) == 5000
+    assert (i < j).all() and (j < 300).all()
+    assert len(set(zip(i.tolist(), j.tolist()))) == 5000, "distinct pairs"
+    np.testing.assert_array_equal(same, labels[i] == labels[j])
+    assert same.mean() == pytest.approx(750 / total, rel=0.35), "keeps the share of same-identity pairs"
+    again = photo_pairs(labels, limit=5000, seed=3)
+    np.testing.assert_array_equal(again[0], i)
+    every = set(zip(*np.triu_indices(300, k=1)))
+    assert set(zip(i.tolist(), j.tolist())) <= {(int(a), int(b)) for a, b in every}
+
+
+def test_a_calibration_on_a_sample_states_its_n_and_the_pairs_there_were(monkeypatch):
+    import v2f_bench.judge as judge_module
+
+    emb, labels = embeddings_at_distances(0.3, 2.0)
+    monkeypatch.setattr(judge_module, "MAX_PAIRS", 20)
+    calibration = calibrate(emb, labels, distance="sq_l2", criterion="accuracy", step=0.01)
+    assert (calibration.n_pairs, calibration.pairs_in_split) == (20, 36)
+    assert calibration.tau == pytest.approx(0.31)
 
 
 def test_calibration_finds_the_known_threshold():

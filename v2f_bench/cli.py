@@ -71,6 +71,8 @@ def _add_prepare_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--judge-size", type=int, default=96, help="side of the judge's face crops (default 96, the paper's; pretrained facenet weights prefer 160)")
     p.add_argument("--no-align", action="store_true", help="crop by the box only, ignoring eye landmarks")
     p.add_argument("--no-detect", action="store_true", help="skip photos without a box instead of running MTCNN")
+    p.add_argument("--shard-clips", type=int, default=64, help="clips per voice-feature shard (default 64: about 100 MB at 8 s a clip)")
+    p.add_argument("--shard-photos", type=int, default=512, help="photos per face-crop shard (default 512: about 20 MB)")
     p.add_argument("--address", help="fan out over a Ray cluster: 'auto', 'ray://host:10001', or 'local' for a private local instance")
 
 
@@ -308,6 +310,8 @@ def _prepare_config(args: argparse.Namespace):
         backend=args.backend,
         features=FeatureParams(),
         faces=faces,
+        shard_clips=args.shard_clips,
+        shard_photos=args.shard_photos,
     )
 
 

@@ -9,6 +9,9 @@ grid and calibration serve them all.
 Calibration uses real photos only, never generated ones: every unordered pair of distinct photos
 (no self-pairs, each pair once) is labelled same/different identity, and the threshold is chosen on
 a grid by accuracy (the paper's text) or F1 (the authors' code) for the rule "same iff d < tau".
+A split with more than ``MAX_PAIRS`` pairs (VGGFace's validation photos make 10^8 or more) is calibrated and
+verified on a seeded uniform sample of ``MAX_PAIRS`` of them (``photo_pairs``), which keeps the split's share of
+same-identity pairs in expectation; the calibration states its n, the pairs there were and whether it sampled.
 The whole accuracy/precision/recall/F1 curve is kept (the paper's Fig. 4).
 """
 
@@ -92,11 +95,30 @@ def judge_settings(config: JudgeConfig) -> dict:
     return {name: config.epochs if name == "max_epochs" else getattr(config, name) for name in JUDGE_HYPERS}
 
 
-def unordered_pairs(labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Indices (i, j) with i < j of every pair of distinct items, and whether each pair shares a label."""
+MAX_PAIRS = 2_000_000
+"""The most photo pairs tau is calibrated (or verified) on; above it, a seeded sample of this many (``photo_pairs``)."""
+PAIR_SAMPLE_SEED = 0
+"""Seeds the draw of the pair sample, and nothing else."""
+
+
+def photo_pairs(labels, limit: int | None = None, seed: int = PAIR_SAMPLE_SEED) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Indices (i, j), i < j, of pairs of distinct items, whether each pair shares a label, and how many pairs there are.
+
+    Every pair when there are at most ``limit`` (default ``MAX_PAIRS``); otherwise ``limit`` distinct pairs drawn uniformly without replacement
+    (``seed``), by their rank k in the row-major order of the upper triangle, never building the whole list: row i
+    holds the N - 1 - i pairs (i, i+1) ... (i, N-1)."""
     labels = np.asarray(labels)
-    i, j = np.triu_indices(len(labels), k=1)
-    return i, j, labels[i] == labels[j]
+    limit = MAX_PAIRS if limit is None else limit
+    n = len(labels)
+    total = n * (n - 1) // 2
+    if total <= limit:
+        i, j = np.triu_indices(n, k=1)
+    else:
+        k = np.sort(np.random.default_rng(seed).choice(total, size=limit, replace=False))
+        row_end = np.cumsum(np.arange(n - 1, 0, -1, dtype=np.int64))
+        i = np.searchsorted(row_end, k, side="right")
+        j = k - (row_end[i] - (n - 1 - i)) + i + 1
+    return i, j, labels[i] == labels[j], total
 
 
 @dataclass
@@ -111,6 +133,8 @@ class Calibration:
     n_pairs: int
     n_same: int
     curve: dict[str, list[float]]
+    pairs_in_split: int = 0
+    """Every pair the split has; more than ``n_pairs`` when tau was chosen on a sample of them."""
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -124,7 +148,7 @@ def tau_grid(distance: str, step: float) -> np.ndarray:
 
 def calibrate(embeddings: torch.Tensor, labels, distance: str = "sq_l2", criterion: str = "accuracy", step: float = 0.01) -> Calibration:
     """Choose tau on real-photo pairs; ties go to the smallest tau."""
-    i, j, same = unordered_pairs(labels)
+    i, j, same, total = photo_pairs(labels)
     if same.sum() == 0 or (~same).sum() == 0:
         raise UserError("tau calibration needs at least two photos of one identity and photos of two identities")
     d = pair_distance(embeddings[i], embeddings[j], kind=distance).cpu().numpy()
@@ -139,6 +163,7 @@ def calibrate(embeddings: torch.Tensor, labels, distance: str = "sq_l2", criteri
         n_pairs=int(len(d)),
         n_same=int(same.sum()),
         curve={k: [float(v) for v in values] for k, values in curve.items()},
+        pairs_in_split=total,
     )
 
 
@@ -151,8 +176,10 @@ def calibrate_and_verify(val_embeddings: torch.Tensor, val_labels, test_embeddin
 
 
 def pair_verification(embeddings: torch.Tensor, labels, tau: float, distance: str) -> dict[str, float]:
-    """Accuracy and F1 of "same iff d < tau" on every unordered pair of real photos (held-out photos in practice)."""
-    i, j, same = unordered_pairs(labels)
+    """Accuracy and F1 of "same iff d < tau" on every unordered pair of real photos (held-out photos in practice), or on
+    a seeded sample of ``MAX_PAIRS`` of them (``photo_pairs``)."""
+    i, j, same, total = photo_pairs(labels)
     d = pair_distance(embeddings[i], embeddings[j], kind=distance).cpu().numpy()
     curve = threshold_curve(d, same, np.array([tau]))
-    return {"accuracy": float(curve["accuracy"][0]), "f1": float(curve["f1"][0]), "n_pairs": int(len(d)), "n_same": int(same.sum())}
+    return {"accuracy": float(curve["accuracy"][0]), "f1": float(curve["f1"][0]), "n_pairs": int(len(d)), "n_same": int(same.sum()),
+            "pairs_in_split": total}

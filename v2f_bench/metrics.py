@@ -111,10 +111,6 @@ def _per_image_mean(x: torch.Tensor) -> torch.Tensor:
     return x.flatten(1).mean(dim=1, dtype=torch.float64)
 
 
-def _batch_mean(values: torch.Tensor) -> float:
-    return float(values.mean())
-
-
 # --------------------------------------------------------------------------- image metrics
 
 
@@ -240,15 +236,39 @@ def _chunks(g: torch.Tensor, t: torch.Tensor):
     return zip(g.tensor_split(count), t.tensor_split(count))
 
 
+class ImageQuality:
+    """Table II metrics as an accumulator (torchmetrics' ``update`` / ``compute`` shape): each ``update`` scores a batch of
+    (generated, target) pairs and adds its per-image float64 values to running sums, so a split of any size is measured
+    in the memory of one batch. ``compute`` gives mean_i of each metric over every image seen, the per-image-then-mean
+    averaging of the single functions (which are this accumulator over one batch): batches change only the order of
+    the float64 summation."""
+
+    def __init__(self, names: Sequence[str] = TABLE_II):
+        self.names = tuple(names)
+        self.sums = {name: torch.zeros((), dtype=torch.float64) for name in self.names}
+        self.count = 0
+
+    def update(self, generated, target) -> ImageQuality:
+        g, t = _image_pair(generated, target)
+        if "pamse" in self.names:
+            _require_size(g, PAMSE_RADIUS, "pamse")
+        if "ssim" in self.names:
+            _require_size(g, SSIM_RADIUS, "ssim")
+        for gc, tc in _chunks(g, t):
+            for name, values in _chunk_values(gc, tc, self.names).items():
+                self.sums[name] += values.sum().cpu()
+        self.count += len(g)
+        return self
+
+    def compute(self) -> dict[str, float]:
+        if self.count == 0:
+            raise ValueError("no image was scored: call update with at least one pair")
+        return {name: float(self.sums[name] / self.count) for name in self.names}
+
+
 def _image_metrics(generated, target, names: Sequence[str]) -> dict[str, float]:
     """Validate, evaluate the named metrics chunk by chunk, and average per image values."""
-    g, t = _image_pair(generated, target)
-    if "pamse" in names:
-        _require_size(g, PAMSE_RADIUS, "pamse")
-    if "ssim" in names:
-        _require_size(g, SSIM_RADIUS, "ssim")
-    parts = [_chunk_values(gc, tc, names) for gc, tc in _chunks(g, t)]
-    return {name: _batch_mean(torch.cat([part[name] for part in parts])) for name in names}
+    return ImageQuality(names).update(generated, target).compute()
 
 
 def mae(generated, target) -> float:

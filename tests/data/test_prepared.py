@@ -78,7 +78,10 @@ def test_the_manifest_traces_each_item_to_its_source_file_and_hash(prepared, sma
     photo = manifest["photos"][0]
     assert photo["found_by"] == "landmarks" and (small_raw / "vggface2" / photo["file"]).is_file()
     assert manifest["params"]["features"]["sample_rate"] == 22050 and manifest["params"]["protocol"] == "paper"
-    assert set(manifest["outputs"]) >= {"voice_features.npy", "faces_64.npy", "faces_96.npy"}
+    shards = manifest["shards"]
+    assert shards["faces"]["columns"] == {"face_64": [64, 64, 3], "face_96": [96, 96, 3]}
+    for part in shards["voice"]["files"] + shards["faces"]["files"]:
+        assert manifest["outputs"][part["file"]] == part["sha256"], "every shard has its checksum"
     by_id = {row["voice_id"]: row for row in manifest["identities"]}
     assert by_id["id03258"]["face_id"] == "n003257"
 
@@ -130,7 +133,7 @@ def test_a_changed_input_file_recomputes(raw_copy, tmp_path):
 def test_a_damaged_output_is_recomputed_not_reused(raw_copy, tmp_path):
     out = tmp_path / "ds"
     run(raw_copy, out)
-    (out / "faces_64.npy").write_bytes(b"damaged")
+    (out / "faces" / "part-00000.parquet").write_bytes(b"damaged")
     result = prepare(resolve_sources(raw_copy, None, None), out, PrepareConfig())
     assert not result.reused
     load_prepared(out, verify=True)
@@ -380,6 +383,24 @@ def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped_with_
     assert manifest["summary"]["clips"] + len(clips) == N_CLIPS and manifest["summary"]["photos"] + len(photos) == N_PHOTOS
 
 
+def test_small_shards_hold_the_same_rows_and_lose_the_rows_of_a_dropped_identity(raw_copy, tmp_path):
+    clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))
+    for clip in clips[:3]:
+        clip.write_bytes(b"")
+    run(raw_copy, tmp_path / "whole")
+    manifest = run(raw_copy, tmp_path / "small", shard_clips=3, shard_photos=4)
+    whole, small = load_prepared(tmp_path / "whole", verify=True), load_prepared(tmp_path / "small", verify=True)
+    parts = manifest["shards"]["voice"]["files"]
+    assert len(parts) > 3 and len(small.shard_files("faces")) > 3
+    assert len(parts) < -(-N_CLIPS // 3), "a shard left with no kept row is removed (5 dropped clips in a row fill one)"
+    np.testing.assert_array_equal(small.voice_features, whole.voice_features)
+    np.testing.assert_array_equal(small.faces(96), whole.faces(96))
+    assert [p["first"] for p in parts] == np.cumsum([0] + [p["rows"] for p in parts[:-1]]).tolist()
+    window_clip = small.arrays["window_clip.npy"]
+    for part in parts:  # each shard holds the windows of at most shard_clips clips
+        assert len(set(window_clip[part["first"] : part["first"] + part["rows"]].tolist())) <= 3
+
+
 def test_a_meta_file_in_the_wrong_format_is_one_clear_error(raw_copy, tmp_path):
     (raw_copy / "voxceleb2" / "vox2_meta.csv").write_text("VoxCeleb1 ID\tVGGFace1 ID\tGender\tNationality\tSet\n")
     with pytest.raises(UserError, match="vox2_meta.csv") as error:
@@ -465,7 +486,7 @@ def test_ray_fan_out_of_torch_features_is_byte_identical_to_a_local_run(small_ra
 def test_a_prepared_dataset_refuses_to_load_when_damaged(raw_copy, tmp_path):
     out = tmp_path / "ds"
     run(raw_copy, out)
-    with open(out / "voice_features.npy", "r+b") as handle:
+    with open(out / "voice" / "part-00000.parquet", "r+b") as handle:
         handle.seek(-4, os.SEEK_END)
         handle.write(b"\x00\x01\x02\x03")
     load_prepared(out)

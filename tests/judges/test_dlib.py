@@ -8,7 +8,7 @@ import torch
 
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.errors import UserError
-from v2f_bench.judge import JudgeConfig, unordered_pairs
+from v2f_bench.judge import JudgeConfig, photo_pairs
 from v2f_bench.judges import dlib as dlib_judge
 from v2f_bench.judges.dlib import DlibJudge
 
@@ -48,7 +48,7 @@ def test_the_predictor_alignment_cuts_dlibs_own_chip(photos, landmarks_judge):
 def test_photos_of_one_identity_are_closer_than_photos_of_two(photos, landmarks_judge):
     faces, labels = photos
     emb = landmarks_judge.embed(faces)
-    i, j, same = unordered_pairs(labels)
+    i, j, same, _ = photo_pairs(labels)
     d = (emb[i] - emb[j]).pow(2).sum(1).numpy()
     assert d[same].mean() < d[~same].mean()
 

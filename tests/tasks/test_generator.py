@@ -13,7 +13,7 @@ from v2f_bench.compute import ComputeMeter
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.artifacts import LADDER_FILE, SAMPLE_GENERATED, TEST_METRICS_FILE
-from v2f_bench.tasks.generator import Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs, rung_fractions
+from v2f_bench.tasks.generator import FaceBank, Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs, rung_fractions
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,7 @@ def test_a_rungs_test_values_are_those_of_its_checkpoint_evaluated_directly(data
     first = points[0]
     family = data["families"]["rcgan"]({"g_channels": 8, "d_channels": 8}, embed_dim=data["voice_emb"].shape[1], image_size=64)
     family.load_state_dict(first.state["family"])
-    faces = torch.as_tensor(np.asarray(data["faces"])).permute(0, 3, 1, 2).float() / 255.0
+    faces = FaceBank(data["faces"])
     targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
     direct = evaluate_generator(Faces(family, 64), _judge_from(data, torch.device("cpu")), data, faces, targets, "test", torch.device("cpu"))
     on_ladder = points[-1].files[LADDER_FILE]["points"][0]["test"]
@@ -179,3 +179,28 @@ def test_an_evaluation_that_carries_a_train_eval_count_past_the_next_rung_is_not
     assert [p.row["rung"] for p in points] == [1, 2, 3]
     assert ladder[1]["train_steps"] == ladder[0]["train_steps"] and ladder[1]["eval_flops"] == ladder[0]["eval_flops"]
     assert points[1].row["val_verification_accuracy"] == points[0].row["val_verification_accuracy"]
+
+
+def test_the_face_bank_gives_each_face_as_converting_them_all_at_once_would(data):
+    everything = torch.as_tensor(np.asarray(data["faces"])).permute(0, 3, 1, 2).float() / 255.0
+    index = [5, 0, 5, 3]
+    assert torch.equal(FaceBank(data["faces"])[index], everything[index])
+    small = torch.nn.functional.interpolate(everything, size=(32, 32), mode="area")
+    assert torch.equal(FaceBank(data["faces"], 32)[index], small[index])
+    train = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
+    torch.testing.assert_close(FaceBank(data["faces"]).mean(train, batch=7), everything[train].mean(0, keepdim=True))
+
+
+def test_an_evaluation_in_batches_scores_as_one_pass(data, monkeypatch):
+    """The split is generated, embedded and scored ``EVAL_BATCH`` units at a time; batches change no value beyond the
+    order of float sums."""
+    from v2f_bench.tasks import generator
+
+    family = data["families"]["vae"]({}, embed_dim=data["voice_emb"].shape[1], image_size=64)
+    targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
+    judge, dev = _judge_from(data, torch.device("cpu")), torch.device("cpu")
+    whole = evaluate_generator(Faces(family, 64), judge, data, FaceBank(data["faces"]), targets, "test", dev)
+    monkeypatch.setattr(generator, "EVAL_BATCH", 3)
+    assert int((np.asarray(data["clip_split"]) == "test").sum()) > 3, "several batches"
+    batched = evaluate_generator(Faces(family, 64), judge, data, FaceBank(data["faces"]), targets, "test", dev)
+    assert batched == pytest.approx(whole, rel=1e-5, abs=1e-6)

@@ -1,19 +1,25 @@
-"""Raw datasets -> a prepared dataset directory: feature arrays, face crops, splits and a manifest.
+"""Raw datasets -> a prepared dataset directory: feature and crop shards, small arrays, splits and a manifest.
 
 Everything downstream (searches, reports) reads only this directory. Its files:
 
-- ``voice_features.npy``: float32 (W, 60, 41, 2), log-mel and delta per window (see ``audio``);
-  ``window_clip.npy`` (W,) int32 clip index, ``window_label.npy`` (W,) int32 identity label,
+- ``voice/part-NNNNN.parquet``: the shards of every window's features, float32 (60, 41, 2) log-mel and delta (see
+  ``audio``), in window order, the windows of ``shard_clips`` clips a shard; ``faces/part-NNNNN.parquet``: the shards of
+  every photo's min-max-normalised uint8 crops, one column per size (``face_64``, ``face_96``; see ``faces``),
+  ``shard_photos`` photos a shard. Their format is ``shards``;
+- ``window_clip.npy`` (W,) int32 clip index, ``window_label.npy`` (W,) int32 identity label,
   ``window_split.npy`` (W,) train/val/test (the generators'; the voice classifier's split is
-  derived from it, see ``PreparedDataset.voice_split``);
-- ``faces_<S>.npy``: uint8 (P, S, S, 3) min-max-normalised crops, one file per size (see ``faces``);
-  ``photo_label.npy`` and ``photo_split.npy`` (P,);
+  derived from it, see ``PreparedDataset.voice_split``); ``photo_label.npy`` and ``photo_split.npy`` (P,);
 - ``manifest.json``: every parameter, the identities, every clip and photo used (source file
   relative to its dataset root, identity, split, SHA-256 of the file), every item skipped with its
-  reason, counts, and the SHA-256 of every output file. It is written last, so a directory without
-  it is incomplete. For the synthetic stand-in it also keeps ``known_generator`` (``known_generator``):
+  reason, counts, every shard (file, first row, rows) and the SHA-256 of every output file, shards included. It is written
+  last, so a directory without it is incomplete. For the synthetic stand-in it also keeps ``known_generator`` (``known_generator``):
   the coupling, trait links and each identity's traits and latents from ``synth.json``, from which
   the known answer (``known_answer.py``) is computed; real data has None there.
+
+Memory does not grow with the data: each shard is computed and written by one call (here, or by a Ray task under
+``--address``, which writes it itself), and the driver keeps only each item's outcome (its window count, or why it is
+unusable). Rows of identities dropped at the end (too few usable items) are filtered out of their shards one shard at
+a time.
 
 The cache key is the hash of the parameters, the package version and every input file's
 relative path and content hash (and, for the stand-in, of its ``known_generator`` record). Preparing again with the same key and intact outputs reuses the
@@ -24,30 +30,36 @@ damages an earlier result.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import shutil
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from v2f_bench import __version__
-from v2f_bench.data import layouts, sources
+from v2f_bench.data import layouts, shards, sources
 from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clips_features, load_clip
 from v2f_bench.data.faces import FaceError, FaceParams, face_crops
 from v2f_bench.data.records import Clip, Identity, Photo, Skipped
+from v2f_bench.data.shards import keep_rows, write_shard
 from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits, check_identity_rule, voice_split
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file, sha256_json
 from v2f_bench.parallel import BATCH_SIZE, map_batches
 from v2f_bench.progress import progress
 
-FORMAT = "v2f_bench.prepared/1"
+FORMAT = "v2f_bench.prepared/2"
 MANIFEST = "manifest.json"
+VOICE_SHARDS = "voice"
+"""The folder of the voice-feature shards, and their kind in the manifest's ``shards``."""
+FACE_SHARDS = "faces"
+VOICE_COLUMN = "features"
 
 CLIPS_PER_CALL = BATCH_SIZE
 """Clips whose features one call computes, here and on a Ray worker alike (see ``voice_features``)."""
@@ -75,6 +87,10 @@ class PrepareConfig:
     """Feature backend: ``librosa`` (the reference) or ``torch`` (batched)."""
     features: FeatureParams = field(default_factory=FeatureParams)
     faces: FaceParams = field(default_factory=FaceParams)
+    shard_clips: int = 64
+    """Clips per voice shard: at VoxCeleb's 8 s a clip, about 5,000 windows, 100 MB of features (see ``shards``)."""
+    shard_photos: int = 512
+    """Photos per face shard: about 20 MB of 64- and 96-pixel crops."""
 
     def validate(self) -> None:
         if self.protocol not in SPLIT_PROTOCOLS:
@@ -85,6 +101,8 @@ class PrepareConfig:
             raise UserError("--min-clips and --min-photos must be at least 1")
         if self.max_identities is not None and self.max_identities < 1:
             raise UserError("--max-identities must be at least 1")
+        if self.shard_clips < 1 or self.shard_photos < 1:
+            raise UserError("--shard-clips and --shard-photos must be at least 1")
 
 
 @dataclass
@@ -96,10 +114,16 @@ class PrepareResult:
 
 @dataclass
 class _Computed:
-    """Per-item results of the expensive stage, in input order; failures hold the reason string."""
+    """Per-item outcomes of the expensive stage, in input order, and the shards it wrote (features and crops themselves
+    stay in the shards: the driver never holds them)."""
 
-    clip_features: list[np.ndarray | str]
-    photo_crops: list[tuple[list[np.ndarray], str] | str]
+    clip_windows: list[int | str]
+    """Per clip: its number of windows, or the reason it is unusable."""
+    photo_found: list[tuple[str, str]]
+    """Per photo: ("found", how its face was found) or ("skipped", the reason)."""
+    voice_shards: list[tuple[str, range]]
+    """(file relative to the dataset, the clips it holds) of every voice shard job, in order."""
+    face_shards: list[tuple[str, range]]
 
 
 def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, address: str | None = None) -> PrepareResult:
@@ -117,8 +141,9 @@ def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, addres
     cached = _reusable(out, cache_key)
     if cached is not None:
         return PrepareResult(out, cached, reused=True)
-    computed = _compute(clips, photos, config, address)
-    manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, out, cache_key, inputs)
+    with _building(out) as folder:
+        computed = _compute(clips, photos, config, address, folder)
+        manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, folder, cache_key, inputs)
     return PrepareResult(out, manifest, reused=False)
 
 
@@ -241,10 +266,69 @@ def _check_writable(out: Path) -> None:
         raise UserError(f"--out {out}: {parent} is not writable; choose a directory you can write to")
 
 
-def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConfig, address: str | None) -> _Computed:
-    feats = voice_features(clips, config.features, config.backend, address)
-    crops = map_batches(_photo_batch, photos, _photo_payload, (config.faces,), address, "face crops", "photo")
-    return _Computed(feats, crops)
+def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConfig, address: str | None, folder: Path) -> _Computed:
+    """Features and crops, written shard by shard into ``folder`` by whoever computes them (this process, or the Ray task
+    of each shard), so that only per-item outcomes come back: memory stays bounded by the shards in flight."""
+    voice_jobs = _shard_jobs(len(clips), config.shard_clips, VOICE_SHARDS)
+    face_jobs = _shard_jobs(len(photos), config.shard_photos, FACE_SHARDS)
+    for name in (VOICE_SHARDS, FACE_SHARDS):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    clip_windows = map_batches(_voice_shards, [(clips[r.start : r.stop], str(folder / file)) for file, r in voice_jobs], _shard_payload,
+                               (config.features, config.backend), address, f"voice features ({config.shard_clips} clips a shard)", "shard", batch_size=1)
+    photo_found = map_batches(_face_shards, [(photos[r.start : r.stop], str(folder / file)) for file, r in face_jobs], _shard_payload,
+                              (config.faces,), address, f"face crops ({config.shard_photos} photos a shard)", "shard", batch_size=1)
+    return _Computed([n for job in clip_windows for n in job], [found for job in photo_found for found in job], voice_jobs, face_jobs)
+
+
+def _shard_jobs(n_items: int, per_shard: int, folder: str) -> list[tuple[str, range]]:
+    return [(f"{folder}/part-{k:05d}.parquet", range(start, min(start + per_shard, n_items)))
+            for k, start in enumerate(range(0, n_items, per_shard))]
+
+
+def _shard_payload(job: tuple[Sequence, str]) -> tuple[list, str]:
+    """A shard job as it travels to a Ray task: every item's bytes (or why they could not be read), and where to write."""
+    items, path = job
+    return [_clip_payload(item) if isinstance(item, Clip) else _photo_payload(item) for item in items], path
+
+
+def _voice_shards(jobs: list[tuple[list, str]], params: FeatureParams, backend: str) -> list[list[int | str]]:
+    return [_voice_shard(payloads, path, params, backend) for payloads, path in jobs]
+
+
+def _voice_shard(payloads: list, path: str, params: FeatureParams, backend: str) -> list[int | str]:
+    """Features of a shard's clips, ``CLIPS_PER_CALL`` at a time, written to ``path`` (nothing when none is usable);
+    returns each clip's window count or the reason it is unusable."""
+    outcomes: list[int | str] = []
+    features = []
+    for start in range(0, len(payloads), CLIPS_PER_CALL):
+        for item in _clip_batch(payloads[start : start + CLIPS_PER_CALL], params, backend):
+            outcomes.append(item if isinstance(item, str) else len(item))
+            if not isinstance(item, str):
+                features.append(item)
+    if features:
+        write_shard(path, {VOICE_COLUMN: np.concatenate(features).astype(np.float32, copy=False)})
+    return outcomes
+
+
+def _face_shards(jobs: list[tuple[list, str]], params: FaceParams) -> list[list[tuple[str, str]]]:
+    return [_face_shard(payloads, path, params) for payloads, path in jobs]
+
+
+def _face_shard(payloads: list, path: str, params: FaceParams) -> list[tuple[str, str]]:
+    """Crops of a shard's photos, one column per size, written to ``path``; returns ("found", how) or ("skipped", why) per photo."""
+    outcomes, crops = [], []
+    for item in _photo_batch(payloads, params):
+        outcomes.append(("skipped", item) if isinstance(item, str) else ("found", item[1]))
+        if not isinstance(item, str):
+            crops.append(item[0])
+    if crops:
+        write_shard(path, {face_column(size): np.stack([crop[k] for crop in crops]) for k, size in enumerate(params.sizes)})
+    return outcomes
+
+
+def face_column(size: int) -> str:
+    """The shard column of the ``size`` x ``size`` crops."""
+    return f"face_{size}"
 
 
 def _read(path: Path) -> bytes | str:
@@ -334,25 +418,32 @@ def _photo_batch(payloads: list, params: FaceParams) -> list:
     return out
 
 
-def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed: _Computed, out, cache_key, inputs) -> dict:
+def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed: _Computed, folder: Path, cache_key, inputs) -> dict:
+    """The small arrays (labels, splits, window -> clip) and the manifest, written into ``folder`` beside the shards; the
+    shards lose the rows of identities dropped for too few usable items (each rewritten, one at a time)."""
     skipped = list(skipped)
-    clip_ok = [not isinstance(f, str) for f in computed.clip_features]
-    photo_ok = [not isinstance(c, str) for c in computed.photo_crops]
-    skipped += [Skipped("clip", c.rel, f) for c, f in zip(clips, computed.clip_features) if isinstance(f, str)]
-    skipped += [Skipped("photo", p.rel, r) for p, r in zip(photos, computed.photo_crops) if isinstance(r, str)]
+    clip_ok = [not isinstance(n, str) for n in computed.clip_windows]
+    photo_ok = [found[0] == "found" for found in computed.photo_found]
+    skipped += [Skipped("clip", c.rel, n) for c, n in zip(clips, computed.clip_windows) if isinstance(n, str)]
+    skipped += [Skipped("photo", p.rel, found[1]) for p, found in zip(photos, computed.photo_found) if found[0] != "found"]
     kept, dropped = _enough_left(identities, clips, photos, clip_ok, photo_ok, config)
     skipped += dropped
     if not kept:
         raise UserError(f"nothing usable remains after skipping {len(skipped)} items: " + _skip_digest(skipped))
     keep_voice = {i.voice_id for i in kept}
     keep_face = {i.face_id for i in kept}
-    clip_index = [i for i, c in enumerate(clips) if clip_ok[i] and c.voice_id in keep_voice]
-    photo_index = [i for i, p in enumerate(photos) if photo_ok[i] and p.face_id in keep_face]
+    clip_keep = [ok and c.voice_id in keep_voice for c, ok in zip(clips, clip_ok)]
+    photo_keep = [ok and p.face_id in keep_face for p, ok in zip(photos, photo_ok)]
+    clip_index = [i for i, keep in enumerate(clip_keep) if keep]
+    photo_index = [i for i, keep in enumerate(photo_keep) if keep]
     label_of_voice = {identity.voice_id: label for label, identity in enumerate(kept)}
     voice_of_face = {identity.face_id: identity.voice_id for identity in kept}
+    rows_of_clip = [n if ok else 0 for n, ok in zip(computed.clip_windows, clip_ok)]
+    voice_files = _keep_shard_rows(folder, computed.voice_shards, rows_of_clip, clip_keep)
+    face_files = _keep_shard_rows(folder, computed.face_shards, [int(ok) for ok in photo_ok], photo_keep)
 
-    features = [computed.clip_features[i] for i in clip_index]
-    window_clip = np.concatenate([np.full(len(f), n, dtype=np.int32) for n, f in enumerate(features)])
+    windows = [computed.clip_windows[i] for i in clip_index]
+    window_clip = np.repeat(np.arange(len(windows), dtype=np.int32), windows)
     clip_voice = [clips[i].voice_id for i in clip_index]
     photo_voice = [voice_of_face[photos[i].face_id] for i in photo_index]
     clip_split, window_split, photo_split, identity_split = assign_splits(
@@ -360,28 +451,28 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
         face_names={i.voice_id: i.face_id for i in kept}, meta_rows={i.voice_id: i.meta_row for i in kept},
     )
     arrays = {
-        "voice_features.npy": np.concatenate(features).astype(np.float32),
         "window_clip.npy": window_clip,
         "window_label.npy": np.array([label_of_voice[clip_voice[c]] for c in window_clip], dtype=np.int32),
         "window_split.npy": np.array(window_split, dtype="<U5"),
         "photo_label.npy": np.array([label_of_voice[v] for v in photo_voice], dtype=np.int32),
         "photo_split.npy": np.array(photo_split, dtype="<U5"),
     }
-    for k, size in enumerate(config.faces.sizes):
-        arrays[f"faces_{size}.npy"] = np.stack([computed.photo_crops[i][0][k] for i in photo_index])
-
-    first_window = np.concatenate([[0], np.cumsum([len(f) for f in features])[:-1]]).astype(int)
+    first_window = np.concatenate([[0], np.cumsum(windows)[:-1]]).astype(int)
     clip_rows = [
         {"index": n, "voice_id": clips[i].voice_id, "file": clips[i].rel, "sha256": inputs["files"][clips[i].rel],
-         "split": clip_split[n], "n_windows": len(features[n]), "first_window": int(first_window[n])}
+         "split": clip_split[n], "n_windows": windows[n], "first_window": int(first_window[n])}
         for n, i in enumerate(clip_index)
     ]
     photo_rows = [
         {"index": n, "face_id": photos[i].face_id, "voice_id": photo_voice[n], "file": photos[i].rel,
-         "sha256": inputs["files"][photos[i].rel], "split": photo_split[n], "found_by": computed.photo_crops[i][1]}
+         "sha256": inputs["files"][photos[i].rel], "split": photo_split[n], "found_by": computed.photo_found[i][1]}
         for n, i in enumerate(photo_index)
     ]
     identity_rows = [_identity_row(label, identity, clip_rows, photo_rows, identity_split) for label, identity in enumerate(kept)]
+    shards = {
+        VOICE_SHARDS: {"columns": {VOICE_COLUMN: list(config.features.shape)}, "dtype": "float32", "files": voice_files},
+        FACE_SHARDS: {"columns": {face_column(size): [size, size, 3] for size in config.faces.sizes}, "dtype": "uint8", "files": face_files},
+    }
     manifest = {
         "format": FORMAT,
         "created_by": f"v2f_bench {__version__}",
@@ -394,12 +485,36 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
         "known_generator": known_generator(paths, kept),
         "clips": clip_rows,
         "photos": photo_rows,
+        "shards": shards,
         "skipped": [asdict(s) for s in skipped],
         "meta_identities_not_on_disk": not_on_disk,
         "summary": _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk),
     }
-    _write_atomically(out, arrays, manifest)
+    outputs = {}
+    for name, array in arrays.items():
+        np.save(folder / name, array, allow_pickle=False)
+        outputs[name] = sha256_file(folder / name)
+    for part in (*voice_files, *face_files):
+        outputs[part["file"]] = part["sha256"]
+    manifest["outputs"] = outputs
+    (folder / MANIFEST).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _keep_shard_rows(folder: Path, jobs: list[tuple[str, range]], rows_of_item: list[int], keep: list[bool]) -> list[dict]:
+    """The shards of ``jobs`` with only the rows of kept items (``rows_of_item``: each item's rows in its shard, 0 for an
+    unusable one): a shard that loses rows is rewritten, one that keeps none is removed. Returns each remaining shard's
+    file, first row, row count and SHA-256, in order (the per-shard checksums of the manifest)."""
+    files, first = [], 0
+    for file, items in jobs:
+        mask = np.repeat([keep[i] for i in items], [rows_of_item[i] for i in items]).astype(bool)
+        if not mask.any():
+            (folder / file).unlink(missing_ok=True)
+            continue
+        rows = int(mask.sum()) if mask.all() else keep_rows(folder / file, mask)
+        files.append({"file": file, "first": first, "rows": rows, "sha256": sha256_file(folder / file)})
+        first += rows
+    return files
 
 
 def _enough_left(identities, clips, photos, clip_ok, photo_ok, config: PrepareConfig):
@@ -449,7 +564,7 @@ def _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk)
     return {
         "identities": len(identity_rows),
         "clips": len(clip_rows),
-        "windows": int(arrays["voice_features.npy"].shape[0]),
+        "windows": int(len(arrays["window_clip.npy"])),
         "photos": len(photo_rows),
         "windows_per_split": {s: window_split.get(s, 0) for s in SPLIT_NAMES},
         "photos_per_split": {s: photo_split.get(s, 0) for s in SPLIT_NAMES},
@@ -458,36 +573,40 @@ def _summary(identity_rows, clip_rows, photo_rows, arrays, skipped, not_on_disk)
     }
 
 
-def _write_atomically(out: Path, arrays: dict[str, np.ndarray], manifest: dict) -> None:
+@contextlib.contextmanager
+def _building(out: Path) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to build the dataset in, moved into place when the block completes and removed when
+    it fails (so a failed run never damages an earlier result); a write that fails is a one-line ``UserError``."""
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
-        outputs = {}
-        for name, array in arrays.items():
-            np.save(tmp / name, array, allow_pickle=False)
-            outputs[name] = sha256_file(tmp / name)
-        manifest["outputs"] = outputs
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        yield tmp
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise UserError(f"--out {out}: could not write the prepared dataset ({exc.strerror or exc}); free space or choose another directory") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @dataclass
 class PreparedDataset:
-    """A prepared dataset opened for reading; arrays are memory-mapped."""
+    """A prepared dataset opened for reading: the small arrays memory-mapped, the large ones in shards.
+
+    ``voice_features`` and ``faces(size)`` read their shards into one array (once, then kept) for the consumers that hold
+    a split in memory; ``shard_files`` lists the shards for those that stream them."""
 
     path: Path
     manifest: dict
     arrays: dict[str, np.ndarray]
+    _loaded: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def voice_features(self) -> np.ndarray:
-        return self.arrays["voice_features.npy"]
+        """(W, 60, 41, 2) float32: every window's log-mel and delta, in window order."""
+        return self._column(VOICE_SHARDS, VOICE_COLUMN, self.manifest["summary"]["windows"])
 
     def voice_split(self) -> np.ndarray:
         """The voice classifier's train/val/test label of every window (``splits.voice_split``).
@@ -504,14 +623,27 @@ class PreparedDataset:
                            params["fractions"], params["seed"])
 
     def faces(self, size: int) -> np.ndarray:
-        name = f"faces_{size}.npy"
-        if name not in self.arrays:
-            raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(sorted(k for k in self.arrays if k.startswith('faces_')))})")
-        return self.arrays[name]
+        """(P, size, size, 3) uint8: every photo's crop at ``size``, in photo order."""
+        column = face_column(size)
+        sizes = sorted(int(name.split("_")[1]) for name in self.manifest["shards"][FACE_SHARDS]["columns"])
+        if column not in self.manifest["shards"][FACE_SHARDS]["columns"]:
+            raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(f'{s}x{s}' for s in sizes)})")
+        return self._column(FACE_SHARDS, column, self.manifest["summary"]["photos"])
+
+    def shard_files(self, kind: str) -> list[Path]:
+        """The files of the ``voice`` or ``faces`` shards, in row order."""
+        return [self.path / part["file"] for part in self.manifest["shards"][kind]["files"]]
+
+    def _column(self, kind: str, column: str, total: int) -> np.ndarray:
+        key = f"{kind}/{column}"
+        if key not in self._loaded:
+            spec = self.manifest["shards"][kind]
+            self._loaded[key] = shards.assemble(self.shard_files(kind), column, spec["dtype"], spec["columns"][column], total)
+        return self._loaded[key]
 
 
 def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
-    """Open a prepared dataset; with ``verify`` check every output against its hash in the manifest."""
+    """Open a prepared dataset; with ``verify`` check every output (array and shard) against its hash in the manifest."""
     path = Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
@@ -531,7 +663,8 @@ def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
             raise UserError(f"{file}: missing from the prepared dataset; prepare it again")
         if verify and sha256_file(file) != digest:
             raise UserError(f"{file}: content does not match its hash in {MANIFEST}; prepare the dataset again")
-        arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
+        if name.endswith(".npy"):
+            arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
     return PreparedDataset(path, manifest, arrays)
 
 

@@ -214,9 +214,9 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         torch.set_rng_state(state["rng"])
         position = dict(state.get("position") or {"epoch": state["epoch"] + 1, "batch": 0, "rung": 0, "picks": None})
         ladder = list(state.get("ladder", []))
-    faces = shared_tensor(data["faces"]).permute(0, 3, 1, 2).float() / 255.0
-    train_faces = faces if size == faces.shape[-1] else torch.nn.functional.interpolate(faces, size=(size, size), mode="area")
-    shown = Faces(family, faces.shape[-1])
+    faces = FaceBank(data["faces"])
+    train_faces = FaceBank(data["faces"], size)
+    shown = Faces(family, faces.side)
     voice = shared_tensor(data["voice_emb"]).float()
     train = np.flatnonzero(data["window_split"] == "train")
     photo_pool = _photo_pool(data, settings["pairing"])
@@ -316,6 +316,34 @@ def _reference_points(family, meter, point, position: dict, data: dict, voice, f
     for epoch in range(position["epoch"], max_epochs + 1):
         position.update(epoch=epoch + 1, batch=0, picks=None)
         yield point(epoch, None, again=True)
+
+
+class FaceBank:
+    """The real faces as the trial reads them: the uint8 (P, H, W, 3) array shared through the object store, never copied
+    whole; ``bank[index]`` is those rows as float (n, 3, S, S) on [0, 1], resized (area) when ``size`` S differs from H.
+    A trial so holds in floats only the faces of one batch (or of the identities' targets), whatever the number of
+    photos; each face's values are those of converting every face at once (the conversion and resizing are per image)."""
+
+    def __init__(self, array: np.ndarray, size: int | None = None):
+        self.array = shared_tensor(array)
+        self.side = int(size or self.array.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def __getitem__(self, index) -> torch.Tensor:
+        rows = self.array[torch.as_tensor(np.asarray(index), dtype=torch.long)].permute(0, 3, 1, 2).float() / 255.0
+        if rows.shape[-1] == self.side:
+            return rows
+        return torch.nn.functional.interpolate(rows, size=(self.side, self.side), mode="area")
+
+    def mean(self, index, batch: int = 1024) -> torch.Tensor:
+        """The pixel mean of rows ``index``, (1, 3, S, S), summed a ``batch`` at a time."""
+        index = np.asarray(index)
+        total = torch.zeros((1, 3, self.side, self.side), dtype=torch.float64)
+        for start in range(0, len(index), batch):
+            total += self[index[start : start + batch]].sum(0, keepdim=True, dtype=torch.float64)
+        return (total / max(len(index), 1)).float()
 
 
 class Faces:
@@ -418,28 +446,37 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     if len(index) == 0:
         return {}
     labels = np.asarray(data["clip_label"])[index]
-    generated = family.generate(torch.as_tensor(data["clip_emb"][index]).float().to(dev)).cpu()
-    embedded = judge.embed(generated)
+    quality = metrics.ImageQuality()
+    embedded = []
+    for start in range(0, len(index), EVAL_BATCH):
+        part = slice(start, start + EVAL_BATCH)
+        generated = family.generate(torch.as_tensor(data["clip_emb"][index[part]]).float().to(dev)).cpu()
+        embedded.append(judge.embed(generated))
+        quality.update(generated, faces[targets[labels[part]]])
+    embedded = torch.cat(embedded)
     row = identity_scores(embedded, labels, data, targets, split)
     if split == "test":
         real, _ = split_photos(data, split)
         row.update({f"{split}_{k}": v for k, v in metrics.distribution(embedded, real).items()})
-    row.update({f"{split}_{k}": v for k, v in metrics.image_quality(generated, faces[targets[labels]]).items()})
+    row.update({f"{split}_{k}": v for k, v in quality.compute().items()})
     constant = judge.embed(mean_training_face(data, faces)).expand(len(labels), -1)  # one face, so one judge pass
     chance = identity_scores(constant, labels, data, targets, split)
     row.update({f"{split}_chance_{name}": chance[f"{split}_{name}"] for name in CHANCE_METRICS})
     return row
 
 
+EVAL_BATCH = 256
+"""Units an evaluation generates, embeds and scores at a time (``evaluate_generator``): its faces are one batch's, whatever
+the split's size; what it keeps per unit is the judge embedding."""
+
 CHANCE_METRICS = ("verification_accuracy", "matching_1to2", "top1")
 """The metrics whose chance line every evaluation measures (``evaluate_generator``): Table I and the identity metrics
 whose chance a fixed face reveals (its Table II is no chance level: a mean face can be close in pixels)."""
 
 
-def mean_training_face(data: dict, faces: torch.Tensor) -> torch.Tensor:
+def mean_training_face(data: dict, faces: FaceBank) -> torch.Tensor:
     """The pixel mean of the training photos' faces, (1, 3, H, W) on [0, 1]: the constant generator of the chance line."""
-    train = torch.as_tensor(np.flatnonzero(np.asarray(data["photo_split"]) == "train"))
-    return faces[train].mean(0, keepdim=True).cpu()
+    return faces.mean(np.flatnonzero(np.asarray(data["photo_split"]) == "train"))
 
 
 def split_photos(data: dict, split: str) -> tuple[torch.Tensor, np.ndarray]:
