@@ -24,6 +24,7 @@ import logging
 import tempfile
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -125,7 +126,10 @@ def _same_configs(a: list[dict], b: list[dict], keys: list[str]) -> bool:
 def subsample(data: dict, windows: int) -> dict:
     """Every k-th window of the voice data (all splits keep their share), so trials last a few seconds."""
     stride = max(1, len(data["labels"]) // windows)
-    return {k: v[::stride] if hasattr(v, "shape") else v for k, v in data.items()}
+    out = {k: v[::stride] if hasattr(v, "shape") else v for k, v in data.items()}
+    n = len(out["labels"])
+    out["layout"] = replace(data["layout"], files=("in memory",), first=(0,), rows=(n,))  # one in-memory "shard" of the kept windows
+    return out
 
 
 _POOL_DATA: dict = {}

@@ -22,7 +22,7 @@ import sys
 import time
 
 _state = {"verbose": False}
-QUIET_LOGGERS = ("ray.tune", "ray.train", "ray.air")
+QUIET_LOGGERS = ("ray.tune", "ray.train", "ray.air", "ray.data")
 
 
 def set_verbose(flag: bool) -> None:

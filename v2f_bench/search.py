@@ -153,6 +153,20 @@ def _asha(fixed: dict, budget: Budget, stop_on: dict):
     return ASHAScheduler(time_attr="budget_spent", max_t=1.0, grace_period=2.0 ** -(rungs - 1), reduction_factor=2, **stop_on)
 
 
+def concurrency_with_data(budget: Budget, data: dict) -> int:
+    """The search's concurrency, capped for trials that stream their rows (``data["streamed"]``) so that their trials
+    together leave ``data.batches.DATA_CPUS`` of the cluster's CPUs to Ray Data's read tasks: Tune would otherwise take
+    every CPU, and the read tasks, never scheduled, would hang the trials."""
+    if not data.get("streamed"):
+        return budget.concurrency
+    import ray
+
+    from v2f_bench.data.batches import DATA_CPUS
+
+    free = ray.cluster_resources().get("CPU", 1) - DATA_CPUS
+    return max(1, min(budget.concurrency, int(free // max(budget.cpus_per_trial, 1e-9))))
+
+
 def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, seed: int, tracking=None):
     """The ``ray.tune.Tuner`` of one search."""
     from optuna.samplers import TPESampler
@@ -182,7 +196,7 @@ def build_tuner(setup: SearchSetup, budget: Budget, storage: str, name: str, see
     mode = [d for _, d in space.objectives] if multi else space.mode
     searcher = ResumableOptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=TPESampler(seed=seed), study_name=name,
                                      storage=study, points_to_evaluate=first)
-    searcher = ConcurrencyLimiter(searcher, max_concurrent=budget.concurrency)
+    searcher = ConcurrencyLimiter(searcher, max_concurrent=concurrency_with_data(budget, setup.data))
     if budget.scheduler == "asha":
         stop_on = {"metric": space.metric, "mode": space.mode} if multi else {}
         scheduler = _asha(setup.fixed, budget, stop_on)

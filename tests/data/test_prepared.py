@@ -383,22 +383,34 @@ def test_an_identity_left_with_too_few_usable_clips_after_skips_is_dropped_with_
     assert manifest["summary"]["clips"] + len(clips) == N_CLIPS and manifest["summary"]["photos"] + len(photos) == N_PHOTOS
 
 
-def test_small_shards_hold_the_same_rows_and_lose_the_rows_of_a_dropped_identity(raw_copy, tmp_path):
+def by_clip(ds) -> dict[str, np.ndarray]:
+    return {c["file"]: ds.voice_features[c["first_window"] : c["first_window"] + c["n_windows"]] for c in ds.manifest["clips"]}
+
+
+def by_photo(ds, size: int) -> dict[str, np.ndarray]:
+    return {p["file"]: ds.faces(size)[p["index"]] for p in ds.manifest["photos"]}
+
+
+def test_shards_are_dealt_round_robin_hold_the_same_rows_and_lose_the_rows_of_a_dropped_identity(raw_copy, tmp_path):
     clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))
     for clip in clips[:3]:
         clip.write_bytes(b"")
     run(raw_copy, tmp_path / "whole")
     manifest = run(raw_copy, tmp_path / "small", shard_clips=3, shard_photos=4)
+    run(raw_copy, tmp_path / "single", shard_clips=1)
     whole, small = load_prepared(tmp_path / "whole", verify=True), load_prepared(tmp_path / "small", verify=True)
     parts = manifest["shards"]["voice"]["files"]
-    assert len(parts) > 3 and len(small.shard_files("faces")) > 3
-    assert len(parts) < -(-N_CLIPS // 3), "a shard left with no kept row is removed (5 dropped clips in a row fill one)"
-    np.testing.assert_array_equal(small.voice_features, whole.voice_features)
-    np.testing.assert_array_equal(small.faces(96), whole.faces(96))
+    assert len(parts) == -(-N_CLIPS // 3) and len(small.shard_files("faces")) == -(-N_PHOTOS // 4)
+    assert len(load_prepared(tmp_path / "single").shard_files("voice")) == N_CLIPS - len(clips), "a shard left with no kept row is removed"
+    mine, theirs = by_clip(small), by_clip(whole)
+    assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
+    mine, theirs = by_photo(small, 96), by_photo(whole, 96)
+    assert mine.keys() == theirs.keys() and all(np.array_equal(mine[k], theirs[k]) for k in mine)
     assert [p["first"] for p in parts] == np.cumsum([0] + [p["rows"] for p in parts[:-1]]).tolist()
-    window_clip = small.arrays["window_clip.npy"]
-    for part in parts:  # each shard holds the windows of at most shard_clips clips
-        assert len(set(window_clip[part["first"] : part["first"] + part["rows"]].tolist())) <= 3
+    window_clip, window_label = small.arrays["window_clip.npy"], small.arrays["window_label.npy"]
+    for part in parts:  # each shard holds the windows of at most shard_clips clips, of different identities (round-robin)
+        rows = slice(part["first"], part["first"] + part["rows"])
+        assert len(set(window_clip[rows].tolist())) <= 3 and len(set(window_label[rows].tolist())) > 1
 
 
 def test_a_meta_file_in_the_wrong_format_is_one_clear_error(raw_copy, tmp_path):

@@ -121,9 +121,9 @@ class _Computed:
     """Per clip: its number of windows, or the reason it is unusable."""
     photo_found: list[tuple[str, str]]
     """Per photo: ("found", how its face was found) or ("skipped", the reason)."""
-    voice_shards: list[tuple[str, range]]
-    """(file relative to the dataset, the clips it holds) of every voice shard job, in order."""
-    face_shards: list[tuple[str, range]]
+    voice_shards: list[tuple[str, list[int]]]
+    """(file relative to the dataset, the input positions of the clips it holds) of every voice shard job, in order."""
+    face_shards: list[tuple[str, list[int]]]
 
 
 def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, address: str | None = None) -> PrepareResult:
@@ -273,16 +273,28 @@ def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConf
     face_jobs = _shard_jobs(len(photos), config.shard_photos, FACE_SHARDS)
     for name in (VOICE_SHARDS, FACE_SHARDS):
         (folder / name).mkdir(parents=True, exist_ok=True)
-    clip_windows = map_batches(_voice_shards, [(clips[r.start : r.stop], str(folder / file)) for file, r in voice_jobs], _shard_payload,
+    clip_windows = map_batches(_voice_shards, [([clips[i] for i in items], str(folder / file)) for file, items in voice_jobs], _shard_payload,
                                (config.features, config.backend), address, f"voice features ({config.shard_clips} clips a shard)", "shard", batch_size=1)
-    photo_found = map_batches(_face_shards, [(photos[r.start : r.stop], str(folder / file)) for file, r in face_jobs], _shard_payload,
+    photo_found = map_batches(_face_shards, [([photos[i] for i in items], str(folder / file)) for file, items in face_jobs], _shard_payload,
                               (config.faces,), address, f"face crops ({config.shard_photos} photos a shard)", "shard", batch_size=1)
-    return _Computed([n for job in clip_windows for n in job], [found for job in photo_found for found in job], voice_jobs, face_jobs)
+    return _Computed(_in_input_order(voice_jobs, clip_windows), _in_input_order(face_jobs, photo_found), voice_jobs, face_jobs)
 
 
-def _shard_jobs(n_items: int, per_shard: int, folder: str) -> list[tuple[str, range]]:
-    return [(f"{folder}/part-{k:05d}.parquet", range(start, min(start + per_shard, n_items)))
-            for k, start in enumerate(range(0, n_items, per_shard))]
+def _shard_jobs(n_items: int, per_shard: int, folder: str) -> list[tuple[str, list[int]]]:
+    """The shards of ``n_items`` items, at most ``per_shard`` each, dealt round-robin: of S shards, shard k holds items
+    k, k + S, k + 2S, ... The inputs come grouped by identity, so every shard holds a slice of every identity, and a
+    trial that shuffles within shards (``data.batches``) still meets every identity in every stretch of its epoch."""
+    count = -(-n_items // per_shard)
+    return [(f"{folder}/part-{k:05d}.parquet", list(range(k, n_items, count))) for k in range(count)]
+
+
+def _in_input_order(jobs: list[tuple[str, list[int]]], outcomes: list[list]) -> list:
+    """Per-item outcomes of the shard ``jobs`` put back in the items' input order."""
+    ordered: list = [None] * sum(len(items) for _, items in jobs)
+    for (_, items), results in zip(jobs, outcomes):
+        for i, result in zip(items, results):
+            ordered[i] = result
+    return ordered
 
 
 def _shard_payload(job: tuple[Sequence, str]) -> tuple[list, str]:
@@ -434,8 +446,8 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
     keep_face = {i.face_id for i in kept}
     clip_keep = [ok and c.voice_id in keep_voice for c, ok in zip(clips, clip_ok)]
     photo_keep = [ok and p.face_id in keep_face for p, ok in zip(photos, photo_ok)]
-    clip_index = [i for i, keep in enumerate(clip_keep) if keep]
-    photo_index = [i for i, keep in enumerate(photo_keep) if keep]
+    clip_index = [i for _, items in computed.voice_shards for i in items if clip_keep[i]]  # the shards' order: windows follow it
+    photo_index = [i for _, items in computed.face_shards for i in items if photo_keep[i]]
     label_of_voice = {identity.voice_id: label for label, identity in enumerate(kept)}
     voice_of_face = {identity.face_id: identity.voice_id for identity in kept}
     rows_of_clip = [n if ok else 0 for n, ok in zip(computed.clip_windows, clip_ok)]
@@ -501,7 +513,7 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
     return manifest
 
 
-def _keep_shard_rows(folder: Path, jobs: list[tuple[str, range]], rows_of_item: list[int], keep: list[bool]) -> list[dict]:
+def _keep_shard_rows(folder: Path, jobs: list[tuple[str, list[int]]], rows_of_item: list[int], keep: list[bool]) -> list[dict]:
     """The shards of ``jobs`` with only the rows of kept items (``rows_of_item``: each item's rows in its shard, 0 for an
     unusable one): a shard that loses rows is rewritten, one that keeps none is removed. Returns each remaining shard's
     file, first row, row count and SHA-256, in order (the per-shard checksums of the manifest)."""
@@ -607,6 +619,16 @@ class PreparedDataset:
     def voice_features(self) -> np.ndarray:
         """(W, 60, 41, 2) float32: every window's log-mel and delta, in window order."""
         return self._column(VOICE_SHARDS, VOICE_COLUMN, self.manifest["summary"]["windows"])
+
+    @property
+    def n_windows(self) -> int:
+        return int(self.manifest["summary"]["windows"])
+
+    def voice_feature_shards(self) -> Iterator[np.ndarray]:
+        """The windows' features shard by shard, in window order: (rows, 60, 41, 2) float32 each, one in memory at a time."""
+        spec = self.manifest["shards"][VOICE_SHARDS]
+        for path in self.shard_files(VOICE_SHARDS):
+            yield shards.read_rows(path, VOICE_COLUMN, spec["dtype"], spec["columns"][VOICE_COLUMN])
 
     def voice_split(self) -> np.ndarray:
         """The voice classifier's train/val/test label of every window (``splits.voice_split``).

@@ -51,7 +51,7 @@ class VoiceEncoder:
     def embed(self, prepared, model=None) -> tuple[np.ndarray, np.ndarray]:
         """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows), float32."""
         windows = np.ascontiguousarray(self.window_embeddings(prepared, model), dtype=np.float32)
-        expected = (len(prepared.voice_features), self.embedding_dim)
+        expected = (prepared.n_windows, self.embedding_dim)
         if windows.shape != expected:
             raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape}, expected {expected}")
         return windows, clip_means(windows, np.asarray(prepared.arrays["window_clip.npy"]))

@@ -112,7 +112,7 @@ def window_audio(prepared, audio_root: Path | None = None) -> np.ndarray:
     root = Path(audio_root) if audio_root is not None else Path(manifest["sources"]["voice_root"])
     scale = SAMPLE_RATE / params.sample_rate
     length = int(round(params.window * scale))
-    out = np.zeros((len(prepared.voice_features), length), dtype=np.float32)
+    out = np.zeros((prepared.n_windows, length), dtype=np.float32)
     for clip in progress(manifest["clips"], "ge2e: decoding clips at 16 kHz", unit="clip"):
         wav = decode_clip(root, clip)
         if np.any(wav):

@@ -56,10 +56,13 @@ class PaperCNN(VoiceEncoder):
             raise ValueError(f"voice encoder {self.name!r} embeds with a trained model; train it first (the voice stage does)")
         dev = device()
         model = model.to(dev).eval()
-        x = prepared.voice_features
-        out = [model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(dev)).cpu()
-               for i in progress(range(0, len(x), batch_size), f"{self.name} embeddings", unit="batch")]
-        return torch.cat(out).numpy()
+        out = np.empty((prepared.n_windows, self.embedding_dim), dtype=np.float32)
+        at = 0
+        for x in progress(prepared.voice_feature_shards(), f"{self.name} embeddings", total=len(prepared.shard_files("voice")), unit="shard"):
+            for i in range(0, len(x), batch_size):
+                out[at : at + min(batch_size, len(x) - i)] = model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(dev)).cpu().numpy()
+                at += min(batch_size, len(x) - i)
+        return out
 
 
 class PaperText(PaperCNN):

@@ -38,20 +38,37 @@ default that stopped after 4 epochs at 64 % test clip accuracy, while 3 stopped 
 VOICE_OBJECTIVE = ("val_clip_accuracy", "max")
 """What a voice search selects by: the share of validation clips whose mean window logits name their speaker (higher is better)."""
 
-def voice_data(prepared) -> dict:
-    """The arrays the voice trainable needs, from a ``PreparedDataset``.
+def voice_data(prepared, mode: str = "auto") -> dict:
+    """The arrays the voice trainable needs, from a ``PreparedDataset``: labels, splits and clips of every window, and the
+    features' shard layout; the features themselves too (``features``) unless they are streamed (``data.batches.streams``
+    under ``mode``, one of ``data.batches.DATA_MODES``).
 
     ``split`` is the voice classifier's own split (``PreparedDataset.voice_split``): the window split,
     except under the identity-disjoint protocols (``unseen``, ``wen``, ``sf2f``), where it trains,
     early-stops and is tested on disjoint clips of the train identities only (a closed-set classifier cannot be validated on identities it never saw).
     """
-    return {
-        "features": np.ascontiguousarray(prepared.voice_features),
+    from v2f_bench.data.batches import ShardLayout, streams
+    from v2f_bench.data.prepared import VOICE_COLUMN, VOICE_SHARDS
+
+    layout = ShardLayout.of(prepared, VOICE_SHARDS, VOICE_COLUMN)
+    data = {
+        "layout": layout,
         "labels": np.asarray(prepared.arrays["window_label.npy"]),
         "split": prepared.voice_split(),
         "clip": np.asarray(prepared.arrays["window_clip.npy"]),
         "n_classes": len(prepared.manifest["identities"]),
     }
+    data["streamed"] = streams(layout.total * layout.row_bytes, mode)
+    if not data["streamed"]:
+        data["features"] = np.ascontiguousarray(prepared.voice_features)
+    return data
+
+
+def window_rows(data: dict):
+    """The trial's windows: ``InMemoryRows`` over ``data["features"]`` when it holds them, else ``StreamedRows``."""
+    from v2f_bench.data.batches import InMemoryRows, StreamedRows
+
+    return StreamedRows(data["layout"]) if data["streamed"] else InMemoryRows(data["layout"], data["features"])
 
 
 def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> Iterator[tuple[dict, dict, dict]]:
@@ -73,14 +90,14 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         progress = {k: state[k] for k in progress}
-    x = shared_tensor(data["features"])
+    rows = window_rows(data)
     y = shared_tensor(data["labels"]).long()
-    train = np.flatnonzero(data["split"] == "train")
-    val = np.flatnonzero(data["split"] == "val")
+    split = np.asarray(data["split"])
+    clip = np.asarray(data["clip"])
     for epoch in range(progress["epoch"] + 1, settings["max_epochs"] + 1):
-        order = torch.as_tensor(train)[torch.randperm(len(train), generator=torch.Generator().manual_seed(settings["seed"] * 1000 + epoch))]
-        train_loss, train_acc = _voice_epoch(model, optimizer, x, y, order, settings, dev, meter)
-        val_loss, val_acc, val_clip_acc = meter.evaluate(lambda: voice_evaluate(model, x, y, shared_tensor(data["clip"]), val, dev))
+        batches = rows.batches(split == "train", settings["batch_size"], settings["seed"], epoch)
+        train_loss, train_acc = _voice_epoch(model, optimizer, batches, y, dev, meter)
+        val_loss, val_acc, val_clip_acc = meter.evaluate(lambda: voice_evaluate(model, rows.batches(split == "val", EVAL_BATCH), y, clip, dev))
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
                "val_accuracy": val_acc, "val_clip_accuracy": val_clip_acc}
         finite_or_raise(row, f"voice epoch {epoch}")
@@ -91,8 +108,7 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
         finished = progress["stale"] >= settings["patience"] or epoch == settings["max_epochs"]
         if finished:
             model.load_state_dict(progress["best_model"])
-        test = np.flatnonzero(data["split"] == "test")
-        _, test_acc, test_clip_acc = meter.evaluate(lambda: voice_evaluate(model, x, y, shared_tensor(data["clip"]), test, dev))
+        _, test_acc, test_clip_acc = meter.evaluate(lambda: voice_evaluate(model, rows.batches(split == "test", EVAL_BATCH), y, clip, dev))
         model_epoch = epoch - progress["stale"] if finished else epoch
         extra = {TEST_METRICS_FILE: {"test_accuracy": test_acc, "test_clip_accuracy": test_clip_acc, "epoch_of_model": model_epoch}}
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": torch.get_rng_state(), **progress,
@@ -102,12 +118,12 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
             return
 
 
-def _voice_epoch(model, optimizer, x, y, order, settings, dev, meter) -> tuple[float, float]:
+def _voice_epoch(model, optimizer, batches, y, dev, meter) -> tuple[float, float]:
+    """One epoch over ``batches`` ((window indices, features) pairs, ``data.batches``): mean loss and accuracy."""
     model.train()
     total, correct, loss_sum = 0, 0, 0.0
-    for start in range(0, len(order), settings["batch_size"]):
-        index = order[start : start + settings["batch_size"]]
-        xb, yb = x[index].to(dev), y[index].to(dev)
+    for index, features in batches:
+        xb, yb = features.to(dev), y[torch.as_tensor(index)].to(dev)
         logits, loss = meter.step(len(index), lambda: _voice_step(model, optimizer, xb, yb))
         total += len(index)
         correct += int((logits.argmax(1) == yb).sum())
@@ -126,25 +142,36 @@ def _voice_step(model, optimizer, xb, yb):
     return logits, loss
 
 
+EVAL_BATCH = 512
+"""Windows scored at a time in an evaluation pass."""
+
+
 @torch.no_grad()
-def voice_evaluate(model, x, y, clip, index, dev, batch_size: int = 512) -> tuple[float, float, float]:
-    """(mean window loss, window accuracy, clip accuracy) on the windows ``index``.
+def voice_evaluate(model, batches, y, clip, dev) -> tuple[float, float, float]:
+    """(mean window loss, window accuracy, clip accuracy) over ``batches`` ((window indices, features) pairs), accumulated
+    batch by batch: the pass holds one batch of features and one summed log-probability row per clip.
 
     Clip accuracy: the clip's class is the argmax of its windows' summed log-probabilities.
     """
     model.eval()
-    if len(index) == 0:
+    loss_sum, correct, count = 0.0, 0, 0
+    summed: dict[int, torch.Tensor] = {}
+    clip_label: dict[int, int] = {}
+    for index, features in batches:
+        logp = F.log_softmax(model(features.to(dev)), 1).cpu()
+        labels = y[torch.as_tensor(index)]
+        loss_sum += float(F.nll_loss(logp, labels, reduction="sum"))
+        correct += int((logp.argmax(1) == labels).sum())
+        count += len(index)
+        clips, inverse = np.unique(clip[index], return_inverse=True)
+        per_clip = torch.zeros(len(clips), logp.shape[1]).index_add_(0, torch.as_tensor(inverse), logp)
+        for row, c in enumerate(clips.tolist()):
+            summed[c] = summed[c] + per_clip[row] if c in summed else per_clip[row]
+            clip_label[c] = int(labels[int(np.flatnonzero(inverse == row)[0])])
+    if count == 0:
         return math.nan, math.nan, math.nan
-    index = torch.as_tensor(index)
-    logp = torch.cat([F.log_softmax(model(x[index[i : i + batch_size]].to(dev)), 1).cpu() for i in range(0, len(index), batch_size)])
-    labels = y[index]
-    loss = float(F.nll_loss(logp, labels))
-    window_acc = float((logp.argmax(1) == labels).float().mean())
-    clips, inverse = torch.unique(clip[index], return_inverse=True)
-    summed = torch.zeros(len(clips), logp.shape[1]).index_add_(0, inverse, logp)
-    clip_label = torch.zeros(len(clips), dtype=torch.long).index_copy_(0, inverse, labels)
-    clip_acc = float((summed.argmax(1) == clip_label).float().mean())
-    return loss, window_acc, clip_acc
+    clip_acc = float(np.mean([int(summed[c].argmax()) == clip_label[c] for c in summed]))
+    return loss_sum / count, correct / count, clip_acc
 
 
 def load_voice_model(checkpoint_dir: Path):
