@@ -576,15 +576,23 @@ def _run_cluster(args: argparse.Namespace) -> None:
 
 
 def _add_verbose_option(p) -> None:
+    """The options of every command that trains: what the console shows, and how trials get their rows."""
+    from v2f_bench.data.batches import DATA_MODES, IN_MEMORY_LIMIT_BYTES
+
     p.add_argument("--verbose", action="store_true", help="show Ray's own console output (trial tables, worker logs); "
                    "by default a line per stage and a progress line per search (console.py)")
+    p.add_argument("--data-path", default="auto", choices=DATA_MODES,
+                   help=f"how a voice trial gets its windows: whole through the object store (memory), streamed shard by shard through "
+                        f"Ray Data (stream), or by size (auto, the default: stream above {IN_MEMORY_LIMIT_BYTES / 1024**3:g} GiB of features)")
 
 
 def main(argv: list[str] | None = None) -> int:
     from v2f_bench.console import set_verbose
+    from v2f_bench.data.batches import set_data_mode
 
     args = build_parser().parse_args(argv)
     set_verbose(getattr(args, "verbose", False))
+    set_data_mode(getattr(args, "data_path", "auto"))
     try:
         args.run(args)
     except UserError as exc:
@@ -595,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         set_verbose(False)
+        set_data_mode("auto")
     return 0
 
 

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from v2f_bench.data.batches import IN_MEMORY_LIMIT_BYTES, InMemoryRows, ShardLayout, StreamedRows, shard_order, streams
 from v2f_bench.data.prepared import VOICE_COLUMN, VOICE_SHARDS, PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
+from v2f_bench.data.synth import SynthConfig, write_synth
 
 
 @pytest.fixture(scope="module")
@@ -55,3 +62,35 @@ def test_the_size_rule_streams_only_what_does_not_fit():
     assert streams(10, "stream") and not streams(10**12, "memory")
     with pytest.raises(ValueError, match="data mode 'disk'"):
         streams(10, "disk")
+
+
+EXACT_MALLOC = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_ARENA_MAX": "2"}
+"""glibc settings of the capped process, so that the cap counts what the process holds rather than what its allocator
+keeps: a fixed mmap threshold returns every freed block over 128 KiB to the system (by default glibc raises the
+threshold after such a free, and later blocks of that size stay in its heap once freed), and two arenas rather than
+one per thread."""
+
+
+@pytest.mark.slow
+def test_a_dataset_larger_than_a_memory_cap_is_prepared_and_trained_on_only_when_streamed(small_raw, tmp_path):
+    """The acceptance test of streaming: with the process's private memory capped (RLIMIT_DATA) at 128 MB above what it
+    uses after a warm-up, a dataset of 170 MB of features is prepared (shard by shard) and the voice stage trained on it
+    through Ray Data; the same with the features held in memory fails the cap."""
+    big = tmp_path / "big"
+    write_synth(big, SynthConfig(identities=24, clips_per_identity=4, min_seconds=40, max_seconds=50, videos_per_identity=1,
+                                 photos_per_identity=3, absent_meta_rows=0))
+    script = Path(__file__).with_name("capped_run.py")
+
+    def capped(mode: str) -> dict:
+        done = subprocess.run([sys.executable, str(script), str(small_raw), str(big), str(tmp_path / "out"), mode, "128"],
+                              capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[2], env={**os.environ, **EXACT_MALLOC})
+        lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+        assert lines, done.stderr[-3000:]
+        return json.loads(lines[-1][len("RESULT "):])
+
+    held = capped("memory")
+    assert held["features_mb"] > held["margin_mb"], "the dataset is larger than the cap"
+    assert not held["finished"] and held["error"].startswith("MemoryError"), held
+    streamed = capped("stream")
+    assert streamed["finished"] and streamed["epochs"] == 1, streamed
+    assert streamed["peak_mb"] < streamed["margin_mb"]

@@ -28,10 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from v2f_bench.data import shards
-from v2f_bench.runtime import shared_tensor
 
 IN_MEMORY_LIMIT_BYTES = 2 * 1024**3
 """Above this, a trial streams its rows from the shards instead of holding them (``streams``)."""
@@ -41,8 +39,23 @@ DATA_MODES = ("auto", "memory", "stream")
 """How a trial gets its rows: by the size rule (``streams``), always whole in memory, or always streamed."""
 
 
-def streams(column_bytes: int, mode: str = "auto") -> bool:
-    """Whether a column of ``column_bytes`` is streamed under ``mode`` (one of ``DATA_MODES``)."""
+_chosen = {"mode": "auto"}
+
+
+def set_data_mode(mode: str) -> None:
+    """The data mode of the trials this process sets up (the commands' ``--data-path``); one of ``DATA_MODES``."""
+    if mode not in DATA_MODES:
+        raise ValueError(f"data mode {mode!r}: choose one of {', '.join(DATA_MODES)}")
+    _chosen["mode"] = mode
+
+
+def data_mode() -> str:
+    return _chosen["mode"]
+
+
+def streams(column_bytes: int, mode: str | None = None) -> bool:
+    """Whether a column of ``column_bytes`` is streamed under ``mode`` (one of ``DATA_MODES``; default ``data_mode()``)."""
+    mode = data_mode() if mode is None else mode
     if mode not in DATA_MODES:
         raise ValueError(f"data mode {mode!r}: choose one of {', '.join(DATA_MODES)}")
     return mode == "stream" or (mode == "auto" and column_bytes > IN_MEMORY_LIMIT_BYTES)
@@ -80,6 +93,8 @@ class ShardLayout:
 def shard_order(layout: ShardLayout, wanted: np.ndarray, seed: int | None = None, epoch: int | None = None) -> list[tuple[int, np.ndarray]]:
     """(shard, positions in it) of the rows where ``wanted`` holds, in the order a pass reads them: shuffled for a training
     epoch (``seed`` and ``epoch`` given; see the module docstring), else in storage order. Shards with no wanted row are left out."""
+    import torch
+
     wanted = np.asarray(wanted, dtype=bool)
     if epoch is None:
         order, generator = range(len(layout.files)), None
@@ -116,14 +131,16 @@ class InMemoryRows:
     array: np.ndarray
     timing: PassTiming = field(default_factory=PassTiming)
 
-    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
         """(global row indices, rows) of each batch of a pass (``shard_order``)."""
         parts = shard_order(self.layout, wanted, seed, epoch)
         index = np.concatenate([self.layout.first[k] + positions for k, positions in parts]) if parts else np.zeros(0, dtype=np.int64)
+        from v2f_bench.runtime import shared_tensor
+
         data = shared_tensor(self.array)
         for start in range(0, len(index), batch_size):
             rows = index[start : start + batch_size]
-            yield rows, data[torch.as_tensor(rows)]
+            yield rows, data[rows]
 
 
 @dataclass
@@ -133,7 +150,7 @@ class StreamedRows:
     layout: ShardLayout
     timing: PassTiming = field(default_factory=PassTiming)
 
-    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, torch.Tensor]]:
+    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
         """The batches ``InMemoryRows.batches`` gives for the same arguments, read shard by shard through Ray Data."""
         parts = shard_order(self.layout, wanted, seed, epoch)
         started = time.perf_counter()
@@ -189,8 +206,10 @@ def _read_shards(batch, column: str):
     return pa.concat_tables([pq.read_table(path, columns=[column]) for path in batch.column("path").to_pylist()])
 
 
-def _take(held: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, torch.Tensor]:
+def _take(held: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, "torch.Tensor"]:
     """The first ``n`` rows held, with their indices, removed from ``held`` (each row is copied once, into its batch)."""
+    import torch
+
     indices, rows, need = [], [], n
     while need:
         index, block = held[0]

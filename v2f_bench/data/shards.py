@@ -57,9 +57,14 @@ def decode_column(column, dtype: str | np.dtype, shape: Sequence[int]) -> np.nda
 
 
 def read_rows(path: str | Path, column: str, dtype: str | np.dtype, shape: Sequence[int], filesystem=None) -> np.ndarray:
-    """One column of one shard as an (N, *shape) array."""
+    """One column of one shard as an (N, *shape) array (a view of the table's buffer).
+
+    Arrow's memory pool (mimalloc) keeps the pages of freed tables for reuse, so reading shard after shard would grow
+    the process by the size of everything read; what the earlier shards left is handed back to the system first."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    pa.default_memory_pool().release_unused()
     table = pq.read_table(str(path), columns=[column], filesystem=filesystem)
     return decode_column(table.column(column), dtype, shape)
 

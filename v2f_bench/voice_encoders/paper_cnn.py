@@ -23,6 +23,10 @@ from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.speaker_classifier import VOICE_HYPERS, VOICE_OBJECTIVE, load_voice_model, voice_data, voice_epochs
 
 
+EMBED_BATCH = 16
+"""Windows embedded at a time: the CNN's activations take about 2.5 MB a window (512 at a time took 1.2 GB at the peak)."""
+
+
 class PaperCNN(VoiceEncoder):
     """The VoiceCNN of one ``variant``, trained as a speaker classifier on the train windows."""
 
@@ -51,7 +55,7 @@ class PaperCNN(VoiceEncoder):
         return load_voice_model(checkpoint_dir)
 
     @torch.no_grad()
-    def window_embeddings(self, prepared, model=None, batch_size: int = 512) -> np.ndarray:
+    def window_embeddings(self, prepared, model=None, batch_size: int = EMBED_BATCH) -> np.ndarray:
         if model is None:
             raise ValueError(f"voice encoder {self.name!r} embeds with a trained model; train it first (the voice stage does)")
         dev = device()

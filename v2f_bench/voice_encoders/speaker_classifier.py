@@ -38,7 +38,7 @@ default that stopped after 4 epochs at 64 % test clip accuracy, while 3 stopped 
 VOICE_OBJECTIVE = ("val_clip_accuracy", "max")
 """What a voice search selects by: the share of validation clips whose mean window logits name their speaker (higher is better)."""
 
-def voice_data(prepared, mode: str = "auto") -> dict:
+def voice_data(prepared, mode: str | None = None) -> dict:
     """The arrays the voice trainable needs, from a ``PreparedDataset``: labels, splits and clips of every window, and the
     features' shard layout; the features themselves too (``features``) unless they are streamed (``data.batches.streams``
     under ``mode``, one of ``data.batches.DATA_MODES``).
@@ -142,8 +142,8 @@ def _voice_step(model, optimizer, xb, yb):
     return logits, loss
 
 
-EVAL_BATCH = 512
-"""Windows scored at a time in an evaluation pass."""
+EVAL_BATCH = 128
+"""Windows scored at a time in an evaluation pass (the CNN's activations for 128 windows take about 120 MB)."""
 
 
 @torch.no_grad()
