@@ -35,6 +35,10 @@ class Section:
     met: bool | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    name: str = ""
+    """The section's name in ``benchmarks.SECTIONS``."""
+    written: str = ""
+    """When and by which command it was measured (a file updated with ``--update`` holds sections of several runs)."""
 
 
 def _number(value: float) -> str:

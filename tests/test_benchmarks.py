@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -92,6 +93,21 @@ def test_without_cuda_the_gpu_section_is_skipped_and_the_suite_exits_0(tmp_path,
     assert suite.main(["--only", "gpu", "--out", str(out)]) == 0
     text = out.read_text()
     assert "(skipped)" in text and "no CUDA device: run `python -m benchmarks --only gpu`" in text and "DEVELOPERS.md" in text
+
+
+def test_an_update_keeps_the_sections_it_does_not_measure_and_says_which_run_wrote_each(tmp_path, monkeypatch):
+    from benchmarks import __main__ as suite
+    from benchmarks import gpu
+
+    monkeypatch.setattr(gpu.torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "b.md"
+    assert suite.main(["--quick", "--only", "metrics", "--out", str(out)]) == 0
+    first = json.loads(out.with_suffix(".json").read_text())["sections"]
+    assert suite.main(["--only", "gpu", "--update", "--out", str(out)]) == 0
+    sections = json.loads(out.with_suffix(".json").read_text())["sections"]
+    assert [s["name"] for s in sections] == ["metrics", "gpu"] and sections[0]["rows"] == first[0]["rows"]
+    assert sections[0]["written"] != sections[1]["written"] and "--only metrics" in sections[0]["written"]
+    assert "Sections come from several runs: " in out.read_text() and "metrics on " in out.read_text()
 
 
 def test_the_gpu_section_imports_without_ray_optuna_pandas_or_facenet():

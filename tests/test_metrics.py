@@ -417,6 +417,31 @@ def test_gallery_draws_are_seeded_and_every_gallery_holds_the_true_identity():
     assert metrics.gallery_recall(prototypes[gen_labels], gen_labels, emb, labels, size=2, draws=50)["gallery_recall@1"] == 1.0
 
 
+def test_gallery_recall_in_chunks_of_queries_is_the_one_pass_over_every_query(monkeypatch):
+    """Chunks of queries read their own rows of each draw's key stream: the values are those of drawing every query's
+    keys at once (the definition, written out here), whatever the chunk."""
+    _, emb, labels = _identities(25)
+    rng = np.random.default_rng(6)
+    gen_labels = np.repeat(np.arange(25), 4)
+    gen = rng.standard_normal((len(gen_labels), emb.shape[1]))
+    classes, means = metrics.class_means(emb, labels)
+    scores = (torch.as_tensor(gen) / torch.as_tensor(gen).norm(dim=1, keepdim=True)) @ means.T.to(torch.float64)
+    scores = scores.numpy()
+    n, true = len(gen_labels), np.searchsorted(classes, gen_labels)
+    beats = scores >= scores[np.arange(n), true][:, None]
+    beats[np.arange(n), true] = False
+    draw = np.random.default_rng(9)
+    ranks = []
+    for _ in range(4):
+        keys = draw.random((n, 25))
+        keys[np.arange(n), true] = np.inf
+        ranks.append(np.take_along_axis(beats, np.argpartition(keys, 5, axis=1)[:, :6], axis=1).sum(axis=1))
+    expected = {f"gallery_recall@{k}": float((np.array(ranks) < k).mean(axis=0).mean()) for k in (1, 2, 5)}
+    monkeypatch.setattr(metrics, "GALLERY_CHUNK", 7)
+    chunked = metrics.gallery_recall(gen, gen_labels, emb, labels, size=7, draws=4, seed=9)
+    assert {k: chunked[k] for k in expected} == pytest.approx(expected, abs=1e-12)
+
+
 def test_unknown_identity_is_an_error(gallery):
     prototypes, emb, labels = gallery
     with pytest.raises(ValueError, match="absent from the gallery"):

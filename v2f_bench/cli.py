@@ -51,7 +51,7 @@ def _add_prepare(commands) -> None:
     p.add_argument("root", type=Path, nargs="?", help="a data root holding voxceleb2/ + vggface2/ (or voxceleb1/ + vggface1/)")
     p.add_argument("--voices", type=Path, help="the VoxCeleb tree, if not under ROOT")
     p.add_argument("--faces", type=Path, help="the VGGFace tree, if not under ROOT")
-    p.add_argument("--out", type=Path, required=True, help="the prepared dataset directory")
+    p.add_argument("--out", required=True, help="the prepared dataset directory, or a storage URI (s3://...) to publish it to")
     _add_prepare_options(p)
     p.set_defaults(run=_run_prepare)
 
@@ -91,7 +91,8 @@ def _add_stage_options(p: argparse.ArgumentParser) -> None:
     from v2f_bench.judge import CRITERIA, DISTANCES, JudgeConfig
     from v2f_bench.tasks.generator import EVAL_UNITS
 
-    p.add_argument("--prepared", type=Path, default=DEFAULT_RUN_DIR / "prepared", help=f"prepared dataset (default {DEFAULT_RUN_DIR / 'prepared'})")
+    p.add_argument("--prepared", default=DEFAULT_RUN_DIR / "prepared",
+                   help=f"prepared dataset: a folder or a storage URI, fetched into a local cache (default {DEFAULT_RUN_DIR / 'prepared'})")
     p.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR, help=f"where the voice and judge stages are kept (default {DEFAULT_RUN_DIR})")
     p.add_argument("--voice-config", type=Path, help="YAML hyperparameters of the voice classifier whose embeddings the generators use")
     _add_voice_encoder_option(p)

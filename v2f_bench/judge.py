@@ -114,11 +114,33 @@ def photo_pairs(labels, limit: int | None = None, seed: int = PAIR_SAMPLE_SEED) 
     if total <= limit:
         i, j = np.triu_indices(n, k=1)
     else:
-        k = np.sort(np.random.default_rng(seed).choice(total, size=limit, replace=False))
+        k = _distinct_ranks(total, limit, np.random.default_rng(seed))
         row_end = np.cumsum(np.arange(n - 1, 0, -1, dtype=np.int64))
         i = np.searchsorted(row_end, k, side="right")
         j = k - (row_end[i] - (n - 1 - i)) + i + 1
     return i, j, labels[i] == labels[j], total
+
+
+PAIR_CHUNK = 65_536
+"""Pairs whose distances are computed at a time: two (chunk, D) blocks of embeddings, never (pairs, D)."""
+
+
+def pair_distances(embeddings: torch.Tensor, i: np.ndarray, j: np.ndarray, distance: str) -> np.ndarray:
+    """``pair_distance`` of rows i[k] and j[k] of ``embeddings`` for every k, ``PAIR_CHUNK`` pairs at a time."""
+    embeddings = torch.as_tensor(embeddings)
+    parts = [pair_distance(embeddings[i[k : k + PAIR_CHUNK]], embeddings[j[k : k + PAIR_CHUNK]], kind=distance).cpu().numpy()
+             for k in range(0, len(i), PAIR_CHUNK)]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _distinct_ranks(total: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` distinct integers of [0, total), sorted, every such set equally likely: uniform draws, duplicates dropped,
+    topped up until there are ``size``; memory of ``size`` values (``Generator.choice`` without replacement can shuffle a
+    whole ``arange(total)``)."""
+    ranks = np.unique(rng.integers(0, total, size=size))
+    while len(ranks) < size:
+        ranks = np.unique(np.concatenate([ranks, rng.integers(0, total, size=size - len(ranks))]))
+    return ranks
 
 
 @dataclass
@@ -151,7 +173,7 @@ def calibrate(embeddings: torch.Tensor, labels, distance: str = "sq_l2", criteri
     i, j, same, total = photo_pairs(labels)
     if same.sum() == 0 or (~same).sum() == 0:
         raise UserError("tau calibration needs at least two photos of one identity and photos of two identities")
-    d = pair_distance(embeddings[i], embeddings[j], kind=distance).cpu().numpy()
+    d = pair_distances(embeddings, i, j, distance)
     curve = threshold_curve(d, same, tau_grid(distance, step))
     best = int(np.argmax(curve[criterion]))
     return Calibration(
@@ -179,7 +201,7 @@ def pair_verification(embeddings: torch.Tensor, labels, tau: float, distance: st
     """Accuracy and F1 of "same iff d < tau" on every unordered pair of real photos (held-out photos in practice), or on
     a seeded sample of ``MAX_PAIRS`` of them (``photo_pairs``)."""
     i, j, same, total = photo_pairs(labels)
-    d = pair_distance(embeddings[i], embeddings[j], kind=distance).cpu().numpy()
+    d = pair_distances(embeddings, i, j, distance)
     curve = threshold_curve(d, same, np.array([tau]))
     return {"accuracy": float(curve["accuracy"][0]), "f1": float(curve["f1"][0]), "n_pairs": int(len(d)), "n_same": int(same.sum()),
             "pairs_in_split": total}

@@ -536,8 +536,10 @@ def gallery_recall(
     The C identities of the gallery embeddings are represented by their mean real embedding
     (``class_means``). G = ``gallery_size(C, size)``. For query i (a generated face of identity y_i)
     and draw r = 1..R, the gallery is y_i plus G - 1 distractors drawn uniformly without replacement
-    from the C - 1 other identities (one ``numpy`` generator seeded by ``seed``; every query and draw
-    has its own gallery). rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
+    from the C - 1 other identities (one ``numpy`` generator seeded by ``seed``: draw r's (N, C) uniform keys,
+    the smallest G - 1 of each row off its own identity's; every query and draw has its own gallery). Queries are
+    scored ``GALLERY_CHUNK`` at a time, each chunk reading its rows of the keys' stream, so any N gives the values
+    of one pass in the memory of a chunk. rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
     (ties count against the generator). Recall@K = mean_i mean_r [rank_ir < K] (a mean over queries
     of each query's mean over its draws), in [0, 1]; higher is better; a face unrelated to every
     identity scores K / G in expectation. A K >= G is skipped (it would be 1 trivially). When
@@ -546,27 +548,42 @@ def gallery_recall(
     Returns {"gallery_recall@K": ... for each kept K, "gallery_size": G, "gallery_draws": R,
     "gallery_identities": C, "gallery_requested": ``size``} (G < ``size`` says the cap applied).
     """
-    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
+    gen, labels = _embeddings(gen_emb, "gen_emb"), _label_array(labels, "labels")
+    if len(labels) != gen.shape[0]:
+        raise ValueError(f"{len(labels)} labels for {gen.shape[0]} generated embeddings")
+    n, n_classes = len(labels), len(class_means(gallery_emb, gallery_labels)[0])
     g = gallery_size(n_classes, size)
     draws = 1 if g == n_classes else int(draws)
     if draws < 1:
         raise ValueError(f"gallery draws must be at least 1, got {draws}")
-    scores_np = scores.cpu().numpy()
-    true_np = true.cpu().numpy()
-    n = scores_np.shape[0]
-    true_score = scores_np[np.arange(n), true_np][:, None]
-    beats = scores_np >= true_score  # (N, C): identity c ranks at or above the true one
-    beats[np.arange(n), true_np] = False
-    rng = np.random.default_rng(seed)
     ranks = np.empty((draws, n), dtype=np.int64)
-    for r in range(draws):
-        keys = rng.random((n, n_classes))
-        keys[np.arange(n), true_np] = np.inf  # never a distractor
-        distractors = np.argpartition(keys, g - 2, axis=1)[:, : g - 1] if g > 1 else np.empty((n, 0), dtype=int)
-        ranks[r] = np.take_along_axis(beats, distractors, axis=1).sum(axis=1)
+    for start in range(0, n, GALLERY_CHUNK):
+        rows = slice(start, min(start + GALLERY_CHUNK, n))
+        scores, true, _ = _cosine_to_classes(gen[rows], labels[rows], gallery_emb, gallery_labels)
+        scores_np, true_np = scores.cpu().numpy(), true.cpu().numpy()
+        m = len(true_np)
+        beats = scores_np >= scores_np[np.arange(m), true_np][:, None]  # (m, C): identity c ranks at or above the true one
+        beats[np.arange(m), true_np] = False
+        for r in range(draws):
+            keys = _draw_keys(seed, (r * n + start) * n_classes, (m, n_classes))
+            keys[np.arange(m), true_np] = np.inf  # never a distractor
+            distractors = np.argpartition(keys, g - 2, axis=1)[:, : g - 1] if g > 1 else np.empty((m, 0), dtype=int)
+            ranks[r, rows] = np.take_along_axis(beats, distractors, axis=1).sum(axis=1)
     out: dict[str, float] = {f"gallery_recall@{k}": float((ranks < k).mean(axis=0).mean()) for k in ks if k < g}
     out.update(gallery_size=g, gallery_draws=draws, gallery_identities=n_classes, gallery_requested=int(size))
     return out
+
+
+GALLERY_CHUNK = 4096
+"""Queries ``gallery_recall`` scores at a time: it holds a (chunk, C) block of scores and keys, never the (N, C) matrix."""
+
+
+def _draw_keys(seed: int, skip: int, shape: tuple[int, int]) -> np.ndarray:
+    """Uniform keys of ``default_rng(seed)`` from its ``skip``-th double on: the block of one draw's (N, C) keys that a chunk
+    of queries needs, without drawing the rest (PCG64 advances by any count; each double is one 64-bit output)."""
+    bits = np.random.PCG64(seed)
+    bits.advance(skip)
+    return np.random.Generator(bits).random(shape)
 
 
 def gallery_recall_at_k(gen_emb, labels, gallery_emb, gallery_labels, k: int = 1, **options) -> float:
@@ -611,18 +628,19 @@ def threshold_curve(distances, same, taus) -> dict[str, np.ndarray]:
     distances: (P,) pair distances; same: (P,) booleans (ground truth); taus: (T,) thresholds.
     Returns arrays of shape (T,) under "tau", "accuracy" = (TP + TN) / P,
     "precision" = TP / (TP + FP), "recall" = TP / (TP + FN), "f1" = 2 TP / (2 TP + FP + FN).
-    A ratio with a zero denominator is reported as 0. Pairs are counted once each as given.
+    A ratio with a zero denominator is reported as 0. Pairs are counted once each as given, by binary search in the
+    sorted distances (memory of P values, not T x P).
     """
     d = _as_tensor(distances).cpu().numpy().reshape(-1)
     truth = _label_array(same, "same").astype(bool)
     taus = np.asarray(taus, dtype=np.float64).reshape(-1)
     if d.shape != truth.shape:
         raise ValueError(f"{d.shape[0]} distances but {truth.shape[0]} same/different flags")
-    predicted = d[None, :] < taus[:, None]
-    tp = (predicted & truth).sum(axis=1)
-    fp = (predicted & ~truth).sum(axis=1)
-    fn = (~predicted & truth).sum(axis=1)
-    tn = (~predicted & ~truth).sum(axis=1)
+    same_sorted, other_sorted = np.sort(d[truth]), np.sort(d[~truth])
+    tp = np.searchsorted(same_sorted, taus, side="left")  # pairs with d < tau, counted from sorted distances: O(P) memory
+    fp = np.searchsorted(other_sorted, taus, side="left")
+    fn = len(same_sorted) - tp
+    tn = len(other_sorted) - fp
     return {
         "tau": taus,
         "accuracy": _ratio(tp + tn, np.full_like(tp, max(len(d), 1))),

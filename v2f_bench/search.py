@@ -164,6 +164,9 @@ def concurrency_with_data(budget: Budget, data: dict) -> int:
     from v2f_bench.data.batches import DATA_CPUS
 
     free = ray.cluster_resources().get("CPU", 1) - DATA_CPUS
+    if budget.cpus_per_trial > free:
+        raise UserError(f"--cpus-per-trial {budget.cpus_per_trial:g}: trials that stream their data must leave {DATA_CPUS} of the cluster's "
+                        f"{free + DATA_CPUS:g} CPUs to Ray Data; ask for at most {free:g}, or hold the data in memory (--data-path memory)")
     return max(1, min(budget.concurrency, int(free // max(budget.cpus_per_trial, 1e-9))))
 
 

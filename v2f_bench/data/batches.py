@@ -137,10 +137,12 @@ class InMemoryRows:
         index = np.concatenate([self.layout.first[k] + positions for k, positions in parts]) if parts else np.zeros(0, dtype=np.int64)
         from v2f_bench.runtime import shared_tensor
 
+        started = time.perf_counter()
         data = shared_tensor(self.array)
         for start in range(0, len(index), batch_size):
             rows = index[start : start + batch_size]
             yield rows, data[rows]
+        self.timing.total_s += time.perf_counter() - started
 
 
 @dataclass
@@ -153,6 +155,8 @@ class StreamedRows:
     def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
         """The batches ``InMemoryRows.batches`` gives for the same arguments, read shard by shard through Ray Data."""
         parts = shard_order(self.layout, wanted, seed, epoch)
+        if not parts:  # nothing wanted (an empty split): no pass to run, as in memory
+            return
         started = time.perf_counter()
         held: list[tuple[np.ndarray, np.ndarray]] = []  # (indices, rows) of shards read but not yet batched
         count = 0

@@ -43,7 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from v2f_bench import __version__
-from v2f_bench.data import layouts, shards, sources
+from v2f_bench.data import layouts, remote, shards, sources
 from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clips_features, load_clip
 from v2f_bench.data.faces import FaceError, FaceParams, face_crops
 from v2f_bench.data.records import Clip, Identity, Photo, Skipped
@@ -107,7 +107,8 @@ class PrepareConfig:
 
 @dataclass
 class PrepareResult:
-    out: Path
+    out: Path | str
+    """The prepared dataset: a local folder, or the storage URI it was published to."""
     manifest: dict
     reused: bool
 
@@ -126,10 +127,18 @@ class _Computed:
     face_shards: list[tuple[str, list[int]]]
 
 
-def prepare(paths: sources.SourcePaths, out: Path, config: PrepareConfig, address: str | None = None) -> PrepareResult:
-    """Prepare ``paths`` into ``out``; reuse ``out`` when its cache key matches. See the module docstring."""
+def prepare(paths: sources.SourcePaths, out: Path | str, config: PrepareConfig, address: str | None = None) -> PrepareResult:
+    """Prepare ``paths`` into ``out``; reuse ``out`` when its cache key matches. See the module docstring.
+
+    An ``out`` that is a storage URI is built in a local folder of the fetch cache (``remote.default_cache``, one per
+    URI, reused as a local ``out`` is) and published there (``remote.publish``)."""
+    if remote.is_uri(out):
+        local = remote.default_cache() / "published" / sha256_json(str(out))[:32]
+        built = prepare(paths, local, config, address)
+        published = remote.publish(local, str(out))
+        return PrepareResult(str(out), built.manifest, reused=built.reused and not published)
     config.validate()
-    out = Path(out)
+    out = Path(out).resolve()  # Ray tasks write the shards: a relative path would land in their working directories
     _check_writable(out)
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
     check_identity_rule(config.protocol, identities, config.fractions, config.seed)
@@ -660,13 +669,17 @@ class PreparedDataset:
         key = f"{kind}/{column}"
         if key not in self._loaded:
             spec = self.manifest["shards"][kind]
-            self._loaded[key] = shards.assemble(self.shard_files(kind), column, spec["dtype"], spec["columns"][column], total)
+            try:
+                self._loaded[key] = shards.assemble(self.shard_files(kind), column, spec["dtype"], spec["columns"][column], total)
+            except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
+                raise UserError(f"{self.path}: its {kind} shards cannot be read ({str(exc).splitlines()[0]}); prepare the dataset again") from None
         return self._loaded[key]
 
 
-def load_prepared(path: Path, verify: bool = False) -> PreparedDataset:
-    """Open a prepared dataset; with ``verify`` check every output (array and shard) against its hash in the manifest."""
-    path = Path(path)
+def load_prepared(path: Path | str, verify: bool = False) -> PreparedDataset:
+    """Open a prepared dataset; with ``verify`` check every output (array and shard) against its hash in the manifest.
+    A storage URI is fetched into the local cache first (``remote.fetch``, which checks every file it copies)."""
+    path = remote.fetch(str(path)) if remote.is_uri(path) else Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise UserError(f"{path}: not a prepared dataset (no {MANIFEST}); run `v2f-bench prepare` first")
@@ -714,10 +727,10 @@ def format_summary(result: PrepareResult, limit: int = 20) -> str:
         more = f" and {n - 1} more" if n > 1 else ""
         lines.append(f"  {item['kind']:<8} {item['item']}{more}: {item['reason']}")
     if len(runs) > limit:
-        lines.append(f"  ... {sum(n for _, n in runs[limit:])} more, all listed in {result.out / MANIFEST}")
+        lines.append(f"  ... {sum(n for _, n in runs[limit:])} more, all listed in {result.out}/{MANIFEST}")
     if s.get("meta_identities_not_on_disk"):
         lines.append(f"  ({s['meta_identities_not_on_disk']} identities of the meta file have no files on disk: listed in the manifest, not counted as skipped)")
-    lines.append(f"manifest: {result.out / MANIFEST}")
+    lines.append(f"manifest: {result.out}/{MANIFEST}")
     return "\n".join(lines)
 
 

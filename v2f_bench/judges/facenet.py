@@ -43,10 +43,10 @@ def facenet_network(n_classes: int, state: dict | None = None, embedding: bool =
 
 @torch.no_grad()
 def embed_with(net, images, size: int, device="cpu", batch_size: int = 64) -> torch.Tensor:
-    """Unit rows (N, 512) on the CPU of ``images`` (see ``Judge.embed``) resized to ``size``: facenet's input is 2x - 1."""
+    """Unit rows (N, 512) on the CPU of ``images`` (see ``Judge.embed``) resized to ``size``: facenet's input is 2x - 1.
+    Converted a batch at a time, so only one batch of the photos is ever held as floats."""
     net.eval()
-    x = as_float_images(images, size) * 2.0 - 1.0
-    out = [net(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)]
+    out = [net((as_float_images(images[i : i + batch_size], size) * 2.0 - 1.0).to(device)).cpu() for i in range(0, len(images), batch_size)]
     return F.normalize(torch.cat(out) if out else torch.zeros(0, 512), dim=1)
 
 
@@ -60,7 +60,8 @@ class FacenetTrainer:
         self.n_classes = int(np.max(labels)) + 1
         self.net = facenet_network(self.n_classes).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        self.x = as_float_images(images) * 2.0 - 1.0
+        self.images = images
+        """The training photos as given (uint8 (N, H, W, 3) or float (N, 3, H, W)); each batch is converted when it is drawn."""
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
     def epoch(self, meter=None) -> tuple[float, float]:
@@ -75,7 +76,7 @@ class FacenetTrainer:
             index = order[start : start + self.config.batch_size]
             if len(index) < 2:
                 continue
-            x, y = self.x[index].clone(), self.y[index]
+            x, y = as_float_images(self.images[index.numpy()]) * 2.0 - 1.0, self.y[index]
             flip = torch.rand(len(index), generator=generator) < 0.5
             x[flip] = x[flip].flip(-1)
             logits, loss = meter.step(len(index), lambda: self._step(x, y)) if meter is not None else self._step(x, y)

@@ -135,6 +135,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "faces": np.asarray(prepared.faces(64)),
         "photo_label": np.asarray(prepared.arrays["photo_label.npy"]),
         "photo_split": np.asarray(prepared.arrays["photo_split.npy"]),
+        "photo_order": np.argsort(np.argsort(np.array([p["file"] for p in prepared.manifest["photos"]]), kind="stable")),
         "judges": dict(JUDGES),
         "judge": {
             "name": judge["judge"],
@@ -206,7 +207,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     for net in family.networks.values():
         net.to(memory_format=memory)
     judge = _judge_from(data, dev)
-    targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"])
+    targets = choose_targets(data["photo_label"], data["photo_split"], settings["target"], settings["seed"], data.get("photo_order"))
     position = {"epoch": 1, "batch": 0, "rung": 0, "picks": None}
     ladder: list[dict] = []
     if state is not None:
@@ -378,15 +379,21 @@ def _to_uint8(images: torch.Tensor) -> np.ndarray:
     return (images.clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).numpy()
 
 
-def choose_targets(photo_label, photo_split, rule: str, seed: int) -> np.ndarray:
-    """One target photo per identity among its train photos: seeded random (paper text) or the last one (authors' code)."""
+def choose_targets(photo_label, photo_split, rule: str, seed: int, order=None) -> np.ndarray:
+    """One target photo per identity among its train photos: seeded random (paper text) or the last one (authors' code).
+
+    ``order`` ranks the photos by their source file (``generator_data``'s ``photo_order``; default their index): the
+    candidates are taken in that order, so "last" is the last file, as the authors' code took it, whatever order the
+    prepared dataset's shards store the photos in."""
     labels = np.asarray(photo_label)
+    rank = np.arange(len(labels)) if order is None else np.asarray(order)
     rng = np.random.default_rng(seed)
     targets = []
     for label in range(int(labels.max()) + 1):
         candidates = np.flatnonzero((labels == label) & (np.asarray(photo_split) == "train"))
         if len(candidates) == 0:
             candidates = np.flatnonzero(labels == label)
+        candidates = candidates[np.argsort(rank[candidates], kind="stable")]
         targets.append(candidates[-1] if rule == "last" else rng.choice(candidates))
     return np.asarray(targets)
 

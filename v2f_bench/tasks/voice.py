@@ -101,11 +101,12 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     voice_encoder = resolve_voice_encoder(encoder, config, audio_root)
     if not voice_encoder.trainable:
         return _pretrained_voice_stage(prepared, run_dir, voice_encoder, config or {})
-    data, config = VoiceTask.trial_data(voice_encoder, prepared, config or {})
+    config = voice_encoder.trial_config(config or {})
     folder = Path(run_dir) / "voice"
     found = cached(folder, _voice_key(prepared, voice_encoder, config))
     if found is not None and "epochs_trained" in found:  # older records paired the last epoch's val with the best epoch's test
         return found
+    data, config = VoiceTask.trial_data(voice_encoder, prepared, config)
     staging = Path(run_dir) / ".voice-training"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)

@@ -62,6 +62,13 @@ class VoiceEncoder:
 
     # ---- trainable encoders only
 
+    def trial_config(self, config: dict) -> dict:
+        """The trial's full config for user hyperparameters ``config``: checked, defaults filled in (what ``training`` returns
+        beside the data, known without building the data)."""
+        from v2f_bench.hyperparameters import check_config
+
+        return check_config(self.hyperparameters, config, "voice")
+
     def training(self, prepared, config: dict) -> tuple[dict, dict]:
         """(the trial's data for the object store, the trial's full config) for user hyperparameters ``config``."""
         raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -81,16 +82,16 @@ class GE2E(VoiceEncoder):
         return {"weights_sha256": sha256_file(weights_file()), "partial_frames": PARTIAL_FRAMES, "target_dbfs": TARGET_DBFS}
 
     def window_embeddings(self, prepared, model=None, batch_size: int = 128) -> np.ndarray:
-        from v2f_bench.progress import progress
         from v2f_bench.runtime import device
 
         net = _resemblyzer()[0](device=device(), verbose=False, weights_fpath=weights_file()).eval()
-        audio = window_audio(prepared, self.audio_root)
-        out = np.zeros((len(audio), self.embedding_dim), dtype=np.float32)
+        out = np.zeros((prepared.n_windows, self.embedding_dim), dtype=np.float32)
+        at = 0
         with torch.no_grad():
-            for start in progress(range(0, len(audio), batch_size), "ge2e embeddings", unit="batch"):
-                mels = partial_mels(audio[start : start + batch_size])
-                out[start : start + len(mels)] = net(torch.from_numpy(mels).to(net.device)).cpu().numpy()
+            for audio in window_audio(prepared, self.audio_root, batch_size):
+                mels = partial_mels(audio)
+                out[at : at + len(mels)] = net(torch.from_numpy(mels).to(net.device)).cpu().numpy()
+                at += len(mels)
         return out
 
 
@@ -102,8 +103,9 @@ def partial_mels(windows: np.ndarray) -> np.ndarray:
     return np.stack([wav_to_mel_spectrogram(w)[:PARTIAL_FRAMES] for w in padded])
 
 
-def window_audio(prepared, audio_root: Path | None = None) -> np.ndarray:
-    """(W, n) float32: the 16 kHz audio of every prepared window, in window order (see the module docstring)."""
+def window_audio(prepared, audio_root: Path | None = None, batch: int = 128) -> Iterator[np.ndarray]:
+    """The 16 kHz audio of the prepared windows, (<= ``batch``, n) float32 at a time, in window order (see the module
+    docstring): one clip decoded and one batch held at a time, never every window's audio (3x the features' size)."""
     from v2f_bench.data.audio import FeatureParams
     from v2f_bench.progress import progress
 
@@ -112,16 +114,23 @@ def window_audio(prepared, audio_root: Path | None = None) -> np.ndarray:
     root = Path(audio_root) if audio_root is not None else Path(manifest["sources"]["voice_root"])
     scale = SAMPLE_RATE / params.sample_rate
     length = int(round(params.window * scale))
-    out = np.zeros((prepared.n_windows, length), dtype=np.float32)
-    for clip in progress(manifest["clips"], "ge2e: decoding clips at 16 kHz", unit="clip"):
+    pending = np.zeros((batch, length), dtype=np.float32)
+    held = 0
+    for clip in progress(sorted(manifest["clips"], key=lambda c: c["first_window"]), "ge2e: decoding clips at 16 kHz", unit="clip"):
         wav = decode_clip(root, clip)
         if np.any(wav):
             wav = _resemblyzer()[1].normalize_volume(wav, TARGET_DBFS, increase_only=True)
         for k in range(clip["n_windows"]):
             start = int(round(k * params.hop * scale))
             piece = wav[start : start + length]
-            out[clip["first_window"] + k, : len(piece)] = piece
-    return out
+            pending[held, : len(piece)] = piece
+            held += 1
+            if held == batch:
+                yield pending.copy()
+                pending[:] = 0
+                held = 0
+    if held:
+        yield pending[:held].copy()
 
 
 def decode_clip(root: Path, clip: dict) -> np.ndarray:

@@ -77,6 +77,7 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
     validation loss has not improved for ``patience`` epochs. Every training step goes through
     ``meter`` (``compute.ComputeMeter``) and every evaluation through ``meter.evaluate``. The voice
     task's trial reports each yield to Ray Tune; loops outside Tune (benchmarks/search.py) iterate it directly."""
+    from v2f_bench.data.batches import PassTiming
     from v2f_bench.models.voice_cnn import VoiceCNN
 
     settings = check_config(VOICE_HYPERS, config, "voice")
@@ -95,11 +96,13 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
     split = np.asarray(data["split"])
     clip = np.asarray(data["clip"])
     for epoch in range(progress["epoch"] + 1, settings["max_epochs"] + 1):
+        rows.timing = PassTiming()
         batches = rows.batches(split == "train", settings["batch_size"], settings["seed"], epoch)
         train_loss, train_acc = _voice_epoch(model, optimizer, batches, y, dev, meter)
+        waited = rows.timing.wait_share
         val_loss, val_acc, val_clip_acc = meter.evaluate(lambda: voice_evaluate(model, rows.batches(split == "val", EVAL_BATCH), y, clip, dev))
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_acc, "val_loss": val_loss,
-               "val_accuracy": val_acc, "val_clip_accuracy": val_clip_acc}
+               "val_accuracy": val_acc, "val_clip_accuracy": val_clip_acc, "data_wait_share": waited}
         finite_or_raise(row, f"voice epoch {epoch}")
         improved = val_loss < progress["best_val_loss"]
         progress.update(epoch=epoch, best_val_loss=min(val_loss, progress["best_val_loss"]), stale=0 if improved else progress["stale"] + 1)

@@ -1,0 +1,57 @@
+"""A prepared dataset on the S3 test server: published shard by shard, fetched into a local cache by checksum."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from v2f_bench.data import remote
+from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
+from v2f_bench.data.sources import resolve_sources
+from v2f_bench.errors import UserError
+from v2f_bench.storage import Location
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "v2f_bench" / "prepared"
+
+
+def test_shards_round_trip_through_the_s3_server_byte_for_byte(prepared_dir, s3_storage, cache):
+    uri = str(Location.parse(s3_storage).child("ds"))
+    assert remote.publish(prepared_dir, uri)
+    assert not remote.publish(prepared_dir, uri), "a URI that holds the same dataset is left as it is"
+    local = remote.fetch(uri)
+    manifest = load_prepared(prepared_dir).manifest
+    assert any(name.endswith(".parquet") for name in manifest["outputs"])
+    for name in manifest["outputs"]:
+        assert (local / name).read_bytes() == (prepared_dir / name).read_bytes(), name
+    fetched = load_prepared(uri, verify=True)
+    np.testing.assert_array_equal(fetched.voice_features, load_prepared(prepared_dir).voice_features)
+    before = {p: p.stat().st_mtime_ns for p in local.rglob("*.parquet")}
+    remote.fetch(uri)
+    assert {p: p.stat().st_mtime_ns for p in local.rglob("*.parquet")} == before, "a second fetch copies nothing"
+
+
+def test_a_damaged_shard_on_the_server_is_refused_when_fetched(prepared_dir, s3_storage, cache):
+    uri = str(Location.parse(s3_storage).child("ds"))
+    remote.publish(prepared_dir, uri)
+    shard = next(name for name in load_prepared(prepared_dir).manifest["outputs"] if name.startswith("voice/"))
+    Location.parse(uri).child("voice").write_bytes(shard.split("/")[1], b"damaged")
+    with pytest.raises(UserError, match="does not match its checksum"):
+        remote.fetch(uri)
+
+
+def test_prepare_publishes_to_a_uri_and_reuses_it(small_raw, s3_storage, cache):
+    uri = str(Location.parse(s3_storage).child("published"))
+    first = prepare(resolve_sources(small_raw, None, None), uri, PrepareConfig())
+    assert first.out == uri and not first.reused
+    again = prepare(resolve_sources(small_raw, None, None), uri, PrepareConfig())
+    assert again.reused and again.manifest["cache_key"] == first.manifest["cache_key"]
+    assert load_prepared(uri).n_windows == first.manifest["summary"]["windows"]
+
+
+def test_a_uri_without_a_dataset_is_one_clear_error(s3_storage, cache):
+    with pytest.raises(UserError, match="no prepared dataset there"):
+        load_prepared(str(Location.parse(s3_storage).child("nothing")))
