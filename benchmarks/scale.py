@@ -3,7 +3,7 @@
 For each size, synthetic data in the real layouts (4 clips of 2-3 s and 8 photos per identity), then three processes,
 each in a child of its own whose peak resident memory (``ru_maxrss`` from ``wait4``) is read when it ends:
 
-- ``prepare``: ``v2f-bench prepare`` (streaming into shards); its clips/s, and its peak over the largest voice shard;
+- ``prepare``: ``v2f-bench prepare`` (streaming into shards); its clips/s, and how its peak grows against its largest shard;
 - the driver: the voice stage (1 epoch, its trial in a Ray worker) and the judge stage (1 epoch), as ``train``'s driver runs them;
 - one generator trial: ``tasks.generator.generator_epochs`` of the VAE for one epoch (to its evaluation), as a Ray trial
   runs it but without Ray, with the trial data ``generator_data`` builds; its images/s.
@@ -62,7 +62,7 @@ def measure_size(n: int, folder: Path) -> dict:
     baseline = child([sys.executable, "-c", "import v2f_bench.data.prepared, torch, librosa"])
     prep = child([*cli, "prepare", str(raw), "--out", str(prepared), "--split-fractions", FRACTIONS])
     manifest = json.loads((prepared / "manifest.json").read_text())
-    largest = max((prepared / part["file"]).stat().st_size for part in manifest["shards"]["voice"]["files"])
+    largest = max((prepared / part["file"]).stat().st_size for kind in ("voice", "faces") for part in manifest["shards"][kind]["files"])
     driver = child([sys.executable, "-m", "benchmarks.scale", "stages", str(prepared), str(run_dir)])
     trial = child([sys.executable, "-m", "benchmarks.scale", "trial", str(prepared), str(run_dir)])
     return {"n": n, "prepared": prepared, "run_dir": run_dir, "clips": manifest["summary"]["clips"], "windows": manifest["summary"]["windows"],
@@ -139,8 +139,8 @@ def build_section(results: list[dict], stream: dict, sizes, seconds: float) -> S
     notes = [
         f"Generator trial peak RSS grows {growth:.2f}x from {sizes[-2]} to {sizes[-1]} identities (goal < {TRIAL_GROWTH_GOAL:g}x).",
         f"prepare's peak RSS grows by {(results[-1]['prepare']['peak'] - results[0]['prepare']['peak']) / MIB:.0f} MiB from {sizes[0]} to "
-        f"{sizes[-1]} identities ({results[-1]['windows'] / results[0]['windows']:.0f}x the windows): {prepare_growth:.1f}x its largest voice "
-        f"shard of {shard / MIB:.1f} MiB (goal <= {PREPARE_SHARD_MULTIPLE}x). Most of its peak is fixed: a process that has only imported "
+        f"{sizes[-1]} identities ({results[-1]['windows'] / results[0]['windows']:.0f}x the windows): {prepare_growth:.1f}x its largest "
+        f"shard ({shard / MIB:.1f} MiB ; goal <= {PREPARE_SHARD_MULTIPLE}x). Most of its peak is fixed: a process that has only imported "
         f"what prepare uses holds {results[0]['baseline']['peak'] / MIB:.0f} MiB; librosa's compiled kernels and the face aligner add the rest.",
         f"The streaming voice epoch ({stream['windows']:,} windows, batch 64) took {stream['epoch_s']:.0f} s and waited for data "
         f"{100 * stream['wait_share']:.1f} % of it (goal < {100 * WAIT_GOAL:g} %): Ray Data reads the next shards while the model trains.",

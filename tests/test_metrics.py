@@ -569,9 +569,21 @@ def test_precision_recall_density_and_coverage_tell_fidelity_from_diversity():
 def test_distribution_states_its_sample_sizes_and_leaves_out_what_a_small_set_cannot_give():
     torch.manual_seed(0)
     out = metrics.distribution(torch.randn(30, 4), torch.randn(20, 4))
-    assert set(out) == {"distribution_n", "distribution_real_n", *metrics.DISTRIBUTION} and (out["distribution_n"], out["distribution_real_n"]) == (30, 20)
+    assert set(out) == {"distribution_n", "distribution_real_n", "distribution_prdc_n", "distribution_prdc_real_n", *metrics.DISTRIBUTION}
+    assert (out["distribution_n"], out["distribution_real_n"], out["distribution_prdc_n"]) == (30, 20, 30)
     small = metrics.distribution(torch.randn(4, 4), torch.randn(20, 4))
     assert set(small) == {"distribution_n", "distribution_real_n", "frechet_distance", "kernel_distance"}
+
+
+def test_prdc_of_a_large_set_uses_a_seeded_sample_and_says_so(monkeypatch):
+    """Its k-NN matrices are quadratic in n: above PRDC_MAX_POINTS a set is a seeded sample, stated beside the values."""
+    monkeypatch.setattr(metrics, "PRDC_MAX_POINTS", 60)
+    rng = np.random.default_rng(0)
+    gen, real = rng.standard_normal((200, 8)), rng.standard_normal((50, 8))
+    row = metrics.distribution(gen, real)
+    assert (row["distribution_n"], row["distribution_prdc_n"], row["distribution_prdc_real_n"]) == (200, 60, 50)
+    assert metrics.prdc(gen, real) == metrics.prdc(gen, real), "the same sample every time"
+    assert metrics.prdc(gen, real) == metrics.prdc(gen[np.sort(np.random.default_rng(metrics.DISTRIBUTION_SEED).choice(200, 60, replace=False))], real)
 
 
 def test_the_distribution_metrics_form_their_own_table():

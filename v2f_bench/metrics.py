@@ -665,6 +665,9 @@ KID_SUBSET_SIZE = 1000
 """Largest KID subset; smaller sets use their whole size (the smaller of the two)."""
 PRDC_NEIGHBOURS = 5
 """k of precision, recall, density and coverage (Naeem et al. 2020 recommend 5)."""
+PRDC_MAX_POINTS = 2000
+"""Most points of either set ``prdc`` uses: a larger set is a seeded sample of this many. Its k-NN distances are (n x n)
+matrices of float64, 250 MB for the 5,600 test windows of 1,251 identities and quadratic beyond."""
 DISTRIBUTION_SEED = 0
 """Seed of KID's subsets: every evaluation point and trial draws the same ones, and training's random state is untouched."""
 
@@ -737,7 +740,8 @@ def prdc(gen_emb, real_emb, k: int = PRDC_NEIGHBOURS) -> dict[str, float]:
     - density: real balls containing each generated point, over k, averaged over generated points; >= 0, 1 for sets from
       one distribution (unbounded above);
     - coverage: share of real points whose ball holds at least one generated point, fraction in [0, 1].
-    All higher is better. Each set needs more than k points."""
+    All higher is better. Each set needs more than k points; a set of more than ``PRDC_MAX_POINTS`` is a seeded sample of
+    that many (``distribution`` states the n used)."""
     import contextlib
     import io
 
@@ -746,9 +750,18 @@ def prdc(gen_emb, real_emb, k: int = PRDC_NEIGHBOURS) -> dict[str, float]:
     gen, real = _embedding_sets(gen_emb, real_emb)
     if min(len(gen), len(real)) <= k:
         raise ValueError(f"prdc with k = {k} needs more than {k} embeddings per set, got {len(gen)} and {len(real)}")
+    gen, real = _at_most(gen, PRDC_MAX_POINTS), _at_most(real, PRDC_MAX_POINTS)
     with contextlib.redirect_stdout(io.StringIO()):  # the package prints the set sizes
         values = compute_prdc(real.float().cpu().numpy(), gen.float().cpu().numpy(), nearest_k=k)
     return {name: float(values[name]) for name in ("precision", "recall", "density", "coverage")}
+
+
+def _at_most(points: torch.Tensor, n: int) -> torch.Tensor:
+    """``points`` when there are at most ``n``, else ``n`` of them drawn without replacement (``DISTRIBUTION_SEED``), in order."""
+    if len(points) <= n:
+        return points
+    keep = np.sort(np.random.default_rng(DISTRIBUTION_SEED).choice(len(points), size=n, replace=False))
+    return points[torch.as_tensor(keep)]
 
 
 DISTRIBUTION = ("frechet_distance", "kernel_distance", "precision", "recall", "density", "coverage")
@@ -757,13 +770,15 @@ DISTRIBUTION = ("frechet_distance", "kernel_distance", "precision", "recall", "d
 
 def distribution(gen_emb, real_emb) -> dict[str, float]:
     """Every distribution metric of generated against real embeddings, plus ``distribution_n`` (generated) and
-    ``distribution_real_n`` (real): FD and the ``prdc`` values depend on n. A set too small for a metric leaves it out."""
+    ``distribution_real_n`` (real), and the n ``prdc`` used (``distribution_prdc_n``, ``distribution_prdc_real_n``: at most
+    ``PRDC_MAX_POINTS``): FD and the ``prdc`` values depend on n. A set too small for a metric leaves it out."""
     gen, real = _embeddings(gen_emb, "gen_emb"), _embeddings(real_emb, "real_emb")
     out: dict[str, float] = {"distribution_n": float(len(gen)), "distribution_real_n": float(len(real))}
     if min(len(gen), len(real)) >= 2:
         out.update(frechet_distance=frechet_distance(gen, real), kernel_distance=kernel_distance(gen, real))
     if min(len(gen), len(real)) > PRDC_NEIGHBOURS:
-        out.update(prdc(gen, real))
+        out.update(prdc(gen, real), distribution_prdc_n=float(min(len(gen), PRDC_MAX_POINTS)),
+                   distribution_prdc_real_n=float(min(len(real), PRDC_MAX_POINTS)))
     return out
 
 

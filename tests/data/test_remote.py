@@ -55,3 +55,19 @@ def test_prepare_publishes_to_a_uri_and_reuses_it(small_raw, s3_storage, cache):
 def test_a_uri_without_a_dataset_is_one_clear_error(s3_storage, cache):
     with pytest.raises(UserError, match="no prepared dataset there"):
         load_prepared(str(Location.parse(s3_storage).child("nothing")))
+
+
+def test_a_trial_streams_a_fetched_dataset_straight_from_the_s3_server(prepared_dir, s3_storage, cache, ray_shared):
+    """Ray Data's read tasks take the shards from the URI (any node can), and the batches are those from memory."""
+    from v2f_bench.data.batches import InMemoryRows, StreamedRows
+    from v2f_bench.voice_encoders.speaker_classifier import voice_data
+
+    uri = str(Location.parse(s3_storage).child("ds"))
+    remote.publish(prepared_dir, uri)
+    data = voice_data(load_prepared(uri), "stream")
+    assert data["streamed"] and all(f.startswith("s3://") for f in data["layout"].files)
+    train = np.asarray(data["split"]) == "train"
+    streamed = list(StreamedRows(data["layout"]).batches(train, 32, 0, 1))
+    in_memory = list(InMemoryRows(data["layout"], load_prepared(prepared_dir).voice_features).batches(train, 32, 0, 1))
+    assert len(streamed) == len(in_memory) > 1
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(np.asarray(a[1]), np.asarray(b[1])) for a, b in zip(streamed, in_memory))

@@ -75,10 +75,18 @@ class ShardLayout:
 
     @classmethod
     def of(cls, prepared, kind: str, column: str) -> ShardLayout:
-        """The layout of ``column`` of a prepared dataset's ``kind`` shards (``voice`` or ``faces``)."""
+        """The layout of ``column`` of a prepared dataset's ``kind`` shards (``voice`` or ``faces``). A dataset fetched from
+        a storage URI is read from there (any node of a cluster can); a local one from its folder, which on a multi-node
+        cluster must be on a file system every node mounts at the same path."""
+        from v2f_bench.storage import Location
+
         spec = prepared.manifest["shards"][kind]
         parts = spec["files"]
-        return cls(tuple(str(Path(prepared.path, p["file"]).resolve()) for p in parts), tuple(p["first"] for p in parts),
+        if getattr(prepared, "source", None):
+            files = tuple(str(Location.parse(prepared.source).child(p["file"])) for p in parts)
+        else:
+            files = tuple(str(Path(prepared.path, p["file"]).resolve()) for p in parts)
+        return cls(files, tuple(p["first"] for p in parts),
                    tuple(p["rows"] for p in parts), column, spec["dtype"], tuple(spec["columns"][column]))
 
     @property
@@ -203,11 +211,17 @@ class StreamedRows:
 
 
 def _read_shards(batch, column: str):
-    """A Ray Data task: the shards whose paths ``batch`` holds, ``column`` only, as one Arrow table."""
+    """A Ray Data task: the shards whose paths or storage URIs ``batch`` holds, ``column`` only, as one Arrow table."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pa.concat_tables([pq.read_table(path, columns=[column]) for path in batch.column("path").to_pylist()])
+    from v2f_bench.storage import Location
+
+    tables = []
+    for path in batch.column("path").to_pylist():
+        where = Location.parse(path)
+        tables.append(pq.read_table(where.path, columns=[column], filesystem=where.fs))
+    return pa.concat_tables(tables)
 
 
 def _take(held: list[tuple[np.ndarray, np.ndarray]], n: int) -> tuple[np.ndarray, "torch.Tensor"]:

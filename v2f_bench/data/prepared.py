@@ -623,6 +623,8 @@ class PreparedDataset:
     manifest: dict
     arrays: dict[str, np.ndarray]
     _loaded: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    source: str | None = None
+    """The storage URI it was fetched from (``remote.fetch``), whose shards any node of a cluster can read; None for a local folder."""
 
     @property
     def voice_features(self) -> np.ndarray:
@@ -679,7 +681,8 @@ class PreparedDataset:
 def load_prepared(path: Path | str, verify: bool = False) -> PreparedDataset:
     """Open a prepared dataset; with ``verify`` check every output (array and shard) against its hash in the manifest.
     A storage URI is fetched into the local cache first (``remote.fetch``, which checks every file it copies)."""
-    path = remote.fetch(str(path)) if remote.is_uri(path) else Path(path)
+    source = str(path) if remote.is_uri(path) else None
+    path = remote.fetch(source) if source else Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():
         raise UserError(f"{path}: not a prepared dataset (no {MANIFEST}); run `v2f-bench prepare` first")
@@ -700,7 +703,7 @@ def load_prepared(path: Path | str, verify: bool = False) -> PreparedDataset:
             raise UserError(f"{file}: content does not match its hash in {MANIFEST}; prepare the dataset again")
         if name.endswith(".npy"):
             arrays[name] = np.load(file, mmap_mode="r", allow_pickle=False)
-    return PreparedDataset(path, manifest, arrays)
+    return PreparedDataset(path, manifest, arrays, source=source)
 
 
 def format_summary(result: PrepareResult, limit: int = 20) -> str:

@@ -552,7 +552,12 @@ def _distribution_note(picked: pd.DataFrame) -> str:
             low, high = int(values.min()), int(values.max())
             sizes.append(f"{low if low == high else f'{low}-{high}'} {words}")
     n = " against ".join(sizes) if sizes else "sample sizes not recorded"
-    return (f"Sets: per seed, {n} of the test split, each face embedded by the study's judge (the embedding of Table I). "
+    sampled = ""
+    if "test/distribution_prdc_n" in picked and "test/distribution_n" in picked:
+        used = pd.to_numeric(picked["test/distribution_prdc_n"], errors="coerce")
+        if (used < pd.to_numeric(picked["test/distribution_n"], errors="coerce")).any():
+            sampled = f"Precision, recall, density and coverage use a seeded sample of at most {int(used.max())} points of each set. "
+    return (f"Sets: per seed, {n} of the test split, each face embedded by the study's judge (the embedding of Table I). " + sampled +
             "FD is biased upwards at small n, so compare it only at equal n; KID is unbiased (about 0 for sets from one "
             "distribution, and it can fall below 0); precision, recall, density and coverage use 5-nearest-neighbour balls "
             "(Naeem et al. 2020). No Inception network: nothing is downloaded, and values are not comparable with published FIDs.")
