@@ -140,7 +140,7 @@ def build_section(results: list[dict], stream: dict, sizes, seconds: float) -> S
         f"Generator trial peak RSS grows {growth:.2f}x from {sizes[-2]} to {sizes[-1]} identities (goal < {TRIAL_GROWTH_GOAL:g}x).",
         f"prepare's peak RSS grows by {(results[-1]['prepare']['peak'] - results[0]['prepare']['peak']) / MIB:.0f} MiB from {sizes[0]} to "
         f"{sizes[-1]} identities ({results[-1]['windows'] / results[0]['windows']:.0f}x the windows): {prepare_growth:.1f}x its largest "
-        f"shard ({shard / MIB:.1f} MiB ; goal <= {PREPARE_SHARD_MULTIPLE}x). Most of its peak is fixed: a process that has only imported "
+        f"shard ({shard / MIB:.1f} MiB; goal <= {PREPARE_SHARD_MULTIPLE}x). Most of its peak is fixed: a process that has only imported "
         f"what prepare uses holds {results[0]['baseline']['peak'] / MIB:.0f} MiB; librosa's compiled kernels and the face aligner add the rest.",
         f"The streaming voice epoch ({stream['windows']:,} windows, batch 64) took {stream['epoch_s']:.0f} s and waited for data "
         f"{100 * stream['wait_share']:.1f} % of it (goal < {100 * WAIT_GOAL:g} %): Ray Data reads the next shards while the model trains.",
