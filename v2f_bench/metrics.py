@@ -539,7 +539,7 @@ def gallery_recall(
     from the C - 1 other identities (one ``numpy`` generator seeded by ``seed``: draw r's (N, C) uniform keys,
     the smallest G - 1 of each row off its own identity's; every query and draw has its own gallery). Queries are
     scored ``GALLERY_CHUNK`` at a time, each chunk reading its rows of the keys' stream, so any N gives the values
-    of one pass in the memory of a chunk. rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
+    of one pass (up to the float rounding of the chunk's cosines, which can only move an exact tie) in the memory of a chunk. rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
     (ties count against the generator). Recall@K = mean_i mean_r [rank_ir < K] (a mean over queries
     of each query's mean over its draws), in [0, 1]; higher is better; a face unrelated to every
     identity scores K / G in expectation. A K >= G is skipped (it would be 1 trivially). When
