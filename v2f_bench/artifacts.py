@@ -25,6 +25,8 @@ SAMPLE_GENERATED = "samples_generated.npy"
 SAMPLE_TARGETS = "samples_target.npy"
 SAMPLE_LABELS = "samples_label.npy"
 """In a generator checkpoint: one generated face per identity, its target face and the labels (Fig. 10)."""
+PREPARED_MANIFEST = "manifest.json"
+"""In a prepared dataset (a folder or a storage URI): its manifest, written last (``data.prepared``, ``data.remote``)."""
 BENCHMARKS_RESULTS = "benchmarks.json"
 """In a report folder: the benchmark suite's results (``python -m benchmarks``), shown on the report page."""
 

@@ -22,6 +22,12 @@ from pathlib import Path
 from v2f_bench.artifacts import RAY_STATE_PREFIX
 from v2f_bench.errors import UserError
 
+
+def is_uri(text: str | Path) -> bool:
+    """Whether ``text`` names a storage URI (``s3://...``) rather than a local path."""
+    return "://" in str(text)
+
+
 @dataclass(frozen=True)
 class Location:
     """A folder or file on a pyarrow filesystem.
@@ -41,7 +47,7 @@ class Location:
         from pyarrow import fs
 
         text = str(text)
-        if "://" not in text:
+        if not is_uri(text):
             return cls(fs.LocalFileSystem(), str(Path(text).expanduser().resolve()))
         scheme = text.split("://", 1)[0]
         query = text.split("?", 1)[1] if "?" in text else ""

@@ -43,19 +43,19 @@ from pathlib import Path
 import numpy as np
 
 from v2f_bench import __version__
+from v2f_bench.artifacts import PREPARED_MANIFEST as MANIFEST
 from v2f_bench.data import layouts, remote, shards, sources
 from v2f_bench.data.audio import FEATURE_BACKENDS, AudioError, FeatureParams, clips_features, load_clip
 from v2f_bench.data.faces import FaceError, FaceParams, face_crops
 from v2f_bench.data.records import Clip, Identity, Photo, Skipped
-from v2f_bench.data.shards import keep_rows, write_shard
 from v2f_bench.data.splits import DEFAULT_FRACTIONS, SPLIT_NAMES, SPLIT_PROTOCOLS, assign_splits, check_identity_rule, voice_split
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file, sha256_json
 from v2f_bench.parallel import BATCH_SIZE, map_batches
 from v2f_bench.progress import progress
+from v2f_bench.storage import is_uri
 
 FORMAT = "v2f_bench.prepared/2"
-MANIFEST = "manifest.json"
 VOICE_SHARDS = "voice"
 """The folder of the voice-feature shards, and their kind in the manifest's ``shards``."""
 FACE_SHARDS = "faces"
@@ -132,7 +132,7 @@ def prepare(paths: sources.SourcePaths, out: Path | str, config: PrepareConfig, 
 
     An ``out`` that is a storage URI is built in a local folder of the fetch cache (``remote.default_cache``, one per
     URI, reused as a local ``out`` is) and published there (``remote.publish``)."""
-    if remote.is_uri(out):
+    if is_uri(out):
         local = remote.default_cache() / "published" / sha256_json(str(out))[:32]
         built = prepare(paths, local, config, address)
         published = remote.publish(local, str(out))
@@ -327,7 +327,7 @@ def _voice_shard(payloads: list, path: str, params: FeatureParams, backend: str)
             if not isinstance(item, str):
                 features.append(item)
     if features:
-        write_shard(path, {VOICE_COLUMN: np.concatenate(features).astype(np.float32, copy=False)})
+        shards.write_shard(path, {VOICE_COLUMN: np.concatenate(features).astype(np.float32, copy=False)})
     return outcomes
 
 
@@ -343,7 +343,7 @@ def _face_shard(payloads: list, path: str, params: FaceParams) -> list[tuple[str
         if not isinstance(item, str):
             crops.append(item[0])
     if crops:
-        write_shard(path, {face_column(size): np.stack([crop[k] for crop in crops]) for k, size in enumerate(params.sizes)})
+        shards.write_shard(path, {face_column(size): np.stack([crop[k] for crop in crops]) for k, size in enumerate(params.sizes)})
     return outcomes
 
 
@@ -532,7 +532,7 @@ def _keep_shard_rows(folder: Path, jobs: list[tuple[str, list[int]]], rows_of_it
         if not mask.any():
             (folder / file).unlink(missing_ok=True)
             continue
-        rows = int(mask.sum()) if mask.all() else keep_rows(folder / file, mask)
+        rows = int(mask.sum()) if mask.all() else shards.keep_rows(folder / file, mask)
         files.append({"file": file, "first": first, "rows": rows, "sha256": sha256_file(folder / file)})
         first += rows
     return files
@@ -629,7 +629,7 @@ class PreparedDataset:
     @property
     def voice_features(self) -> np.ndarray:
         """(W, 60, 41, 2) float32: every window's log-mel and delta, in window order."""
-        return self._column(VOICE_SHARDS, VOICE_COLUMN, self.manifest["summary"]["windows"])
+        return self._column(VOICE_SHARDS, VOICE_COLUMN, self.n_windows)
 
     @property
     def n_windows(self) -> int:
@@ -658,8 +658,8 @@ class PreparedDataset:
     def faces(self, size: int) -> np.ndarray:
         """(P, size, size, 3) uint8: every photo's crop at ``size``, in photo order."""
         column = face_column(size)
-        sizes = sorted(int(name.split("_")[1]) for name in self.manifest["shards"][FACE_SHARDS]["columns"])
         if column not in self.manifest["shards"][FACE_SHARDS]["columns"]:
+            sizes = sorted(int(name.split("_")[1]) for name in self.manifest["shards"][FACE_SHARDS]["columns"])
             raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(f'{s}x{s}' for s in sizes)})")
         return self._column(FACE_SHARDS, column, self.manifest["summary"]["photos"])
 
@@ -681,7 +681,7 @@ class PreparedDataset:
 def load_prepared(path: Path | str, verify: bool = False) -> PreparedDataset:
     """Open a prepared dataset; with ``verify`` check every output (array and shard) against its hash in the manifest.
     A storage URI is fetched into the local cache first (``remote.fetch``, which checks every file it copies)."""
-    source = str(path) if remote.is_uri(path) else None
+    source = str(path) if is_uri(path) else None
     path = remote.fetch(source) if source else Path(path)
     manifest_path = path / MANIFEST
     if not manifest_path.is_file():

@@ -15,15 +15,10 @@ import json
 import os
 from pathlib import Path
 
+from v2f_bench.artifacts import PREPARED_MANIFEST as MANIFEST
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file
 from v2f_bench.storage import Location
-
-MANIFEST = "manifest.json"
-
-
-def is_uri(text: str | Path) -> bool:
-    return "://" in str(text)
 
 
 def default_cache() -> Path:

@@ -166,11 +166,11 @@ def voice_evaluate(model, batches, y, clip, dev) -> tuple[float, float, float]:
         loss_sum += float(F.nll_loss(logp, labels, reduction="sum"))
         correct += int((logp.argmax(1) == labels).sum())
         count += len(index)
-        clips, inverse = np.unique(clip[index], return_inverse=True)
+        clips, first, inverse = np.unique(clip[index], return_index=True, return_inverse=True)
         per_clip = torch.zeros(len(clips), logp.shape[1]).index_add_(0, torch.as_tensor(inverse), logp)
         for row, c in enumerate(clips.tolist()):
             summed[c] = summed[c] + per_clip[row] if c in summed else per_clip[row]
-            clip_label[c] = int(labels[int(np.flatnonzero(inverse == row)[0])])
+            clip_label[c] = int(labels[first[row]])
     if count == 0:
         return math.nan, math.nan, math.nan
     clip_acc = float(np.mean([int(summed[c].argmax()) == clip_label[c] for c in summed]))
