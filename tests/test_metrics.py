@@ -437,9 +437,30 @@ def test_gallery_recall_in_chunks_of_queries_is_the_one_pass_over_every_query(mo
         keys[np.arange(n), true] = np.inf
         ranks.append(np.take_along_axis(beats, np.argpartition(keys, 5, axis=1)[:, :6], axis=1).sum(axis=1))
     expected = {f"gallery_recall@{k}": float((np.array(ranks) < k).mean(axis=0).mean()) for k in (1, 2, 5)}
-    monkeypatch.setattr(metrics, "GALLERY_CHUNK", 7)
+    monkeypatch.setattr(metrics, "QUERY_CELLS", 7 * 25)
     chunked = metrics.gallery_recall(gen, gen_labels, emb, labels, size=7, draws=4, seed=9)
     assert {k: chunked[k] for k in expected} == pytest.approx(expected, abs=1e-12)
+
+
+def test_identity_metrics_in_chunks_of_faces_are_the_one_pass(monkeypatch):
+    """The identity metrics hold a (chunk, C) block of cosines at a time (``QUERY_CELLS``): the chunked values are the
+    values of scoring every face at once."""
+    prototypes, emb, labels = _identities(25)
+    rng = np.random.default_rng(3)
+    gen_labels = np.repeat(np.arange(25), 3)
+    gen = prototypes[gen_labels] + 1.5 * rng.standard_normal((len(gen_labels), emb.shape[1]))  # near their identity, not on it
+
+    def every_metric():
+        return {"all": metrics.matching_1to2(gen, gen_labels, emb, labels),
+                "random": metrics.matching_1to2(gen, gen_labels, emb, labels, impostors="random", seed=4),
+                **metrics.identification(gen, gen_labels, emb, labels),
+                "recall@3": metrics.recall_at_k(gen, gen_labels, emb, labels, k=3),
+                "mean_cosine": metrics.mean_cosine(gen, gen_labels, emb, labels)}
+
+    whole = every_metric()
+    monkeypatch.setattr(metrics, "QUERY_CELLS", 4 * 25)  # chunks of 4 faces
+    assert every_metric() == pytest.approx(whole, abs=1e-12)
+    assert 0.0 < whole["top1"] < 1.0 and whole["all"] != whole["random"]
 
 
 def test_unknown_identity_is_an_error(gallery):

@@ -416,20 +416,29 @@ def class_means(gallery_emb, gallery_labels) -> tuple[np.ndarray, torch.Tensor]:
     return classes, _unit_rows(sums)
 
 
-def _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels):
-    """(N, C) cosine similarities to class means, the true class index per row, and C."""
+QUERY_CELLS = 2**20
+"""Scores the identity metrics hold at a time: they take the generated faces in chunks of max(1, QUERY_CELLS // C) rows
+(``_class_scores``), so a (chunk, C) block of cosines, never the (N, C) matrix, whatever the numbers of faces and identities."""
+
+
+def _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+    """The identity metrics' one pass: (rows, (m, C) cosines to the class means, the true class index of each row, C) for
+    consecutive chunks of the generated faces (``QUERY_CELLS``), the class means computed once. Every metric built on it
+    is a mean over faces, so the chunks give the values of one pass (up to the rounding of a chunk's matrix product)."""
     gen = _embeddings(gen_emb, "gen_emb")
     classes, means = class_means(gallery_emb, gallery_labels)
     labels = _label_array(labels, "labels")
     if len(labels) != gen.shape[0]:
         raise ValueError(f"{len(labels)} labels for {gen.shape[0]} generated embeddings")
-    position = np.searchsorted(classes, labels)
-    position = np.clip(position, 0, len(classes) - 1)
+    position = np.clip(np.searchsorted(classes, labels), 0, len(classes) - 1)
     missing = classes[position] != labels
     if missing.any():
         raise ValueError(f"identities absent from the gallery: {sorted(set(labels[missing]))}")
-    scores = _unit_rows(gen.to(means.device)) @ means.T
-    return scores, torch.as_tensor(position, device=scores.device), len(classes)
+    chunk = max(1, QUERY_CELLS // len(classes))
+    for start in range(0, len(labels), chunk):
+        rows = slice(start, min(start + chunk, len(labels)))
+        scores = _unit_rows(gen[rows].to(means.device)) @ means.T
+        yield rows, scores, torch.as_tensor(position[rows], device=scores.device), len(classes)
 
 
 def _true_scores(scores: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -459,20 +468,24 @@ def matching_1to2(
     impostor per face drawn uniformly with `seed`, then the mean over faces. Needs C >= 2.
     Higher is better.
     """
-    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
-    if n_classes < 2:
-        raise ValueError("1:2 matching needs at least two identities in the gallery")
-    true_score = _true_scores(scores, true)
-    if impostors == "all":
-        wins = _pairwise_wins(true_score, scores).scatter(1, true.view(-1, 1), 0.0)
-        return float((wins.sum(dim=1) / (n_classes - 1)).mean())
-    if impostors == "random":
-        rng = np.random.default_rng(seed)
-        shift = rng.integers(1, n_classes, size=scores.shape[0])
-        impostor = (true.cpu().numpy() + shift) % n_classes
-        impostor_t = torch.as_tensor(impostor, device=scores.device).view(-1, 1)
-        return float(_pairwise_wins(true_score, scores.gather(1, impostor_t)).mean())
-    raise ValueError(f"unknown impostors mode {impostors!r}; use 'all' or 'random'")
+    if impostors not in ("all", "random"):
+        raise ValueError(f"unknown impostors mode {impostors!r}; use 'all' or 'random'")
+    total, count, shift = 0.0, 0, None
+    for rows, scores, true, n_classes in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+        if n_classes < 2:
+            raise ValueError("1:2 matching needs at least two identities in the gallery")
+        true_score = _true_scores(scores, true)
+        if impostors == "all":
+            wins = _pairwise_wins(true_score, scores).scatter(1, true.view(-1, 1), 0.0)
+            total += float((wins.sum(dim=1) / (n_classes - 1)).sum())
+        else:
+            if shift is None:  # one draw for every face, as one pass draws it
+                shift = np.random.default_rng(seed).integers(1, n_classes, size=len(_label_array(labels, "labels")))
+            impostor = (true.cpu().numpy() + shift[rows]) % n_classes
+            impostor_t = torch.as_tensor(impostor, device=scores.device).view(-1, 1)
+            total += float(_pairwise_wins(true_score, scores.gather(1, impostor_t)).sum())
+        count += scores.shape[0]
+    return total / count if count else math.nan
 
 
 def _ranks(scores: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -489,8 +502,8 @@ def recall_at_k(gen_emb, labels, gallery_emb, gallery_labels, k: int = 1) -> flo
     or zero embedding cannot score by luck). K = 1 is top-1 accuracy; chance is K / C.
     Higher is better.
     """
-    scores, true, _ = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
-    return float((_ranks(scores, true) < k).to(torch.float64).mean())
+    ranks, _ = _identity_ranks(gen_emb, labels, gallery_emb, gallery_labels)
+    return float((ranks < k).to(torch.float64).mean())
 
 
 def identification(
@@ -501,11 +514,18 @@ def identification(
     Same definition as `recall_at_k`; K = 1 is reported as "top1". A K larger than the number
     of gallery identities C is skipped (its key is absent), since Recall@K would be 1 trivially.
     """
-    scores, true, n_classes = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
-    ranks = _ranks(scores, true)
+    ranks, n_classes = _identity_ranks(gen_emb, labels, gallery_emb, gallery_labels)
     return {
         _recall_key(k): float((ranks < k).to(torch.float64).mean()) for k in ks if k <= n_classes
     }
+
+
+def _identity_ranks(gen_emb, labels, gallery_emb, gallery_labels) -> tuple[torch.Tensor, int]:
+    """(``_ranks`` of every generated face, C), chunk by chunk (``_class_scores``)."""
+    ranks, n_classes = [torch.zeros(0, dtype=torch.long)], len(np.unique(_label_array(gallery_labels, "gallery_labels")))
+    for _, scores, true, n_classes in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+        ranks.append(_ranks(scores, true).cpu())
+    return torch.cat(ranks), n_classes
 
 
 def _recall_key(k: int) -> str:
@@ -538,7 +558,7 @@ def gallery_recall(
     and draw r = 1..R, the gallery is y_i plus G - 1 distractors drawn uniformly without replacement
     from the C - 1 other identities (one ``numpy`` generator seeded by ``seed``: draw r's (N, C) uniform keys,
     the smallest G - 1 of each row off its own identity's; every query and draw has its own gallery). Queries are
-    scored ``GALLERY_CHUNK`` at a time, each chunk reading its rows of the keys' stream, so any N gives the values
+    scored in chunks (``_class_scores``), each chunk reading its rows of the keys' stream, so any N gives the values
     of one pass (up to the float rounding of the chunk's cosines, which can only move an exact tie) in the memory of a chunk. rank_ir = #{c in gallery_ir, c != y_i : cos(gen_i, mean_c) >= cos(gen_i, mean_y_i)}
     (ties count against the generator). Recall@K = mean_i mean_r [rank_ir < K] (a mean over queries
     of each query's mean over its draws), in [0, 1]; higher is better; a face unrelated to every
@@ -557,11 +577,9 @@ def gallery_recall(
     if draws < 1:
         raise ValueError(f"gallery draws must be at least 1, got {draws}")
     ranks = np.empty((draws, n), dtype=np.int64)
-    for start in range(0, n, GALLERY_CHUNK):
-        rows = slice(start, min(start + GALLERY_CHUNK, n))
-        scores, true, _ = _cosine_to_classes(gen[rows], labels[rows], gallery_emb, gallery_labels)
+    for rows, scores, true, _ in _class_scores(gen, labels, gallery_emb, gallery_labels):
         scores_np, true_np = scores.cpu().numpy(), true.cpu().numpy()
-        m = len(true_np)
+        m, start = len(true_np), rows.start
         beats = scores_np >= scores_np[np.arange(m), true_np][:, None]  # (m, C): identity c ranks at or above the true one
         beats[np.arange(m), true_np] = False
         for r in range(draws):
@@ -572,10 +590,6 @@ def gallery_recall(
     out: dict[str, float] = {f"gallery_recall@{k}": float((ranks < k).mean(axis=0).mean()) for k in ks if k < g}
     out.update(gallery_size=g, gallery_draws=draws, gallery_identities=n_classes, gallery_requested=int(size))
     return out
-
-
-GALLERY_CHUNK = 4096
-"""Queries ``gallery_recall`` scores at a time: it holds a (chunk, C) block of scores and keys, never the (N, C) matrix."""
 
 
 def _draw_keys(seed: int, skip: int, shape: tuple[int, int]) -> np.ndarray:
@@ -615,8 +629,11 @@ def mean_cosine(gen_emb, labels, gallery_emb, gallery_labels) -> float:
 
     result = mean_i cos(gen_i, mean_{y_i}) with mean_k from `class_means`. Higher is better.
     """
-    scores, true, _ = _cosine_to_classes(gen_emb, labels, gallery_emb, gallery_labels)
-    return float(_true_scores(scores, true).mean())
+    total, count = 0.0, 0
+    for _, scores, true, _ in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+        total += float(_true_scores(scores, true).to(torch.float64).sum())
+        count += scores.shape[0]
+    return total / count if count else math.nan
 
 
 # --------------------------------------------------------------------------- threshold curve
