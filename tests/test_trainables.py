@@ -320,7 +320,7 @@ def test_the_chance_line_is_the_score_of_a_generator_that_returns_the_mean_train
 
     class MeanFace:
         def generate(self, voice):
-            return mean_training_face(data, faces).expand(len(voice), -1, -1, -1)
+            return mean_training_face(data).expand(len(voice), -1, -1, -1)
 
     dev = torch.device("cpu")
     row = evaluate_generator(MeanFace(), _judge_from(data, dev), data, faces, targets, "val", dev)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from v2f_bench.data.batches import IN_MEMORY_LIMIT_BYTES, InMemoryRows, ShardLayout, StreamedRows, shard_order, streams
+from v2f_bench.data.batches import IN_MEMORY_LIMIT_BYTES, InMemoryRows, ShardLayout, StreamedRows, shard_order, streams, take_rows
 from v2f_bench.data.prepared import VOICE_COLUMN, VOICE_SHARDS, PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.data.synth import SynthConfig, write_synth
@@ -28,6 +28,16 @@ def sharded(small_raw, tmp_path_factory):
 
 def passes(rows, wanted, batch_size, seed=None, epoch=None):
     return [(index, batch.numpy()) for index, batch in rows.batches(wanted, batch_size, seed, epoch)]
+
+
+def test_rows_taken_from_the_shards_are_those_of_the_whole_column(sharded):
+    """``take_rows`` reads only the shards that hold the rows asked for, in the order asked, repeats kept."""
+    ds, layout = sharded
+    index = np.array([layout.total - 1, 0, 5, 5, layout.first[3]])
+    assert np.array_equal(take_rows(layout, index), ds.voice_features[index])
+    assert take_rows(layout, np.zeros(0, dtype=int)).shape == (0, *layout.shape)
+    with pytest.raises(IndexError):
+        take_rows(layout, [layout.total])
 
 
 def test_an_epoch_reads_every_wanted_row_once_in_an_order_set_by_seed_and_epoch(sharded):

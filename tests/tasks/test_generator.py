@@ -13,12 +13,17 @@ from v2f_bench.compute import ComputeMeter
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.artifacts import LADDER_FILE, SAMPLE_GENERATED, TEST_METRICS_FILE
-from v2f_bench.tasks.generator import FaceBank, Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs, rung_fractions
+from v2f_bench.tasks.generator import (FaceBank, Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs,
+                                       mean_training_face, rung_fractions)
 
 
 @pytest.fixture(scope="module")
 def data(prepared_dir, trained_stages) -> dict:
     """The generator trial data of the session's tiny dataset and stages (read only)."""
+    return _data(prepared_dir, trained_stages)
+
+
+def _data(prepared_dir, trained_stages) -> dict:
     stage = {name: json.loads((trained_stages / name / "stage.json").read_text()) for name in ("voice", "judge")}
     return generator_data(load_prepared(prepared_dir), trained_stages, stage["voice"], stage["judge"])
 
@@ -187,8 +192,45 @@ def test_the_face_bank_gives_each_face_as_converting_them_all_at_once_would(data
     assert torch.equal(FaceBank(data["faces"])[index], everything[index])
     small = torch.nn.functional.interpolate(everything, size=(32, 32), mode="area")
     assert torch.equal(FaceBank(data["faces"], 32)[index], small[index])
+    taken = FaceBank.taken(data["faces"], [5, 3, 0])
+    assert torch.equal(taken[index], everything[index]) and len(taken) == 3
+    assert torch.equal(taken.resized(32)[index], small[index])
+    with pytest.raises(IndexError, match="outside the faces"):
+        taken[[1]]
     train = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
-    torch.testing.assert_close(FaceBank(data["faces"]).mean(train, batch=7), everything[train].mean(0, keepdim=True))
+    torch.testing.assert_close(mean_training_face(data), everything[train].mean(0, keepdim=True))
+
+
+def test_the_galleries_and_real_sets_read_from_the_judge_shards_are_those_of_every_embedding_at_once(data):
+    """``generator_data`` reads the judge's embedding shards once: each split's identity means are ``metrics.class_means``
+    of that split's photos, and the distribution metrics' real set is the test photos (fewer than ``DISTRIBUTION_REAL_MAX``)."""
+    from v2f_bench import metrics
+
+    every = np.asarray(data["judge"]["photo_emb"])
+    labels, split = np.asarray(data["photo_label"]), np.asarray(data["photo_split"])
+    for name in ("val", "test"):
+        classes, means = metrics.class_means(every[split == name], labels[split == name])
+        got, got_classes = data["judge"]["galleries"][name]
+        assert np.array_equal(got_classes, classes)
+        np.testing.assert_allclose(got, means.numpy(), atol=1e-6)
+    assert np.array_equal(data["judge"]["real_test"], every[split == "test"])
+
+
+def test_a_trial_that_streams_its_photos_scores_as_one_that_holds_them(prepared_dir, trained_stages, data):
+    """With ``--data-path stream`` the faces and judge embeddings stay in their shards and a trial takes the rows it uses
+    (its targets) from them: the same metrics as the trial that holds every photo."""
+    from v2f_bench.data.batches import ShardLayout, set_data_mode
+
+    set_data_mode("stream")
+    try:
+        streamed = _data(prepared_dir, trained_stages)
+    finally:
+        set_data_mode("auto")
+    assert isinstance(streamed["faces"], ShardLayout) and isinstance(streamed["judge"]["photo_emb"], ShardLayout)
+    config = {"family": "vae", "max_epochs": 1, "batch_size": 16}
+    held = next(generator_epochs(dict(config), data, ComputeMeter(1, 0))).row
+    read = next(generator_epochs(dict(config), streamed, ComputeMeter(1, 0))).row
+    assert read == pytest.approx(held, rel=1e-6, abs=1e-9)
 
 
 def test_an_evaluation_in_batches_scores_as_one_pass(data, monkeypatch):

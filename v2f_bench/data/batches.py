@@ -78,16 +78,22 @@ class ShardLayout:
         """The layout of ``column`` of a prepared dataset's ``kind`` shards (``voice`` or ``faces``). A dataset fetched from
         a storage URI is read from there (any node of a cluster can); a local one from its folder, which on a multi-node
         cluster must be on a file system every node mounts at the same path."""
-        from v2f_bench.storage import Location
+        return cls.from_spec(prepared.manifest["shards"][kind], column, getattr(prepared, "source", None) or prepared.path)
 
-        spec = prepared.manifest["shards"][kind]
+    @classmethod
+    def from_spec(cls, spec: dict, column: str, base) -> ShardLayout:
+        """The layout a shard spec describes ({"files": [{"file", "first", "rows"}...], "dtype", "columns": {name: shape}},
+        as a prepared dataset's manifest and the judge stage's record write it), its files relative to ``base`` (a folder
+        or a storage URI)."""
+        from v2f_bench.storage import Location, is_uri
+
         parts = spec["files"]
-        if getattr(prepared, "source", None):
-            files = tuple(str(Location.parse(prepared.source).child(p["file"])) for p in parts)
+        if is_uri(str(base)):
+            files = tuple(str(Location.parse(str(base)).child(p["file"])) for p in parts)
         else:
-            files = tuple(str(Path(prepared.path, p["file"]).resolve()) for p in parts)
-        return cls(files, tuple(p["first"] for p in parts),
-                   tuple(p["rows"] for p in parts), column, spec["dtype"], tuple(spec["columns"][column]))
+            files = tuple(str(Path(base, p["file"]).resolve()) for p in parts)
+        return cls(files, tuple(p["first"] for p in parts), tuple(p["rows"] for p in parts), column, spec["dtype"],
+                   tuple(spec["columns"][column]))
 
     @property
     def total(self) -> int:
@@ -208,6 +214,29 @@ class StreamedRows:
             if have != self.layout.rows[k]:
                 raise ValueError(f"{self.layout.files[k]}: {have} rows read, the manifest lists {self.layout.rows[k]}")
             yield k, positions, pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
+
+
+def take_rows(layout: ShardLayout, index) -> np.ndarray:
+    """Rows ``index`` (global, in that order, repeats allowed) of the layout's column, reading only the shards that hold
+    one of them, one at a time: the memory of the rows taken plus one shard."""
+    index = np.asarray(index, dtype=np.int64)
+    out = np.empty((len(index), *layout.shape), dtype=layout.dtype)
+    if len(index) and (index.min() < 0 or index.max() >= layout.total):
+        raise IndexError(f"rows {index.min()}..{index.max()} of a column of {layout.total}")
+    ends = np.cumsum(layout.rows)
+    shard = np.searchsorted(ends, index, side="right")
+    for k in np.unique(shard):
+        where = np.flatnonzero(shard == k)
+        out[where] = read_column(layout, int(k))[index[where] - layout.first[k]]
+    return out
+
+
+def read_column(layout: ShardLayout, k: int) -> np.ndarray:
+    """The layout's column of shard ``k`` (a local path or a storage URI) as an (rows, *shape) array."""
+    from v2f_bench.storage import Location
+
+    where = Location.parse(layout.files[k])
+    return shards.read_rows(where.path, layout.column, layout.dtype, layout.shape, filesystem=where.fs)
 
 
 def _read_shards(batch, column: str):

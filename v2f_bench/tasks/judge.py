@@ -128,12 +128,13 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     folder = Path(run_dir) / "judge"
     key = _judge_key(prepared, config)
     found = cached(folder, key)
-    if found is not None and "judge" in found:  # older records hold no judge name nor state
+    if found is not None and PHOTO_EMBEDDINGS in found:  # older records hold no judge name, or the embeddings as one array
         return found
-    size, faces, labels, split = _photos(prepared)
+    size = prepared.manifest["params"]["faces"]["judge_size"]
     judge = chosen(config, device(), input_size=size)
     history = []
     if not judge.pretrained:
+        _, faces, labels, split = _photos(prepared)
         train = split == "train"
         bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
@@ -144,7 +145,8 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
 
         judge.fit(faces[train], labels[train], report=report)
         bar.close()
-    return _calibrated_stage(folder, key, judge, config, faces, labels, split, size, history)
+        del faces
+    return _calibrated_stage(folder, key, judge, config, prepared, history)
 
 
 def adopt_judge_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result) -> dict:
@@ -157,25 +159,60 @@ def adopt_judge_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
         state = torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=True)
     settings = check_config(JUDGE_HYPERS, {k: v for k, v in config.items() if k in JUDGE_HYPERS}, "judge")
     judge_config = judge_config_of({**settings, "max_epochs": int(state["epochs_done"])})
-    size, faces, labels, split = _photos(prepared)
+    size = prepared.manifest["params"]["faces"]["judge_size"]
     n_classes = int(state["net"]["logits.weight"].shape[0])
     judge_class = get_judge(SEARCHED_JUDGE)
     judge = judge_class(judge_config, device(), input_size=size, net=facenet_network(n_classes, state["net"], embedding=True), n_classes=n_classes)
     history = [{"epoch": int(state["epochs_done"]), "adopted_from": str(result.path)}]
-    return _calibrated_stage(Path(run_dir) / "judge", _judge_key(prepared, judge_config), judge, judge_config, faces, labels, split, size, history)
+    return _calibrated_stage(Path(run_dir) / "judge", _judge_key(prepared, judge_config), judge, judge_config, prepared, history)
 
 
-def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, faces, labels, split, size: int, history: list) -> dict:
-    """Embed every photo with ``judge``, choose tau on the validation photos, verify on the test photos, and write the stage."""
-    embeddings = judge.embed(faces)
+PHOTO_EMBEDDINGS = "photo_embeddings"
+"""The judge stage's folder of photo-embedding shards, and its record's key for their shard spec (``embed_photos``)."""
+EMBEDDING_COLUMN = "embedding"
+
+
+def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, prepared: PreparedDataset, history: list) -> dict:
+    """Embed every photo with ``judge`` (``embed_photos``), choose tau on the validation photos, verify on the test photos,
+    and write the stage."""
+    labels, split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
     val, test = split == "val", split == "test"
     if np.bincount(labels[val]).max(initial=0) < 2:
         raise UserError("the validation split has no two photos of one identity to calibrate tau on; add photos or raise the val fraction (--split-fractions)")
-    calibration, verification = calibrate_and_verify(embeddings[val], labels[val], embeddings[test], labels[test], config)
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    spec, held = embed_photos(judge, prepared, folder, val | test)
+    in_val = val[val | test]
+    calibration, verification = calibrate_and_verify(held[in_val], labels[val], held[~in_val], labels[test], config)
     torch.save(judge.state(), folder / "judge.pt")
-    np.save(folder / "photo_embeddings.npy", embeddings.numpy())
+    size = prepared.manifest["params"]["faces"]["judge_size"]
     return finish(folder, key, {"judge": judge.name, "config": config.as_dict(), "crop_size": size, "input_size": judge.input_size,
-                                "embedding_dim": int(embeddings.shape[1]), "training": history,
+                                "embedding_dim": int(held.shape[1]), PHOTO_EMBEDDINGS: spec, "training": history,
                                 "calibration": calibration.as_dict(), "test_verification": verification})
+
+
+def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarray) -> tuple[dict, torch.Tensor]:
+    """The judge's embedding of every photo, written shard by shard beside the prepared dataset's face shards (one
+    ``folder/photo_embeddings/part-NNNNN.parquet`` per face shard, the same rows, column ``embedding``): only one shard's
+    crops and embeddings are held at a time. Returns the shards' spec (as a prepared manifest writes one, for
+    ``batches.ShardLayout.from_spec``) and the embeddings of the photos where ``keep`` holds, in photo order."""
+    from v2f_bench.data import shards
+    from v2f_bench.data.batches import ShardLayout, read_column
+    from v2f_bench.data.prepared import FACE_SHARDS, face_column
+
+    size = prepared.manifest["params"]["faces"]["judge_size"]
+    crops = ShardLayout.from_spec(prepared.manifest["shards"][FACE_SHARDS], face_column(size), prepared.path)  # the local copy
+    (folder / PHOTO_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
+    files, held, dim = [], [], None
+    bar = progress(range(len(crops.files)), f"embedding the photos with the {judge.name} judge", unit="shard")
+    for k in range(len(crops.files)):
+        embedded = judge.embed(read_column(crops, k)).float()
+        dim = embedded.shape[1]
+        name = f"{PHOTO_EMBEDDINGS}/part-{k:05d}.parquet"
+        shards.write_shard(folder / name, {EMBEDDING_COLUMN: embedded.numpy()})
+        files.append({"file": name, "first": crops.first[k], "rows": crops.rows[k]})
+        held.append(embedded[np.asarray(keep[crops.first[k] : crops.first[k] + crops.rows[k]], dtype=bool)])
+        bar.update(1)
+    bar.close()
+    spec = {"files": files, "dtype": "float32", "columns": {EMBEDDING_COLUMN: [int(dim or 0)]}}
+    return spec, torch.cat(held) if held else torch.zeros(0, 0)

@@ -1,0 +1,27 @@
+"""The judge stage: its photo embeddings written as shards beside the prepared dataset's face shards."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from v2f_bench.data.batches import ShardLayout, take_rows
+from v2f_bench.data.prepared import FACE_SHARDS, load_prepared
+from v2f_bench.judges.registry import JUDGES
+from v2f_bench.tasks.judge import EMBEDDING_COLUMN, PHOTO_EMBEDDINGS
+
+
+def test_the_judge_stage_writes_one_embedding_shard_per_face_shard_with_the_embedding_of_every_photo(prepared_dir, trained_stages):
+    prepared = load_prepared(prepared_dir)
+    record = json.loads((trained_stages / "judge" / "stage.json").read_text())
+    layout = ShardLayout.from_spec(record[PHOTO_EMBEDDINGS], EMBEDDING_COLUMN, trained_stages / "judge")
+    faces = prepared.manifest["shards"][FACE_SHARDS]["files"]
+    assert [(p["first"], p["rows"]) for p in faces] == list(zip(layout.first, layout.rows))
+    assert layout.shape == (record["embedding_dim"],) and not (trained_stages / "judge" / "photo_embeddings.npy").exists()
+    state = torch.load(trained_stages / "judge" / "judge.pt", map_location="cpu", weights_only=True)
+    judge = JUDGES[record["judge"]].from_state(state, "cpu")
+    every = judge.embed(prepared.faces(record["crop_size"])).numpy()
+    read = take_rows(layout, np.arange(layout.total))
+    np.testing.assert_allclose(read, every, atol=1e-5)
