@@ -7,7 +7,8 @@
   fitted on the train photos), calibrate tau on the validation photos and measure verification on the
   test photos, real photos only. The stage writes ``<run_dir>/judge`` with its key (``stage_records``):
   the record names the judge and keeps its curve and test verification; ``judge.pt`` holds its
-  ``state()``, from which each generator trial rebuilds it.
+  ``state()``, from which each generator trial rebuilds it; ``photo_embeddings/`` holds every photo's embedding, in
+  shards beside the face shards (``embed_photos``), from which generator trials read what they score against.
 """
 
 from __future__ import annotations
@@ -108,8 +109,13 @@ def judge_data(prepared) -> dict:
     return {"task": JudgeTask, "faces": faces, "labels": labels, "split": split}
 
 
+def judge_size(prepared) -> int:
+    """The side of the face crops the judge reads (the prepared dataset's ``judge_size``)."""
+    return int(prepared.manifest["params"]["faces"]["judge_size"])
+
+
 def _photos(prepared) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    size = prepared.manifest["params"]["faces"]["judge_size"]
+    size = judge_size(prepared)
     return (size, np.asarray(prepared.faces(size)), np.asarray(prepared.arrays["photo_label.npy"]),
             np.asarray(prepared.arrays["photo_split.npy"]))
 
@@ -130,7 +136,7 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     found = cached(folder, key)
     if found is not None and PHOTO_EMBEDDINGS in found:  # older records hold no judge name, or the embeddings as one array
         return found
-    size = prepared.manifest["params"]["faces"]["judge_size"]
+    size = judge_size(prepared)
     judge = chosen(config, device(), input_size=size)
     history = []
     if not judge.pretrained:
@@ -159,7 +165,7 @@ def adopt_judge_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
         state = torch.load(Path(checkpoint) / STATE_FILE, map_location="cpu", weights_only=True)
     settings = check_config(JUDGE_HYPERS, {k: v for k, v in config.items() if k in JUDGE_HYPERS}, "judge")
     judge_config = judge_config_of({**settings, "max_epochs": int(state["epochs_done"])})
-    size = prepared.manifest["params"]["faces"]["judge_size"]
+    size = judge_size(prepared)
     n_classes = int(state["net"]["logits.weight"].shape[0])
     judge_class = get_judge(SEARCHED_JUDGE)
     judge = judge_class(judge_config, device(), input_size=size, net=facenet_network(n_classes, state["net"], embedding=True), n_classes=n_classes)
@@ -185,7 +191,7 @@ def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, prepar
     in_val = val[val | test]
     calibration, verification = calibrate_and_verify(held[in_val], labels[val], held[~in_val], labels[test], config)
     torch.save(judge.state(), folder / "judge.pt")
-    size = prepared.manifest["params"]["faces"]["judge_size"]
+    size = judge_size(prepared)
     return finish(folder, key, {"judge": judge.name, "config": config.as_dict(), "crop_size": size, "input_size": judge.input_size,
                                 "embedding_dim": int(held.shape[1]), PHOTO_EMBEDDINGS: spec, "training": history,
                                 "calibration": calibration.as_dict(), "test_verification": verification})
@@ -200,7 +206,7 @@ def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarra
     from v2f_bench.data.batches import ShardLayout, read_column
     from v2f_bench.data.prepared import FACE_SHARDS, face_column
 
-    size = prepared.manifest["params"]["faces"]["judge_size"]
+    size = judge_size(prepared)
     crops = ShardLayout.from_spec(prepared.manifest["shards"][FACE_SHARDS], face_column(size), prepared.path)  # the local copy
     (folder / PHOTO_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
     files, held, dim = [], [], None
