@@ -124,6 +124,16 @@ class Location:
         except (ValueError, OSError):
             return None
 
+    def sha256(self) -> str:
+        """The SHA-256 of this file, read a block at a time (OSError propagates)."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        with self.fs.open_input_stream(self.path) as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
     # -- writing (OSError propagates: the caller turns it into a one-line UserError naming its option)
 
     def makedirs(self) -> None:

@@ -71,3 +71,24 @@ def test_a_trial_streams_a_fetched_dataset_straight_from_the_s3_server(prepared_
     in_memory = list(InMemoryRows(data["layout"], load_prepared(prepared_dir).voice_features).batches(train, 32, 0, 1))
     assert len(streamed) == len(in_memory) > 1
     assert all(np.array_equal(a[0], b[0]) and np.array_equal(np.asarray(a[1]), np.asarray(b[1])) for a, b in zip(streamed, in_memory))
+
+
+def test_ray_tasks_write_the_shards_straight_to_the_uri_and_drop_rows_there(raw_copy, tmp_path, s3_storage, cache, ray_shared):
+    """``prepare --address ... --out s3://...``: every shard is written to the bucket by the task that computes it (any
+    node reaches it), never into the driver's folder; the rows of an identity dropped at the end are filtered out on the
+    bucket; the dataset is the one a local run writes, byte for byte."""
+    clips = sorted((raw_copy / "voxceleb2" / "dev" / "aac" / "id00234").rglob("*.*"))
+    for clip in clips[:3]:
+        clip.write_bytes(b"")  # id00234 keeps too few usable clips: dropped after its shards are written
+    config = {"shard_clips": 3, "shard_photos": 8}
+    local = prepare(resolve_sources(raw_copy, None, None), tmp_path / "local", PrepareConfig(**config)).manifest
+    uri = str(Location.parse(s3_storage).child("cluster"))
+    written = prepare(resolve_sources(raw_copy, None, None), uri, PrepareConfig(**config), address="auto")
+    assert not written.reused and "id00234" not in {row["voice_id"] for row in written.manifest["identities"]}
+    assert written.manifest["outputs"] == local["outputs"]
+    assert not list(cache.rglob("*.parquet")), "the driver's folder holds the small arrays and the manifest, no shard"
+    shard = Location.parse(uri).child(local["shards"]["voice"]["files"][0]["file"])
+    assert shard.kind() == "file" and shard.sha256() == local["outputs"][local["shards"]["voice"]["files"][0]["file"]]
+    fetched = load_prepared(uri, verify=True)
+    np.testing.assert_array_equal(fetched.voice_features, load_prepared(tmp_path / "local").voice_features)
+    assert prepare(resolve_sources(raw_copy, None, None), uri, PrepareConfig(**config), address="auto").reused

@@ -17,7 +17,8 @@ Everything downstream (searches, reports) reads only this directory. Its files:
   the known answer (``known_answer.py``) is computed; real data has None there.
 
 Memory does not grow with the data: each shard is computed and written by one call (here, or by a Ray task under
-``--address``, which writes it itself), and the driver keeps only each item's outcome (its window count, or why it is
+``--address``, which writes it itself: into the output folder, or straight to the storage URI of ``--out s3://...``,
+which any node of a cluster reaches), and the driver keeps only each item's outcome (its window count, or why it is
 unusable). Rows of identities dropped at the end (too few usable items) are filtered out of their shards one shard at
 a time.
 
@@ -53,7 +54,7 @@ from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_file, sha256_json
 from v2f_bench.parallel import BATCH_SIZE, map_batches
 from v2f_bench.progress import progress
-from v2f_bench.storage import is_uri
+from v2f_bench.storage import Location, is_uri
 
 FORMAT = "v2f_bench.prepared/2"
 VOICE_SHARDS = "voice"
@@ -130,16 +131,13 @@ class _Computed:
 def prepare(paths: sources.SourcePaths, out: Path | str, config: PrepareConfig, address: str | None = None) -> PrepareResult:
     """Prepare ``paths`` into ``out``; reuse ``out`` when its cache key matches. See the module docstring.
 
-    An ``out`` that is a storage URI is built in a local folder of the fetch cache (``remote.default_cache``, one per
-    URI, reused as a local ``out`` is) and published there (``remote.publish``)."""
-    if is_uri(out):
-        local = remote.default_cache() / "published" / sha256_json(str(out))[:32]
-        built = prepare(paths, local, config, address)
-        published = remote.publish(local, str(out))
-        return PrepareResult(str(out), built.manifest, reused=built.reused and not published)
+    An ``out`` that is a storage URI (``_prepare_at_uri``) is reused when it holds this dataset already; otherwise the
+    shards are written there by whoever computes them (the Ray tasks of ``--address``, on any node), and the small arrays
+    and the manifest, built in a local folder of the fetch cache (``remote.default_cache``), follow them."""
     config.validate()
-    out = Path(out).resolve()  # Ray tasks write the shards: a relative path would land in their working directories
-    _check_writable(out)
+    if not is_uri(out):
+        out = Path(out).resolve()  # Ray tasks write the shards: a relative path would land in their working directories
+        _check_writable(out)
     identities, clips, photos, skipped, not_on_disk = _select(paths, config)
     check_identity_rule(config.protocol, identities, config.fractions, config.seed)
     inputs = _hash_inputs(identities, clips, photos, _rootless(skipped, paths), meta_rows=config.protocol == "sf2f")
@@ -147,13 +145,38 @@ def prepare(paths: sources.SourcePaths, out: Path | str, config: PrepareConfig, 
     if known is not None:  # real data keeps its key; a stand-in's key covers the record of how it was made
         inputs["known_generator"] = sha256_json(known)
     cache_key = sha256_json({"format": FORMAT, "version": __version__, "config": _config_dict(config), "inputs": inputs})
+    if is_uri(out):
+        return _prepare_at_uri(paths, str(out), config, address, (identities, clips, photos, skipped, not_on_disk), cache_key, inputs)
     cached = _reusable(out, cache_key)
     if cached is not None:
         return PrepareResult(out, cached, reused=True)
     with _building(out) as folder:
-        computed = _compute(clips, photos, config, address, folder)
+        computed = _compute(clips, photos, config, address, str(folder))
         manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, folder, cache_key, inputs)
     return PrepareResult(out, manifest, reused=False)
+
+
+def _prepare_at_uri(paths, uri: str, config: PrepareConfig, address: str | None, selected: tuple, cache_key: str, inputs: dict) -> PrepareResult:
+    """``prepare`` into a storage URI. A URI that holds a complete dataset of this cache key is reused. Otherwise its
+    manifest is removed first (no reader may meet it beside shards being overwritten), the shards are written to the URI
+    by the processes that compute them, each checksummed as it is read back once there, and the small arrays and the
+    manifest, built locally, are published after them (the manifest last: ``remote.publish``)."""
+    identities, clips, photos, skipped, not_on_disk = selected
+    target = Location.parse(uri)
+    held = remote.held(target, cache_key)
+    if held is not None:
+        return PrepareResult(uri, held, reused=True)
+    local = remote.default_cache() / "published" / sha256_json(uri)[:32]
+    _check_writable(local)
+    try:
+        target.remove(MANIFEST)
+        with _building(local) as folder:
+            computed = _compute(clips, photos, config, address, uri)
+            manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, folder, cache_key, inputs, shard_root=uri)
+    except OSError as exc:
+        raise UserError(f"--out {uri}: cannot write the prepared dataset there ({str(exc).splitlines()[0]}); check the URI and its credentials") from None
+    remote.publish(local, uri, written={part["file"] for kind in (VOICE_SHARDS, FACE_SHARDS) for part in manifest["shards"][kind]["files"]})
+    return PrepareResult(uri, manifest, reused=False)
 
 
 def known_generator(paths: sources.SourcePaths, identities) -> dict | None:
@@ -275,16 +298,18 @@ def _check_writable(out: Path) -> None:
         raise UserError(f"--out {out}: {parent} is not writable; choose a directory you can write to")
 
 
-def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConfig, address: str | None, folder: Path) -> _Computed:
-    """Features and crops, written shard by shard into ``folder`` by whoever computes them (this process, or the Ray task
-    of each shard), so that only per-item outcomes come back: memory stays bounded by the shards in flight."""
+def _compute(clips: Sequence[Clip], photos: Sequence[Photo], config: PrepareConfig, address: str | None, root: str) -> _Computed:
+    """Features and crops, written shard by shard under ``root`` (a local folder or a storage URI) by whoever computes
+    them (this process, or the Ray task of each shard, on any node of the cluster), so that only per-item outcomes come
+    back: memory stays bounded by the shards in flight."""
     voice_jobs = _shard_jobs(len(clips), config.shard_clips, VOICE_SHARDS)
     face_jobs = _shard_jobs(len(photos), config.shard_photos, FACE_SHARDS)
+    base = Location.parse(root)
     for name in (VOICE_SHARDS, FACE_SHARDS):
-        (folder / name).mkdir(parents=True, exist_ok=True)
-    clip_windows = map_batches(_voice_shards, [([clips[i] for i in items], str(folder / file)) for file, items in voice_jobs], _shard_payload,
+        base.child(name).makedirs()
+    clip_windows = map_batches(_voice_shards, [([clips[i] for i in items], str(base.child(file))) for file, items in voice_jobs], _shard_payload,
                                (config.features, config.backend), address, f"voice features ({config.shard_clips} clips a shard)", "shard", batch_size=1)
-    photo_found = map_batches(_face_shards, [([photos[i] for i in items], str(folder / file)) for file, items in face_jobs], _shard_payload,
+    photo_found = map_batches(_face_shards, [([photos[i] for i in items], str(base.child(file))) for file, items in face_jobs], _shard_payload,
                               (config.faces,), address, f"face crops ({config.shard_photos} photos a shard)", "shard", batch_size=1)
     return _Computed(_in_input_order(voice_jobs, clip_windows), _in_input_order(face_jobs, photo_found), voice_jobs, face_jobs)
 
@@ -327,7 +352,8 @@ def _voice_shard(payloads: list, path: str, params: FeatureParams, backend: str)
             if not isinstance(item, str):
                 features.append(item)
     if features:
-        shards.write_shard(path, {VOICE_COLUMN: np.concatenate(features).astype(np.float32, copy=False)})
+        where = Location.parse(path)
+        shards.write_shard(where.path, {VOICE_COLUMN: np.concatenate(features).astype(np.float32, copy=False)}, filesystem=where.fs)
     return outcomes
 
 
@@ -343,7 +369,9 @@ def _face_shard(payloads: list, path: str, params: FaceParams) -> list[tuple[str
         if not isinstance(item, str):
             crops.append(item[0])
     if crops:
-        shards.write_shard(path, {face_column(size): np.stack([crop[k] for crop in crops]) for k, size in enumerate(params.sizes)})
+        where = Location.parse(path)
+        shards.write_shard(where.path, {face_column(size): np.stack([crop[k] for crop in crops]) for k, size in enumerate(params.sizes)},
+                           filesystem=where.fs)
     return outcomes
 
 
@@ -439,9 +467,11 @@ def _photo_batch(payloads: list, params: FaceParams) -> list:
     return out
 
 
-def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed: _Computed, folder: Path, cache_key, inputs) -> dict:
-    """The small arrays (labels, splits, window -> clip) and the manifest, written into ``folder`` beside the shards; the
-    shards lose the rows of identities dropped for too few usable items (each rewritten, one at a time)."""
+def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed: _Computed, folder: Path, cache_key, inputs,
+              shard_root: str | None = None) -> dict:
+    """The small arrays (labels, splits, window -> clip) and the manifest, written into ``folder``; the shards, under
+    ``shard_root`` (default ``folder``), lose the rows of identities dropped for too few usable items (each rewritten, one
+    at a time)."""
     skipped = list(skipped)
     clip_ok = [not isinstance(n, str) for n in computed.clip_windows]
     photo_ok = [found[0] == "found" for found in computed.photo_found]
@@ -460,8 +490,9 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
     label_of_voice = {identity.voice_id: label for label, identity in enumerate(kept)}
     voice_of_face = {identity.face_id: identity.voice_id for identity in kept}
     rows_of_clip = [n if ok else 0 for n, ok in zip(computed.clip_windows, clip_ok)]
-    voice_files = _keep_shard_rows(folder, computed.voice_shards, rows_of_clip, clip_keep)
-    face_files = _keep_shard_rows(folder, computed.face_shards, [int(ok) for ok in photo_ok], photo_keep)
+    root = Location.parse(shard_root or folder)
+    voice_files = _keep_shard_rows(root, computed.voice_shards, rows_of_clip, clip_keep)
+    face_files = _keep_shard_rows(root, computed.face_shards, [int(ok) for ok in photo_ok], photo_keep)
 
     windows = [computed.clip_windows[i] for i in clip_index]
     window_clip = np.repeat(np.arange(len(windows), dtype=np.int32), windows)
@@ -522,18 +553,19 @@ def _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, co
     return manifest
 
 
-def _keep_shard_rows(folder: Path, jobs: list[tuple[str, list[int]]], rows_of_item: list[int], keep: list[bool]) -> list[dict]:
+def _keep_shard_rows(root: Location, jobs: list[tuple[str, list[int]]], rows_of_item: list[int], keep: list[bool]) -> list[dict]:
     """The shards of ``jobs`` with only the rows of kept items (``rows_of_item``: each item's rows in its shard, 0 for an
     unusable one): a shard that loses rows is rewritten, one that keeps none is removed. Returns each remaining shard's
     file, first row, row count and SHA-256, in order (the per-shard checksums of the manifest)."""
     files, first = [], 0
     for file, items in jobs:
         mask = np.repeat([keep[i] for i in items], [rows_of_item[i] for i in items]).astype(bool)
+        where = root.child(file)
         if not mask.any():
-            (folder / file).unlink(missing_ok=True)
+            root.remove(file)
             continue
-        rows = int(mask.sum()) if mask.all() else shards.keep_rows(folder / file, mask)
-        files.append({"file": file, "first": first, "rows": rows, "sha256": sha256_file(folder / file)})
+        rows = int(mask.sum()) if mask.all() else shards.keep_rows(where.path, mask, filesystem=where.fs)
+        files.append({"file": file, "first": first, "rows": rows, "sha256": where.sha256()})
         first += rows
     return files
 

@@ -1,10 +1,11 @@
 """A prepared dataset on a storage URI (``s3://...``, any URI ``pyarrow.fs`` opens): published from a local one, fetched
 into a local cache by checksum.
 
-A cluster's nodes share a prepared dataset through storage rather than a shared disk: ``prepare --out URI`` builds it
-locally and publishes it; ``--prepared URI`` fetches it. Publishing copies every output (small arrays and shards,
-streamed file by file, never whole in memory) and then the manifest, so a reader never meets a manifest whose files are
-not all there; a URI that already holds a manifest of the same cache key with every output is left as it is. Fetching
+A cluster's nodes share a prepared dataset through storage rather than a shared disk: ``prepare --out URI`` has the
+processes that compute the shards (the Ray tasks of ``--address``, on any node) write them to the URI, then publishes the
+small arrays and the manifest it built locally; ``--prepared URI`` fetches it. Publishing copies every output not yet
+there (streamed file by file, never whole in memory) and then the manifest, so a reader never meets a manifest whose
+files are not all there; a URI that already holds a manifest of the same cache key with every output is left as it is. Fetching
 copies into ``<cache>/<cache key>`` every output whose local copy is missing or differs from its SHA-256 in the
 manifest, checks each copied file against that checksum, and writes the manifest last; a second fetch copies nothing.
 """
@@ -26,18 +27,18 @@ def default_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "v2f_bench" / "prepared"
 
 
-def publish(local: Path, uri: str) -> bool:
-    """Copy the prepared dataset at ``local`` to ``uri``, the manifest last; False when ``uri`` already held it."""
+def publish(local: Path, uri: str, written: set[str] = frozenset()) -> bool:
+    """Copy the prepared dataset at ``local`` to ``uri``, the manifest last; False when ``uri`` already held it.
+    ``written``: outputs already at ``uri`` (shards its tasks wrote there), not copied."""
     from pyarrow import fs
 
     manifest = json.loads((Path(local) / MANIFEST).read_text())
     target = Location.parse(uri)
     try:
-        there = _manifest_at(target)
-        if there is not None and there.get("cache_key") == manifest["cache_key"] and _complete(target, there):
+        if held(target, manifest["cache_key"]) is not None:
             return False
         target.remove(MANIFEST)  # first: files overwritten below must never sit beside an earlier dataset's manifest
-        for name in manifest["outputs"]:
+        for name in (name for name in manifest["outputs"] if name not in written):
             target.child(name).parent.makedirs()
             fs.copy_files(str(Path(local) / name), target.child(name).path, source_filesystem=fs.LocalFileSystem(),
                           destination_filesystem=target.fs)
@@ -84,6 +85,14 @@ def _fetch_file(source: Location, name: str, digest: str, file: Path, uri: str) 
         partial.unlink()
         raise UserError(f"{uri}/{name}: content does not match its checksum in {MANIFEST}; publish the dataset again")
     os.replace(partial, file)
+
+
+def held(location: Location, cache_key: str) -> dict | None:
+    """The manifest at ``location`` when it is a dataset of ``cache_key`` with every output there; else None."""
+    there = _manifest_at(location)
+    if there is not None and there.get("cache_key") == cache_key and _complete(location, there):
+        return there
+    return None
 
 
 def _manifest_at(location: Location) -> dict | None:

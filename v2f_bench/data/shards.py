@@ -85,11 +85,12 @@ def assemble(paths: Sequence[str | Path], column: str, dtype: str | np.dtype, sh
     return out
 
 
-def keep_rows(path: str | Path, mask: np.ndarray) -> int:
-    """Rewrite the shard at ``path`` with only the rows where ``mask`` is true (every column); returns the rows left."""
+def keep_rows(path: str | Path, mask: np.ndarray, filesystem=None) -> int:
+    """Rewrite the shard at ``path`` (on ``filesystem``, default the local one) with only the rows where ``mask`` is true
+    (every column); returns the rows left."""
     import pyarrow.parquet as pq
 
-    table = pq.read_table(str(path))
+    table = pq.read_table(str(path), filesystem=filesystem)
     kept = table.filter(np.asarray(mask, dtype=bool))
-    pq.write_table(kept, str(path), row_group_size=max(kept.num_rows, 1), compression="snappy")
+    pq.write_table(kept, str(path), filesystem=filesystem, row_group_size=max(kept.num_rows, 1), compression="snappy")
     return kept.num_rows
