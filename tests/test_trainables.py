@@ -311,7 +311,8 @@ def test_the_chance_line_is_the_score_of_a_generator_that_returns_the_mean_train
     with the same judge, tau, targets and units: a family that returns exactly that face scores exactly its chance line,
     and its identities are collapsed (spread 0)."""
     from v2f_bench.models.family import GENERATOR_HYPERS
-    from v2f_bench.tasks.generator import CHANCE_METRICS, FaceBank, _judge_from, choose_targets, evaluate_generator, mean_training_face
+    from v2f_bench.tasks.generator import CHANCE_METRICS, _judge_from, choose_targets, evaluate_generator
+    from v2f_bench.tasks.trial_photos import FaceBank, mean_training_face
 
     prepared, root, voice, judge = stages
     data = generator_data(prepared, root, voice, judge)

@@ -13,8 +13,8 @@ from v2f_bench.compute import ComputeMeter
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.artifacts import LADDER_FILE, SAMPLE_GENERATED, TEST_METRICS_FILE
-from v2f_bench.tasks.generator import (FaceBank, Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs,
-                                       mean_training_face, rung_fractions)
+from v2f_bench.tasks.generator import Faces, _judge_from, choose_targets, evaluate_generator, generator_data, generator_epochs, rung_fractions
+from v2f_bench.tasks.trial_photos import FaceBank
 
 
 @pytest.fixture(scope="module")
@@ -184,36 +184,6 @@ def test_an_evaluation_that_carries_a_train_eval_count_past_the_next_rung_is_not
     assert [p.row["rung"] for p in points] == [1, 2, 3]
     assert ladder[1]["train_steps"] == ladder[0]["train_steps"] and ladder[1]["eval_flops"] == ladder[0]["eval_flops"]
     assert points[1].row["val_verification_accuracy"] == points[0].row["val_verification_accuracy"]
-
-
-def test_the_face_bank_gives_each_face_as_converting_them_all_at_once_would(data):
-    everything = torch.as_tensor(np.asarray(data["faces"])).permute(0, 3, 1, 2).float() / 255.0
-    index = [5, 0, 5, 3]
-    assert torch.equal(FaceBank(data["faces"])[index], everything[index])
-    small = torch.nn.functional.interpolate(everything, size=(32, 32), mode="area")
-    assert torch.equal(FaceBank(data["faces"], 32)[index], small[index])
-    taken = FaceBank.taken(data["faces"], [5, 3, 0])
-    assert torch.equal(taken[index], everything[index]) and len(taken) == 3
-    assert torch.equal(taken.resized(32)[index], small[index])
-    with pytest.raises(IndexError, match="outside the faces"):
-        taken[[1]]
-    train = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
-    torch.testing.assert_close(mean_training_face(data), everything[train].mean(0, keepdim=True))
-
-
-def test_the_galleries_and_real_sets_read_from_the_judge_shards_are_those_of_every_embedding_at_once(data):
-    """``generator_data`` reads the judge's embedding shards once: each split's identity means are ``metrics.class_means``
-    of that split's photos, and the distribution metrics' real set is the test photos (fewer than ``DISTRIBUTION_REAL_MAX``)."""
-    from v2f_bench import metrics
-
-    every = np.asarray(data["judge"]["photo_emb"])
-    labels, split = np.asarray(data["photo_label"]), np.asarray(data["photo_split"])
-    for name in ("val", "test"):
-        classes, means = metrics.class_means(every[split == name], labels[split == name])
-        got, got_classes = data["judge"]["galleries"][name]
-        assert np.array_equal(got_classes, classes)
-        np.testing.assert_allclose(got, means.numpy(), atol=1e-6)
-    assert np.array_equal(data["judge"]["real_test"], every[split == "test"])
 
 
 def test_a_trial_that_streams_its_photos_scores_as_one_that_holds_them(prepared_dir, trained_stages, data):

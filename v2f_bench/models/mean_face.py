@@ -1,7 +1,7 @@
 """``mean-face``: the reference a generator that ignores the voice reaches: the pixel mean of the training photos,
 the same face for every voice.
 
-It is the chance line of every evaluation (``tasks.generator.mean_training_face``) as a family of its own, so that it
+It is the chance line of every evaluation (``tasks.trial_photos.mean_training_face``) as a family of its own, so that it
 stands in every table, the ladder and the ranking as a row that a family has to beat to have used the voice at all.
 """
 

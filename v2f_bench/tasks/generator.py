@@ -31,6 +31,7 @@ from v2f_bench.storage import Location
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
 from v2f_bench.tasks.judge import EMBEDDING_COLUMN, PHOTO_EMBEDDINGS
+from v2f_bench.tasks.trial_photos import FaceBank, assemble, face_rows, mean_face, mean_training_face, photo_summary, target_embeddings
 from v2f_bench.trials import checkpoint_metrics, run_one
 
 GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verification_accuracy"].mode)
@@ -138,7 +139,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "eval_unit": eval_unit,
         "gallery": gallery_settings(gallery),
         "faces": faces if streams(faces.total * faces.row_bytes) else prepared.faces(64),
-        "mean_face": _mean_face(prepared, photo_split == "train"),
+        "mean_face": mean_face(prepared, photo_split == "train"),
         "photo_label": photo_label,
         "photo_split": photo_split,
         "photo_order": np.argsort(np.argsort(np.array([p["file"] for p in prepared.manifest["photos"]]), kind="stable")),
@@ -149,74 +150,9 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
             "tau": judge["calibration"]["tau"],
             "distance": judge["calibration"]["distance"],
             "photo_emb": embeddings if streams(embeddings.total * embeddings.row_bytes) else assemble(embeddings),
-            **_photo_summary(embeddings, photo_label, photo_split),
+            **photo_summary(embeddings, photo_label, photo_split),
         },
     }
-
-
-DISTRIBUTION_REAL_MAX = 10_000
-"""Real test photos the distribution metrics compare the generated faces with: every one up to this many, else a seeded
-sample of this many (``distribution_real_n`` says which n)."""
-STAGE_FACE_SAMPLE = 5_000
-"""Photo embeddings copied beside a search for the report's t-SNE of the judge's space: all, or a seeded sample of this many."""
-
-
-def assemble(layout: ShardLayout) -> np.ndarray:
-    """A layout's whole column as one array (in memory: the data is under the streaming rule's size)."""
-    from v2f_bench.data import shards
-
-    return shards.assemble(layout.files, layout.column, layout.dtype, layout.shape, layout.total)
-
-
-def _photo_summary(embeddings: ShardLayout, labels: np.ndarray, split: np.ndarray) -> dict:
-    """What the evaluations read of the real photos' judge embeddings, from one pass over their shards (one in memory at a
-    time): ``galleries``, each split's (unit mean embedding of each identity, the identities) as ``metrics.class_means``
-    computes them (summed in float64); ``real_test``, the test photos' embeddings, or a seeded sample of
-    ``DISTRIBUTION_REAL_MAX``; ``sample``, (embeddings, labels) of ``STAGE_FACE_SAMPLE`` photos at most, for the report."""
-    from v2f_bench.data.batches import read_column
-
-    rng = np.random.default_rng(0)
-
-    def at_most(rows: np.ndarray, n: int) -> np.ndarray:
-        return rows if len(rows) <= n else np.sort(rng.choice(rows, size=n, replace=False))
-
-    test_rows = at_most(np.flatnonzero(split == "test"), DISTRIBUTION_REAL_MAX)
-    sample_rows = at_most(np.arange(len(labels)), STAGE_FACE_SAMPLE)
-    n_classes = int(labels.max()) + 1 if len(labels) else 0
-    sums = {name: np.zeros((n_classes, embeddings.shape[0])) for name in ("val", "test")}
-    real, sample = [], []
-    for k in range(len(embeddings.files)):
-        rows = read_column(embeddings, k).astype(np.float64)
-        here = slice(embeddings.first[k], embeddings.first[k] + embeddings.rows[k])
-        unit = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-        for name, total in sums.items():
-            mine = split[here] == name
-            np.add.at(total, labels[here][mine], unit[mine])
-        for chosen, out in ((test_rows, real), (sample_rows, sample)):
-            inside = chosen[(chosen >= here.start) & (chosen < here.stop)]
-            out.append(rows[inside - here.start].astype(np.float32))
-    galleries = {}
-    for name, total in sums.items():
-        classes = np.unique(labels[split == name])
-        means = total[classes]
-        galleries[name] = ((means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)).astype(np.float32), classes)
-    dim = embeddings.shape[0]
-    return {"galleries": galleries, "real_test": np.concatenate(real) if real else np.zeros((0, dim), np.float32),
-            "sample": (np.concatenate(sample) if sample else np.zeros((0, dim), np.float32), labels[sample_rows])}
-
-
-def _mean_face(prepared: PreparedDataset, train: np.ndarray) -> np.ndarray:
-    """The pixel mean of the training photos' 64-px faces, (1, 3, 64, 64) float32 on [0, 1] (summed in float64, a shard at a
-    time from the local copy): the constant generator of the chance line (``mean_training_face``)."""
-    from v2f_bench.data.batches import read_column
-
-    layout = ShardLayout.from_spec(prepared.manifest["shards"][FACE_SHARDS], face_column(64), prepared.path)
-    total = torch.zeros((1, 3, 64, 64), dtype=torch.float64)
-    for k in range(len(layout.files)):
-        mine = np.asarray(train[layout.first[k] : layout.first[k] + layout.rows[k]], dtype=bool)
-        rows = torch.from_numpy(np.ascontiguousarray(read_column(layout, k)[mine])).permute(0, 3, 1, 2).float() / 255.0
-        total += rows.sum(0, keepdim=True, dtype=torch.float64)
-    return (total / max(int(np.sum(train)), 1)).float().numpy()
 
 
 def gallery_settings(gallery: dict | None = None) -> dict:
@@ -287,7 +223,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         torch.set_rng_state(state["rng"])
         position = dict(state.get("position") or {"epoch": state["epoch"] + 1, "batch": 0, "rung": 0, "picks": None})
         ladder = list(state.get("ladder", []))
-    faces = FaceBank.taken(data["faces"], _face_rows(data, targets, settings["pairing"], family.reference))
+    faces = FaceBank.taken(data["faces"], face_rows(data, targets, settings["pairing"], family.reference))
     train_faces = faces.resized(size)
     target_emb = target_embeddings(data, targets)
     shown = Faces(family, faces.side)
@@ -392,66 +328,6 @@ def _reference_points(family, meter, point, position: dict, data: dict, voice, f
         yield point(epoch, None, again=True)
 
 
-class FaceBank:
-    """The real faces a trial reads: uint8 (n, H, W, 3) rows (``rows``: the photos they are, sorted; None: every photo, in
-    order), never converted whole; ``bank[index]`` (photo indices) is those faces as float (n, 3, S, S) on [0, 1], resized
-    (area) when ``size`` S differs from H. A trial so holds in floats only the faces of one batch (or of the identities'
-    targets); each face's values are those of converting every face at once (the conversion and resizing are per image)."""
-
-    def __init__(self, array: np.ndarray, size: int | None = None, rows: np.ndarray | None = None):
-        self.array = shared_tensor(array)
-        self.side = int(size or self.array.shape[1])
-        self.rows = None if rows is None else np.asarray(rows)
-
-    @classmethod
-    def taken(cls, source, rows) -> FaceBank:
-        """The bank of photos ``rows`` only, taken from ``source`` (the faces array, or their shards' layout: ``take``)."""
-        rows = np.unique(np.asarray(rows, dtype=np.int64))
-        return cls(take(source, rows), rows=rows)
-
-    def resized(self, size: int) -> FaceBank:
-        """The same faces, read at ``size`` pixels (sharing the rows)."""
-        bank = FaceBank.__new__(FaceBank)
-        bank.array, bank.side, bank.rows = self.array, int(size), self.rows
-        return bank
-
-    def __len__(self) -> int:
-        return len(self.array)
-
-    def __getitem__(self, index) -> torch.Tensor:
-        index = np.asarray(index)
-        if self.rows is not None:
-            at = np.searchsorted(self.rows, index)
-            if index.size and (at.max() >= len(self.rows) or not np.array_equal(self.rows[at], index)):
-                raise IndexError("photos outside the faces this trial took")
-            index = at
-        rows = self.array[torch.as_tensor(index, dtype=torch.long)].permute(0, 3, 1, 2).float() / 255.0
-        if rows.shape[-1] == self.side:
-            return rows
-        return torch.nn.functional.interpolate(rows, size=(self.side, self.side), mode="area")
-
-
-def take(source, rows) -> np.ndarray:
-    """Rows ``rows`` of a trial's per-photo data: an array held in memory, or the layout of its shards, read shard by
-    shard (``batches.take_rows``) when it is streamed."""
-    from v2f_bench.data.batches import take_rows
-
-    return take_rows(source, rows) if isinstance(source, ShardLayout) else np.asarray(source)[np.asarray(rows, dtype=np.int64)]
-
-
-def _face_rows(data: dict, targets: np.ndarray, pairing: str, reference: bool) -> np.ndarray:
-    """The photos a trial reads the faces of: the identities' targets, and every training photo when it pairs windows with
-    all of an identity's faces (``pairing: all-faces``) or fits on them (a reference family)."""
-    if pairing == "all-faces" or reference:
-        return np.union1d(targets, np.flatnonzero(np.asarray(data["photo_split"]) == "train"))
-    return np.asarray(targets)
-
-
-def target_embeddings(data: dict, targets: np.ndarray) -> torch.Tensor:
-    """(C, D): row c is the judge embedding of identity c's target photo."""
-    return torch.as_tensor(take(data["judge"]["photo_emb"], targets)).float()
-
-
 class Faces:
     """A family seen at ``side`` pixels: its ``generate`` upsampled (bilinear) when it generates smaller faces
     (``image_size`` 32), so that the judge, Table II and the samples always meet faces of the real faces' size."""
@@ -540,7 +416,7 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
 
     One face per clip (from the clip's mean window embedding). Table I compares its judge embedding
     with the identity's target face at the calibrated tau; the identity metrics compare it with
-    the per-identity mean embedding of the same split's real photos (``_photo_summary``'s gallery: no photo the
+    the per-identity mean embedding of the same split's real photos (``photo_summary``'s gallery: no photo the
     generator trained on, and it works for identity-disjoint splits), over all of the split's
     identities (``top1``, ``recall@K``) and over drawn galleries of ``data["gallery"]["size"]``
     identities, ``["draws"]`` per face, seed 0 so every epoch and trial meets the same galleries
@@ -549,7 +425,7 @@ def evaluate_generator(family, judge, data: dict, faces, targets, split: str, de
     distinct the identities' faces are (0: collapsed). ``judge`` (a ``judges.base.Judge``) resizes the 64-px faces itself.
 
     On the test split, the distribution metrics (``metrics.distribution``: FD, KID, precision, recall, density and
-    coverage of the generated faces against the split's real photos, at most ``DISTRIBUTION_REAL_MAX``, in the judge's
+    coverage of the generated faces against the split's real photos, at most ``trial_photos.DISTRIBUTION_REAL_MAX``, in the judge's
     embedding space, with their n); they
     are not measured on validation, where nothing selects on them.
 
@@ -591,16 +467,10 @@ CHANCE_METRICS = ("verification_accuracy", "matching_1to2", "top1")
 whose chance a fixed face reveals (its Table II is no chance level: a mean face can be close in pixels)."""
 
 
-def mean_training_face(data: dict) -> torch.Tensor:
-    """The pixel mean of the training photos' faces, (1, 3, H, W) on [0, 1] (``_mean_face``): the constant generator of the
-    chance line."""
-    return torch.as_tensor(data["mean_face"])
-
-
 def identity_scores(emb: torch.Tensor, labels: np.ndarray, data: dict, target_emb: torch.Tensor, split: str) -> dict[str, float]:
     """Table I and the identity metrics of ``evaluate_generator`` for generated faces of judge embeddings ``emb`` (N, D)
     and identities ``labels``; ``target_emb`` (C, D) holds each identity's target embedding, and the gallery is each
-    identity's mean embedding over the ``split``'s real photos (``_photo_summary``: the metrics' ``class_means`` of those
+    identity's mean embedding over the ``split``'s real photos (``photo_summary``: the metrics' ``class_means`` of those
     means are the means themselves)."""
     target_emb = target_emb[torch.as_tensor(labels, dtype=torch.long)]
     gallery, gallery_labels = data["judge"]["galleries"][split]
