@@ -470,10 +470,10 @@ def matching_1to2(
     """
     if impostors not in ("all", "random"):
         raise ValueError(f"unknown impostors mode {impostors!r}; use 'all' or 'random'")
+    if len(np.unique(_label_array(gallery_labels, "gallery_labels"))) < 2:
+        raise ValueError("1:2 matching needs at least two identities in the gallery")
     total, count, shift = 0.0, 0, None
     for rows, scores, true, n_classes in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
-        if n_classes < 2:
-            raise ValueError("1:2 matching needs at least two identities in the gallery")
         true_score = _true_scores(scores, true)
         if impostors == "all":
             wins = _pairwise_wins(true_score, scores).scatter(1, true.view(-1, 1), 0.0)

@@ -25,3 +25,21 @@ def test_the_judge_stage_writes_one_embedding_shard_per_face_shard_with_the_embe
     every = judge.embed(prepared.faces(record["crop_size"])).numpy()
     read = take_rows(layout, np.arange(layout.total))
     np.testing.assert_allclose(read, every, atol=1e-5)
+
+
+def test_a_stage_whose_embeddings_are_one_array_is_embedded_again_with_the_same_judge(prepared_dir, staged_run_dir):
+    """A judge stage from before the embedding shards (``photo_embeddings.npy``) keeps its judge: the same ``judge.pt`` is
+    loaded and embeds the photos into shards; nothing is trained again."""
+    from v2f_bench.judge import JudgeConfig
+    from v2f_bench.tasks.judge import judge_stage
+
+    folder = staged_run_dir / "judge"
+    record = json.loads((folder / "stage.json").read_text())
+    before = torch.load(folder / "judge.pt", map_location="cpu", weights_only=True)
+    old = {key: value for key, value in record.items() if key != PHOTO_EMBEDDINGS}
+    (folder / "stage.json").write_text(json.dumps(old))
+    again = judge_stage(load_prepared(prepared_dir), staged_run_dir, JudgeConfig(epochs=1))
+    assert again[PHOTO_EMBEDDINGS] == record[PHOTO_EMBEDDINGS] and again["training"] == record["training"]
+    after = torch.load(folder / "judge.pt", map_location="cpu", weights_only=True)
+    assert all(torch.equal(before["net"][k], after["net"][k]) for k in before["net"])
+    assert again["calibration"]["tau"] == record["calibration"]["tau"]

@@ -87,6 +87,11 @@ class ShardLayout:
         or a storage URI)."""
         from v2f_bench.storage import Location, is_uri
 
+        if column not in spec["columns"]:
+            from v2f_bench.errors import UserError
+
+            raise UserError(f"{base}: no {column} column in its shards (it has {', '.join(sorted(spec['columns']))}); prepare the dataset "
+                            "again with that size")
         parts = spec["files"]
         if is_uri(str(base)):
             files = tuple(str(Location.parse(str(base)).child(p["file"])) for p in parts)
@@ -223,8 +228,7 @@ def take_rows(layout: ShardLayout, index) -> np.ndarray:
     out = np.empty((len(index), *layout.shape), dtype=layout.dtype)
     if len(index) and (index.min() < 0 or index.max() >= layout.total):
         raise IndexError(f"rows {index.min()}..{index.max()} of a column of {layout.total}")
-    ends = np.cumsum(layout.rows)
-    shard = np.searchsorted(ends, index, side="right")
+    shard = np.searchsorted(layout.first, index, side="right") - 1
     for k in np.unique(shard):
         where = np.flatnonzero(shard == k)
         out[where] = read_column(layout, int(k))[index[where] - layout.first[k]]

@@ -168,13 +168,13 @@ def _prepare_at_uri(paths, uri: str, config: PrepareConfig, address: str | None,
         return PrepareResult(uri, held, reused=True)
     local = remote.default_cache() / "published" / sha256_json(uri)[:32]
     _check_writable(local)
-    try:
-        target.remove(MANIFEST)
-        with _building(local) as folder:
+    target.remove(MANIFEST)
+    with _building(local) as folder:
+        try:  # here, not in _building: a failure on the bucket must name the URI, not the local folder
             computed = _compute(clips, photos, config, address, uri)
             manifest = _assemble(paths, config, identities, clips, photos, skipped, not_on_disk, computed, folder, cache_key, inputs, shard_root=uri)
-    except OSError as exc:
-        raise UserError(f"--out {uri}: cannot write the prepared dataset there ({str(exc).splitlines()[0]}); check the URI and its credentials") from None
+        except OSError as exc:
+            raise UserError(f"--out {uri}: cannot write the prepared dataset there ({str(exc).splitlines()[0]}); check the URI and its credentials") from None
     remote.publish(local, uri, written={part["file"] for kind in (VOICE_SHARDS, FACE_SHARDS) for part in manifest["shards"][kind]["files"]})
     return PrepareResult(uri, manifest, reused=False)
 
@@ -687,19 +687,20 @@ class PreparedDataset:
                            np.asarray(self.arrays["window_clip.npy"]), np.asarray(self.arrays["window_split.npy"]),
                            params["fractions"], params["seed"])
 
-    def faces(self, size: int) -> np.ndarray:
-        """(P, size, size, 3) uint8: every photo's crop at ``size``, in photo order."""
+    def faces(self, size: int, keep: bool = True) -> np.ndarray:
+        """(P, size, size, 3) uint8: every photo's crop at ``size``, in photo order (kept for the next call unless ``keep``
+        is False)."""
         column = face_column(size)
         if column not in self.manifest["shards"][FACE_SHARDS]["columns"]:
             sizes = sorted(int(name.split("_")[1]) for name in self.manifest["shards"][FACE_SHARDS]["columns"])
             raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(f'{s}x{s}' for s in sizes)})")
-        return self._column(FACE_SHARDS, column, self.manifest["summary"]["photos"])
+        return self._column(FACE_SHARDS, column, self.manifest["summary"]["photos"], keep)
 
     def shard_files(self, kind: str) -> list[Path]:
         """The files of the ``voice`` or ``faces`` shards, in row order."""
         return [self.path / part["file"] for part in self.manifest["shards"][kind]["files"]]
 
-    def _column(self, kind: str, column: str, total: int) -> np.ndarray:
+    def _column(self, kind: str, column: str, total: int, keep: bool = True) -> np.ndarray:
         key = f"{kind}/{column}"
         if key not in self._loaded:
             spec = self.manifest["shards"][kind]
@@ -707,7 +708,7 @@ class PreparedDataset:
                 self._loaded[key] = shards.assemble(self.shard_files(kind), column, spec["dtype"], spec["columns"][column], total)
             except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
                 raise UserError(f"{self.path}: its {kind} shards cannot be read ({str(exc).splitlines()[0]}); prepare the dataset again") from None
-        return self._loaded[key]
+        return self._loaded[key] if keep else self._loaded.pop(key)
 
 
 def load_prepared(path: Path | str, verify: bool = False) -> PreparedDataset:

@@ -109,6 +109,10 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     knows it (as ``families`` is for families), so a judge registered at run time reaches the workers.
     ``gallery`` ({"size": G, "draws": R}, default ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``) sets
     the drawn galleries of ``gallery_recall@K`` (``metrics.gallery_recall``).
+
+    When the data streams (``batches.streams``), ``faces`` and the judge's ``photo_emb`` are their shards' layouts, from
+    which each trial takes its targets' rows: the judge's shards sit in ``run_dir``, which a multi-node cluster must
+    therefore share, as it shares a local prepared dataset.
     """
     if eval_unit not in EVAL_UNITS:
         raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")

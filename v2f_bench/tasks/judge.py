@@ -7,8 +7,8 @@
   fitted on the train photos), calibrate tau on the validation photos and measure verification on the
   test photos, real photos only. The stage writes ``<run_dir>/judge`` with its key (``stage_records``):
   the record names the judge and keeps its curve and test verification; ``judge.pt`` holds its
-  ``state()``, from which each generator trial rebuilds it; ``photo_embeddings/`` holds every photo's embedding, in
-  shards beside the face shards (``embed_photos``), from which generator trials read what they score against.
+  ``state()``, from which each generator trial rebuilds it; ``photo_embeddings/`` holds every photo's embedding, one
+  shard per face shard of the prepared dataset, with the same rows (``embed_photos``), from which generator trials read what they score against.
 """
 
 from __future__ import annotations
@@ -134,13 +134,17 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     folder = Path(run_dir) / "judge"
     key = _judge_key(prepared, config)
     found = cached(folder, key)
-    if found is not None and PHOTO_EMBEDDINGS in found:  # older records hold no judge name, or the embeddings as one array
+    if found is not None and PHOTO_EMBEDDINGS in found:
         return found
+    if found is not None and "judge" in found and (folder / "judge.pt").is_file():  # the embeddings as one array: the same judge, embedded again
+        state = torch.load(folder / "judge.pt", map_location="cpu", weights_only=True)
+        return _calibrated_stage(folder, key, get_judge(found["judge"]).from_state(state, device()), config, prepared, found.get("training", []))
     size = judge_size(prepared)
     judge = chosen(config, device(), input_size=size)
     history = []
     if not judge.pretrained:
-        _, faces, labels, split = _photos(prepared)
+        faces = prepared.faces(size, keep=False)  # not kept: the embedding below reads one shard at a time
+        labels, split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
         train = split == "train"
         bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
@@ -198,8 +202,8 @@ def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, prepar
 
 
 def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarray) -> tuple[dict, torch.Tensor]:
-    """The judge's embedding of every photo, written shard by shard beside the prepared dataset's face shards (one
-    ``folder/photo_embeddings/part-NNNNN.parquet`` per face shard, the same rows, column ``embedding``): only one shard's
+    """The judge's embedding of every photo, written shard by shard (``folder/photo_embeddings/part-NNNNN.parquet``, one per
+    face shard of the prepared dataset, with the same rows, column ``embedding``): only one shard's
     crops and embeddings are held at a time. Returns the shards' spec (as a prepared manifest writes one, for
     ``batches.ShardLayout.from_spec``) and the embeddings of the photos where ``keep`` holds, in photo order."""
     from v2f_bench.data import shards

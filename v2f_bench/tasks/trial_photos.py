@@ -92,15 +92,16 @@ class FaceBank:
 
     @classmethod
     def taken(cls, source, rows) -> FaceBank:
-        """The bank of photos ``rows`` only, taken from ``source`` (the faces array, or their shards' layout: ``take``)."""
+        """The bank a trial reads ``rows`` from: the faces array itself when it is held (shared through the object store,
+        never copied), else photos ``rows`` only, taken from their shards (``take``)."""
+        if not isinstance(source, ShardLayout):
+            return cls(source)
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         return cls(take(source, rows), rows=rows)
 
     def resized(self, size: int) -> FaceBank:
         """The same faces, read at ``size`` pixels (sharing the rows)."""
-        bank = FaceBank.__new__(FaceBank)
-        bank.array, bank.side, bank.rows = self.array, int(size), self.rows
-        return bank
+        return FaceBank(self.array, size, self.rows)
 
     def __len__(self) -> int:
         return len(self.array)
