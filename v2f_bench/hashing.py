@@ -14,10 +14,15 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(block)
+        return sha256_stream(handle)
+
+
+def sha256_stream(stream) -> str:
+    """The hash of everything left in ``stream`` (anything with ``read(n)``: a file, a pyarrow stream), a block at a time."""
+    digest = hashlib.sha256()
+    for block in iter(lambda: stream.read(_CHUNK), b""):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -470,17 +470,18 @@ def matching_1to2(
     """
     if impostors not in ("all", "random"):
         raise ValueError(f"unknown impostors mode {impostors!r}; use 'all' or 'random'")
-    if len(np.unique(_label_array(gallery_labels, "gallery_labels"))) < 2:
+    n_classes = _n_identities(gallery_labels)
+    if n_classes < 2:
         raise ValueError("1:2 matching needs at least two identities in the gallery")
-    total, count, shift = 0.0, 0, None
-    for rows, scores, true, n_classes in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+    if impostors == "random":  # one draw for every face, as one pass draws it
+        shift = np.random.default_rng(seed).integers(1, n_classes, size=len(_label_array(labels, "labels")))
+    total, count = 0.0, 0
+    for rows, scores, true, _ in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
         true_score = _true_scores(scores, true)
         if impostors == "all":
             wins = _pairwise_wins(true_score, scores).scatter(1, true.view(-1, 1), 0.0)
             total += float((wins.sum(dim=1) / (n_classes - 1)).sum())
         else:
-            if shift is None:  # one draw for every face, as one pass draws it
-                shift = np.random.default_rng(seed).integers(1, n_classes, size=len(_label_array(labels, "labels")))
             impostor = (true.cpu().numpy() + shift[rows]) % n_classes
             impostor_t = torch.as_tensor(impostor, device=scores.device).view(-1, 1)
             total += float(_pairwise_wins(true_score, scores.gather(1, impostor_t)).sum())
@@ -522,10 +523,15 @@ def identification(
 
 def _identity_ranks(gen_emb, labels, gallery_emb, gallery_labels) -> tuple[torch.Tensor, int]:
     """(``_ranks`` of every generated face, C), chunk by chunk (``_class_scores``)."""
-    ranks, n_classes = [torch.zeros(0, dtype=torch.long)], len(np.unique(_label_array(gallery_labels, "gallery_labels")))
-    for _, scores, true, n_classes in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
+    ranks = [torch.zeros(0, dtype=torch.long)]
+    for _, scores, true, _ in _class_scores(gen_emb, labels, gallery_emb, gallery_labels):
         ranks.append(_ranks(scores, true).cpu())
-    return torch.cat(ranks), n_classes
+    return torch.cat(ranks), _n_identities(gallery_labels)
+
+
+def _n_identities(gallery_labels) -> int:
+    """C, the identities a gallery holds (those ``class_means`` averages over)."""
+    return len(np.unique(_label_array(gallery_labels, "gallery_labels")))
 
 
 def _recall_key(k: int) -> str:
@@ -571,7 +577,7 @@ def gallery_recall(
     gen, labels = _embeddings(gen_emb, "gen_emb"), _label_array(labels, "labels")
     if len(labels) != gen.shape[0]:
         raise ValueError(f"{len(labels)} labels for {gen.shape[0]} generated embeddings")
-    n, n_classes = len(labels), len(class_means(gallery_emb, gallery_labels)[0])
+    n, n_classes = len(labels), _n_identities(gallery_labels)
     g = gallery_size(n_classes, size)
     draws = 1 if g == n_classes else int(draws)
     if draws < 1:

@@ -126,13 +126,10 @@ class Location:
 
     def sha256(self) -> str:
         """The SHA-256 of this file, read a block at a time (OSError propagates)."""
-        import hashlib
+        from v2f_bench.hashing import sha256_stream
 
-        digest = hashlib.sha256()
         with self.fs.open_input_stream(self.path) as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+            return sha256_stream(stream)
 
     # -- writing (OSError propagates: the caller turns it into a one-line UserError naming its option)
 

@@ -74,11 +74,13 @@ class ShardLayout:
     shape: tuple[int, ...]
 
     @classmethod
-    def of(cls, prepared, kind: str, column: str) -> ShardLayout:
+    def of(cls, prepared, kind: str, column: str, local: bool = False) -> ShardLayout:
         """The layout of ``column`` of a prepared dataset's ``kind`` shards (``voice`` or ``faces``). A dataset fetched from
-        a storage URI is read from there (any node of a cluster can); a local one from its folder, which on a multi-node
-        cluster must be on a file system every node mounts at the same path."""
-        return cls.from_spec(prepared.manifest["shards"][kind], column, getattr(prepared, "source", None) or prepared.path)
+        a storage URI is read from there (any node of a cluster can), unless ``local`` (a pass of this process's own,
+        which reads the fetched copy); a local one from its folder, which on a multi-node cluster must be on a file system
+        every node mounts at the same path."""
+        source = None if local else getattr(prepared, "source", None)
+        return cls.from_spec(prepared.manifest["shards"][kind], column, source or prepared.path)
 
     @classmethod
     def from_spec(cls, spec: dict, column: str, base) -> ShardLayout:

@@ -211,7 +211,7 @@ def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarra
     from v2f_bench.data.prepared import FACE_SHARDS, face_column
 
     size = judge_size(prepared)
-    crops = ShardLayout.from_spec(prepared.manifest["shards"][FACE_SHARDS], face_column(size), prepared.path)  # the local copy
+    crops = ShardLayout.of(prepared, FACE_SHARDS, face_column(size), local=True)
     (folder / PHOTO_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
     files, held, dim = [], [], None
     bar = progress(range(len(crops.files)), f"embedding the photos with the {judge.name} judge", unit="shard")

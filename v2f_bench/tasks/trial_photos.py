@@ -70,7 +70,7 @@ def mean_face(prepared: PreparedDataset, train: np.ndarray) -> np.ndarray:
     time from the local copy): the constant generator of the chance line (``mean_training_face``)."""
     from v2f_bench.data.batches import read_column
 
-    layout = ShardLayout.from_spec(prepared.manifest["shards"][FACE_SHARDS], face_column(64), prepared.path)
+    layout = ShardLayout.of(prepared, FACE_SHARDS, face_column(64), local=True)
     total = torch.zeros((1, 3, 64, 64), dtype=torch.float64)
     for k in range(len(layout.files)):
         mine = np.asarray(train[layout.first[k] : layout.first[k] + layout.rows[k]], dtype=bool)
