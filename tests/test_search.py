@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from v2f_bench.artifacts import OPTUNA_STUDY
+from v2f_bench.artifacts import OPTUNA_STUDY, UNRECORDED_FOLDER
 from v2f_bench.cli import main
 from v2f_bench.data.prepared import load_prepared
 from v2f_bench.judge import JudgeConfig
-from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search
+from v2f_bench.search import SEARCH_RECORD, Budget, best_result, default_space_file, run_search, set_aside_unrecorded
 from v2f_bench.search import search_setup
 from v2f_bench.storage import Location, read_trial_states
 
@@ -105,14 +106,37 @@ def test_a_search_killed_mid_run_resumes_without_losing_or_rerunning_finished_tr
     after = trial_results(experiment)
     for name, rows in before.items():
         assert after[name] == rows, f"finished trial {name} was rerun"
-    assert set(existing) <= set(after), "a trial that existed at the kill was lost"
+    unrecorded = trial_results(experiment / UNRECORDED_FOLDER)
+    assert set(existing) <= set(after) | set(unrecorded), "a trial that existed at the kill was lost"
+    assert set(after) == set(read_trial_states(Location.parse(experiment), Location.parse(experiment).listing(), [])), \
+        "the results hold the trials Ray records; one it never recorded is set aside (the next test)"
     assert all(rows[-1]["epoch"] == 2 for rows in after.values()), "every trial, finished or resumed, ran to its last epoch"
-    # Usually all 4 trials exist now. Ray snapshots the searcher and the trials separately, so a kill
-    # between the two can leave one suggested-but-unrecorded sample that the restored search counts
-    # as spent; it never loses or reruns a trial the snapshot holds.
+    # Usually all 4 trials exist now; the bound allows one sample the restored search counts as spent without a
+    # trial, which the trials' snapshot would miss if the searcher's snapshot were written after it. It never loses or
+    # reruns a trial the snapshot holds.
     assert 3 <= len(after) <= 4
     completed = [t for t in load_study(experiment, "voice").trials if t.state.name == "COMPLETE"]
     assert len(completed) == len(after), "the resumed search went on in the same Optuna study"
+
+
+def test_a_trial_rays_snapshot_never_recorded_is_set_aside_before_a_resume_and_listed_not_counted(diverging_search, tmp_path):
+    """A driver killed after a trial started but before Ray's next snapshot of the search leaves that trial's directory
+    behind; the resumed search runs that place of the budget again, so the old directory must not count as a trial."""
+    from v2f_bench.report.collect import collect
+
+    experiment = Path(shutil.copytree(diverging_search.experiment, tmp_path / "tiny-linear"))
+    recorded = sorted(trial_results(experiment))
+    stray = "train_tiny-linear_0badcafe_5_2026-12-05_00-00-00"
+    shutil.copytree(experiment / recorded[0], experiment / stray)
+    assert len(collect([str(experiment)]).trials) == len(recorded) + 1, "left in place, the report would count it"
+    loc = Location.parse(experiment)
+    assert set_aside_unrecorded(loc) == [stray]
+    assert sorted(trial_results(experiment)) == recorded
+    assert (experiment / UNRECORDED_FOLDER / stray / "result.json").is_file(), "kept, nothing is lost"
+    collection = collect([str(experiment)])
+    assert len(collection.trials) == len(recorded) == 4
+    assert [p for p in collection.problems if f"{UNRECORDED_FOLDER}/{stray}" in p and "not counted" in p]
+    assert set_aside_unrecorded(loc) == [], "the trials Ray records stay where they are"
 
 
 def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path, ray_private):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from v2f_bench.artifacts import OPTUNA_STUDY, SEARCH_RECORD, STAGES_FOLDER
+from v2f_bench.artifacts import OPTUNA_STUDY, SEARCH_RECORD, STAGES_FOLDER, UNRECORDED_FOLDER
 from v2f_bench.cli import main
 from v2f_bench.errors import UserError
 from v2f_bench.install_check import read_lock
@@ -47,6 +47,18 @@ def test_a_uri_keeps_its_query_on_every_child(s3_storage):
     assert trial.parent.parent == root
     trial.write_bytes("result.json", b"{}\n")
     assert Location.parse(str(trial)).read_text("result.json") == "{}\n"
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_folder_moves_whole_on_a_local_path_and_on_a_bucket(where, tmp_path, request):
+    root = Location.parse(tmp_path / "exp" if where == "local" else request.getfixturevalue("s3_storage")).child("move")
+    trial = root.child("trial_1")
+    trial.write_bytes("result.json", b"{}\n")
+    trial.child("checkpoint_000000").write_bytes("state.pt", b"x" * 10)
+    root.move("trial_1", root.child(".aside").child("trial_1"))
+    assert "trial_1" not in root.listing()
+    moved = root.child(".aside").child("trial_1")
+    assert moved.read_text("result.json") == "{}\n" and moved.child("checkpoint_000000").read_bytes("state.pt") == b"x" * 10
 
 
 def test_an_unusable_uri_is_one_line():
@@ -133,11 +145,15 @@ def test_a_search_on_s3_killed_mid_run_resumes_from_the_bucket_keeping_finished_
     driver.wait()
     finished = _finished(exp)
     assert finished, "no trial finished before the time limit"
-    before = {name: text for name, text in _results(exp).items() if any(f"\"{tid}\"" in text for tid in finished)}
+    existing = _results(exp)
+    before = {name: text for name, text in existing.items() if any(f"\"{tid}\"" in text for tid in finished)}
     resumed = subprocess.run(command + ["--resume"], capture_output=True, text=True, timeout=400, env=os.environ.copy())
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     after = _results(exp)
     for name, text in before.items():
         assert after[name] == text, f"finished trial {name} was rerun"
+    assert set(after) == set(read_trial_states(exp, exp.listing(), [])), "the results hold the trials Ray records, and no other"
+    # A trial started after Ray's last snapshot reached the bucket is set aside, not counted (tests/test_search.py).
+    assert set(_results(exp.child(UNRECORDED_FOLDER))) | set(after) >= set(existing), "a trial that existed at the kill was lost"
     assert 3 <= len(after) <= 4
     assert exp.read_bytes(OPTUNA_STUDY), "the study was uploaded into the bucket"

@@ -41,11 +41,19 @@ STAGE_KNOWN_ANSWER = "known_answer.json"
 their labels (t-SNE), the judge's calibration and test verification (tau curve), the identities, and on the
 synthetic stand-in its known answer (``known_answer.study_answer``: the ceiling and the trait probe)."""
 
+EMBEDDING_COLUMN = "embedding"
+"""The column of the embedding shards a stage writes (the voice stage's window embeddings, the judge stage's photo embeddings)."""
+
 RAY_RESULT_FILE = "result.json"
 RAY_PARAMS_FILE = "params.json"
 RAY_ERROR_FILE = "error.txt"
 RAY_PROGRESS_FILE = "progress.csv"
 """Ray Tune's own files in a trial directory (one JSON line per report; the config; the failure log)."""
+TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FILE)
+"""A subdirectory of an experiment holding any of these is a trial directory."""
+UNRECORDED_FOLDER = ".unrecorded"
+"""In an experiment resumed after its driver was killed: the trial directories Ray's last snapshot of the search did not
+record (``search.set_aside_unrecorded``). Ray ran those trials' places again; they are kept here, out of the results."""
 RAY_STATE_PREFIX = "experiment_state-"
 """Ray Tune's snapshots of an experiment's trials: ``experiment_state-<timestamp>.json``."""
 RAY_MARKERS = ("tuner.pkl", ".validate_storage_marker")

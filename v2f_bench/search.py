@@ -294,6 +294,7 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
     from v2f_bench.study import fetch_study
 
     fetch_study(exp)
+    set_aside_unrecorded(exp)
     resources = {"cpu": record["budget"]["cpus_per_trial"], "gpu": record["budget"]["gpus_per_trial"]}
     from v2f_bench.trainables import trainable_for
 
@@ -305,6 +306,37 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
     record["spent"] = spent_compute(results, Budget(**record["budget"]))
     write_record(exp, record)
     return results
+
+
+def set_aside_unrecorded(exp: Location) -> list[str]:
+    """Before a resume: move the trial directories that Ray's newest snapshot of the search does not record into
+    ``UNRECORDED_FOLDER``, and name them on the console; returns their names.
+
+    Ray snapshots the search's trials every few seconds, while each trial writes its results as it goes; a driver killed
+    between a trial's start and the next snapshot leaves that trial's directory behind, unknown to the snapshot. The
+    resumed search knows nothing of it and runs that place of the budget again as a new trial, so the old directory
+    would count as one trial more than the budget (and a second chance for its search). It is kept, out of the results.
+    """
+    from v2f_bench.artifacts import TRIAL_FILES, UNRECORDED_FOLDER
+    from v2f_bench.console import stage
+    from v2f_bench.storage import read_trial_states
+
+    names = exp.listing()
+    recorded = read_trial_states(exp, names, [])
+    if recorded is None:
+        return []
+    stray = [name for name, is_dir in sorted(names.items())
+             if is_dir and name not in recorded and not name.startswith(".") and name != STAGES_FOLDER
+             and any(f in exp.child(name).listing() for f in TRIAL_FILES)]
+    for name in stray:
+        try:
+            exp.move(name, exp.child(UNRECORDED_FOLDER).child(name))
+        except OSError as exc:
+            raise UserError(f"{exp}/{name}: cannot move this trial, which Ray's snapshot does not record, into {UNRECORDED_FOLDER} "
+                            f"({first_line(exc, type(exc).__name__)}); move it out of the experiment by hand and resume again") from None
+        stage(f"{exp}/{name}: a trial started after Ray's last snapshot of the interrupted search; its place in the budget "
+              f"runs again, and its directory is kept in {UNRECORDED_FOLDER}/, out of the results")
+    return stray
 
 
 def check_experiment(storage: str, name: str, target: str, resume: bool) -> dict | None:

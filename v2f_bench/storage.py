@@ -157,6 +157,15 @@ class Location:
             np.save(buffer, np.asarray(value), allow_pickle=False)
             self.write_bytes(name, buffer.getvalue())
 
+    def move(self, name: str, target: Location) -> None:
+        """Move the file or folder ``name`` here to ``target`` (on the same store): copied, then deleted, since an object
+        store has no rename of a folder (OSError propagates)."""
+        from pyarrow import fs
+
+        target.parent.makedirs()
+        fs.copy_files(self.child(name).path, target.path, source_filesystem=self.fs, destination_filesystem=target.fs)
+        self.remove(name)
+
     def remove(self, name: str = "") -> None:
         """Delete the file or folder ``name`` here (this location itself when empty); best effort."""
         target = self.child(name) if name else self

@@ -53,16 +53,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_PROGRESS_FILE, RAY_RESULT_FILE,
-                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE, LADDER_FILE)
+from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_RESULT_FILE,
+                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE, TRIAL_FILES, UNRECORDED_FOLDER, LADDER_FILE)
 from v2f_bench.compute import COMPUTE_KEYS
 from v2f_bench.models.family import reports_per_trial
 from v2f_bench.errors import UserError
 from v2f_bench.storage import Location, read_trial_states
 from v2f_bench.targets import role_of
-
-TRIAL_FILES = (RAY_RESULT_FILE, RAY_PARAMS_FILE, RAY_ERROR_FILE, RAY_PROGRESS_FILE)
-"""A subdirectory of an experiment holding any of these is a trial directory."""
 
 
 STATUSES = ("completed", "stopped", "failed", "unfinished")
@@ -351,6 +348,10 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
     order = list(state or {}) + [name for name in trial_dirs if name not in (state or {})]
     for name in starting:
         problems.append(f"{loc}/{name}: a trial directory with no results yet (a trial just starting?); skipped")
+    if names.get(UNRECORDED_FOLDER):
+        for name in sorted(loc.child(UNRECORDED_FOLDER).listing()):
+            problems.append(f"{loc}/{UNRECORDED_FOLDER}/{name}: a trial of the interrupted search that Ray's snapshot did not record; "
+                            "the resumed search ran its place again, so it is kept but not counted")
 
     trial_rows, epochs_of, ladder_of = [], {}, {}
     for dirname in order:
