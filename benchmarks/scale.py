@@ -7,8 +7,10 @@ each in a child of its own whose peak resident memory (``ru_maxrss`` from ``wait
 - the driver: the voice stage (1 epoch, its trial in a Ray worker) and the judge stage (1 epoch), as ``train``'s driver runs them;
 - one generator trial: ``tasks.generator.generator_epochs`` of the VAE for one epoch (to its evaluation), as a Ray trial
   runs it but without Ray, with the trial data ``generator_data`` builds (which, outside Ray, the trial's process holds);
-  its images/s. At the two largest sizes again with ``--data-path stream``: the faces and judge embeddings stay in their
-  shards and the trial takes its targets' rows from them.
+  its images/s. At the two largest sizes again with ``--data-path stream``: the voice stage's window embeddings stay in
+  their shards and the trial streams them through Ray Data (a local Ray instance of 2 CPUs, started in that child, whose
+  own memory the peak includes), and the faces and judge embeddings stay in their shards and the trial takes its targets'
+  rows from them.
 
 At the largest size, the voice trial's data path: one pass over the training windows from memory (``InMemoryRows``,
 the baseline) and streamed through Ray Data (``StreamedRows``), windows/s; and one training epoch of the voice trial
@@ -130,7 +132,7 @@ def build_section(results: list[dict], stream: dict, sizes, seconds: float) -> S
             Row(f"{n} ids: generator trial throughput", r["trial_out"]["images_per_s"], "images/s", float("nan")),
         ]
         if r["streamed"] is not None:
-            rows.append(Row(f"{n} ids: generator trial peak RSS, photos streamed (--data-path stream)", r["streamed"]["peak"] / MIB, "MiB", float("nan")))
+            rows.append(Row(f"{n} ids: generator trial peak RSS, windows and photos streamed (--data-path stream)", r["streamed"]["peak"] / MIB, "MiB", float("nan")))
     memory_rate, stream_rate = stream["rates"]["memory"], stream["rates"]["stream"]
     rows += [
         Row(f"{sizes[-1]} ids: voice windows from memory, one pass (baseline)", memory_rate, "windows/s"),
@@ -144,15 +146,16 @@ def build_section(results: list[dict], stream: dict, sizes, seconds: float) -> S
     met = growth < TRIAL_GROWTH_GOAL and prepare_growth <= PREPARE_SHARD_MULTIPLE and stream["wait_share"] < WAIT_GOAL
     notes = [
         f"Generator trial peak RSS grows {growth:.2f}x from {sizes[-2]} to {sizes[-1]} identities (goal < {TRIAL_GROWTH_GOAL:g}x); "
-        f"{streamed_growth:.2f}x with its photos streamed.",
+        f"{streamed_growth:.2f}x with its windows and photos streamed.",
         f"prepare's peak RSS grows by {(results[-1]['prepare']['peak'] - results[0]['prepare']['peak']) / MIB:.0f} MiB from {sizes[0]} to "
         f"{sizes[-1]} identities ({results[-1]['windows'] / results[0]['windows']:.0f}x the windows): {prepare_growth:.1f}x its largest "
         f"shard ({shard / MIB:.1f} MiB; goal <= {PREPARE_SHARD_MULTIPLE}x). Most of its peak is fixed: a process that has only imported "
         f"what prepare uses holds {results[0]['baseline']['peak'] / MIB:.0f} MiB; librosa's compiled kernels and the face aligner add the rest.",
         f"The streaming voice epoch ({stream['windows']:,} windows, batch 64) took {stream['epoch_s']:.0f} s and waited for data "
         f"{100 * stream['wait_share']:.1f} % of it (goal < {100 * WAIT_GOAL:g} %): Ray Data reads the next shards while the model trains.",
-        "A generator trial holds its voice embeddings whole (128 floats a window), the faces and judge embeddings of its "
-        "targets (every photo's only in memory mode, under 2 GiB), each split's identity means, and at most "
+        "A generator trial holds the voice embeddings of its validation and test units, its training windows' embeddings "
+        "(128 floats a window: whole in memory mode, else a few shards streamed through Ray Data), the faces and judge "
+        "embeddings of its targets (every photo's only in memory mode, under 2 GiB), each split's identity means, and at most "
         "10,000 real test embeddings; it generates, embeds and scores a split in batches, its identity metrics in chunks of "
         "faces. What still grows from 200 to 1,251 identities is mostly the distribution metrics' working set (PRDC's distance "
         "matrices) reaching its cap of 2,000 points per set, a level it keeps beyond.",
@@ -160,7 +163,7 @@ def build_section(results: list[dict], stream: dict, sizes, seconds: float) -> S
     method = (f"Synthetic stand-in at {', '.join(str(n) for n in sizes)} identities ({CLIPS} clips of 2-3 s and {PHOTOS} photos each, split {FRACTIONS}). "
               "Peak resident memory of each process from `wait4` when it ends (a child per process); prepare with default shards "
               "(64 clips); the driver runs the voice stage (1 epoch) and the judge stage (1 epoch); the generator trial is the VAE's loop "
-              "for 1 epoch to its evaluation, without Ray. Data path: one pass over the training windows at batch 64, "
+              "for 1 epoch to its evaluation, without Ray Tune (streamed: with a local Ray of 2 CPUs for Ray Data). Data path: one pass over the training windows at batch 64, "
               "memory (baseline) against Ray Data streaming, then one streaming training epoch of the voice trial.")
     return Section(title="Scale: memory and data path from 50 to 1,251 identities", method=method, rows=rows,
                    goal=f"trial peak RSS < {TRIAL_GROWTH_GOAL:g}x from 200 to 1,251 ids; prepare peak grows <= {PREPARE_SHARD_MULTIPLE} shards from 50 to 1,251 ids; "
@@ -188,6 +191,12 @@ def _trial(prepared: Path, run_dir: Path, mode: str = "auto") -> None:
     from v2f_bench.tasks.generator import generator_data, generator_epochs
 
     set_data_mode(mode)
+    if mode == "stream":  # the training windows stream through Ray Data, as in a Ray trial
+        import ray
+
+        from v2f_bench.console import ray_init_options
+
+        ray.init(address="local", num_cpus=2, include_dashboard=False, **ray_init_options())
     ds = load_prepared(prepared)
     voice = json.loads((run_dir / "voice" / "stage.json").read_text())
     judge = json.loads((run_dir / "judge" / "stage.json").read_text())

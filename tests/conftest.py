@@ -222,3 +222,18 @@ def s3_storage(s3_endpoint, monkeypatch, request) -> str:
 
 def _s3_keys() -> dict:
     return {"access_key": S3_TEST_ENV["AWS_ACCESS_KEY_ID"], "secret_key": S3_TEST_ENV["AWS_SECRET_ACCESS_KEY"], "region": S3_TEST_ENV["AWS_DEFAULT_REGION"]}
+
+
+def stand_in_voice_stage(prepared, run_dir: Path, windows) -> dict:
+    """A voice stage record whose window embeddings are ``windows`` ((W, D) float32), written as the voice stage writes
+    them (``tasks.voice.write_embeddings``), for tests where the voice encoder is not under test."""
+    from v2f_bench.tasks.voice import WINDOW_EMBEDDINGS, write_embeddings
+    from v2f_bench.voice_encoders.base import VoiceEncoder
+
+    class Given(VoiceEncoder):
+        name, embedding_dim = "test-given", windows.shape[1]
+
+        def window_embeddings(self, prepared, model=None):
+            return windows
+
+    return {"encoder": Given.name, WINDOW_EMBEDDINGS: write_embeddings(Given(), prepared, Path(run_dir) / "voice")}

@@ -50,12 +50,13 @@ def test_the_dlib_judge_calibrates_tau_offline(no_network, prepared_dir, tmp_pat
 
 
 def test_the_ge2e_voice_encoder_embeds_offline(no_network, prepared_dir, tmp_path):
-    from v2f_bench.tasks.voice import voice_stage
+    from v2f_bench.data.batches import whole_column
+    from v2f_bench.tasks.voice import voice_stage, window_layout
 
     prepared = load_prepared(prepared_dir)
     record = voice_stage(prepared, tmp_path, encoder="ge2e")
     assert record["encoder"] == "ge2e"
-    windows = np.load(tmp_path / "voice" / "window_embeddings.npy")
+    windows = whole_column(window_layout(tmp_path, record))
     assert windows.shape == (len(prepared.voice_features), 256)
     assert np.isfinite(windows).all()
 

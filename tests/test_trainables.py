@@ -20,7 +20,8 @@ from v2f_bench.models.registry import FAMILIES, register_family
 from v2f_bench.tasks.base import Context
 from v2f_bench.tasks.generator import GeneratorTask, generator_data
 from v2f_bench.tasks.judge import judge_stage
-from v2f_bench.tasks.voice import VoiceTask, voice_stage
+from v2f_bench.data.batches import whole_column
+from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, VoiceTask, voice_stage, window_layout
 from v2f_bench.trials import run_one
 from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
@@ -82,8 +83,8 @@ def test_the_voice_stage_reports_accuracies_and_exports_embeddings(stages):
     assert voice["val"]["epoch"] == voice["epoch"] == voice["test"]["epoch_of_model"]
     assert 0.0 <= voice["val"]["val_clip_accuracy"] <= 1.0
     assert set(voice["test"]) >= {"test_accuracy", "test_clip_accuracy"}
-    windows = np.load(root / "voice" / "window_embeddings.npy")
-    clips = np.load(root / "voice" / "clip_embeddings.npy")
+    windows = whole_column(window_layout(root, voice))
+    clips = np.load(root / "voice" / CLIP_EMBEDDINGS)
     assert windows.shape == (len(prepared.voice_features), 128)
     assert clips.shape == (len(prepared.manifest["clips"]), 128)
     first = prepared.manifest["clips"][0]

@@ -20,6 +20,7 @@ from v2f_bench.judges.registry import JUDGES, get_judge, judge_class, register_j
 from v2f_bench.artifacts import TEST_METRICS_FILE
 from v2f_bench.compute import ComputeMeter
 from v2f_bench.tasks.generator import generator_data, generator_epochs
+from tests.conftest import stand_in_voice_stage
 from v2f_bench.tasks.judge import judge_stage
 
 
@@ -76,10 +77,8 @@ def test_a_registered_judge_is_offered_validated_calibrated_and_rebuilt_in_a_gen
 
     # voice embeddings of the right shape stand in for the voice stage: the judge is under test here
     rng = np.random.default_rng(0)
-    (tmp_path / "voice").mkdir()
-    np.save(tmp_path / "voice" / "window_embeddings.npy", rng.normal(size=(len(prepared.arrays["window_label.npy"]), 128)).astype(np.float32))
-    np.save(tmp_path / "voice" / "clip_embeddings.npy", rng.normal(size=(len(prepared.manifest["clips"]), 128)).astype(np.float32))
-    data = generator_data(prepared, tmp_path, {}, record)
+    voice = stand_in_voice_stage(prepared, tmp_path, rng.normal(size=(len(prepared.arrays["window_label.npy"]), 128)).astype(np.float32))
+    data = generator_data(prepared, tmp_path, voice, record)
     JUDGES.pop(PixelProjection.name)  # the trial must find the judge in the data it was sent, as a Ray worker does
     try:
         epoch = next(generator_epochs({"family": "vae", "max_epochs": 1, "batch_size": 32}, data, ComputeMeter(1, 0)))

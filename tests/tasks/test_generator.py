@@ -94,7 +94,7 @@ def test_a_rungs_test_values_are_those_of_its_checkpoint_evaluated_directly(data
     config = {"family": "rcgan", "batch_size": 16, "max_epochs": 100, "g_channels": 8, "d_channels": 8}
     points = budgeted(data, {**config, "budget_flops": 4 * step_flops(data, config), "rungs": 2})
     first = points[0]
-    family = data["families"]["rcgan"]({"g_channels": 8, "d_channels": 8}, embed_dim=data["voice_emb"].shape[1], image_size=64)
+    family = data["families"]["rcgan"]({"g_channels": 8, "d_channels": 8}, embed_dim=data["voice"].shape[0], image_size=64)
     family.load_state_dict(first.state["family"])
     faces = FaceBank(data["faces"])
     targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
@@ -147,8 +147,8 @@ def test_a_reference_family_without_a_budget_reports_its_one_fit_at_every_epoch(
 def test_every_point_reports_what_one_face_costs(data):
     """``sample_flops``: one forward pass for the VAE; for diffusion its sampler's steps, so doubling them doubles it."""
     vae = next(generator_epochs({**VAE, "max_epochs": 1}, data, ComputeMeter(1, 0))).row
-    family = data["families"]["vae"]({}, embed_dim=data["voice_emb"].shape[1], image_size=64)
-    assert vae["sample_flops"] == ComputeMeter(1, 0).per_face(lambda: family.generate(torch.zeros(1, data["voice_emb"].shape[1])))
+    family = data["families"]["vae"]({}, embed_dim=data["voice"].shape[0], image_size=64)
+    assert vae["sample_flops"] == ComputeMeter(1, 0).per_face(lambda: family.generate(torch.zeros(1, data["voice"].shape[0])))
     per_face = {}
     for steps in (2, 4):
         config = {"family": "diffusion", "batch_size": 16, "max_epochs": 1, "channels": 8, "steps": steps}
@@ -186,9 +186,10 @@ def test_an_evaluation_that_carries_a_train_eval_count_past_the_next_rung_is_not
     assert points[1].row["val_verification_accuracy"] == points[0].row["val_verification_accuracy"]
 
 
-def test_a_trial_that_streams_its_photos_scores_as_one_that_holds_them(prepared_dir, trained_stages, data):
-    """With ``--data-path stream`` the faces and judge embeddings stay in their shards and a trial takes the rows it uses
-    (its targets) from them: the same metrics as the trial that holds every photo."""
+def test_a_trial_that_streams_its_windows_and_photos_scores_as_one_that_holds_them(prepared_dir, trained_stages, data):
+    """With ``--data-path stream`` the voice windows, the faces and the judge embeddings stay in their shards: a trial reads
+    its training windows through Ray Data in the in-memory path's order and takes the photo rows it uses (its targets):
+    the same metrics as the trial that holds everything."""
     from v2f_bench.data.batches import ShardLayout, set_data_mode
 
     set_data_mode("stream")
@@ -197,6 +198,7 @@ def test_a_trial_that_streams_its_photos_scores_as_one_that_holds_them(prepared_
     finally:
         set_data_mode("auto")
     assert isinstance(streamed["faces"], ShardLayout) and isinstance(streamed["judge"]["photo_emb"], ShardLayout)
+    assert streamed["streamed"] and streamed["voice_emb"] is None and data["voice_emb"] is not None
     config = {"family": "vae", "max_epochs": 1, "batch_size": 16}
     held = next(generator_epochs(dict(config), data, ComputeMeter(1, 0))).row
     read = next(generator_epochs(dict(config), streamed, ComputeMeter(1, 0))).row
@@ -208,7 +210,7 @@ def test_an_evaluation_in_batches_scores_as_one_pass(data, monkeypatch):
     order of float sums."""
     from v2f_bench.tasks import generator
 
-    family = data["families"]["vae"]({}, embed_dim=data["voice_emb"].shape[1], image_size=64)
+    family = data["families"]["vae"]({}, embed_dim=data["voice"].shape[0], image_size=64)
     targets = choose_targets(data["photo_label"], data["photo_split"], GENERATOR_HYPERS["target"].default, 0)
     judge, dev = _judge_from(data, torch.device("cpu")), torch.device("cpu")
     whole = evaluate_generator(Faces(family, 64), judge, data, FaceBank(data["faces"]), targets, "test", dev)

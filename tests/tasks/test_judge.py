@@ -10,7 +10,8 @@ import torch
 from v2f_bench.data.batches import ShardLayout, take_rows
 from v2f_bench.data.prepared import FACE_SHARDS, load_prepared
 from v2f_bench.judges.registry import JUDGES
-from v2f_bench.tasks.judge import EMBEDDING_COLUMN, PHOTO_EMBEDDINGS
+from v2f_bench.artifacts import EMBEDDING_COLUMN
+from v2f_bench.tasks.judge import PHOTO_EMBEDDINGS
 
 
 def test_the_judge_stage_writes_one_embedding_shard_per_face_shard_with_the_embedding_of_every_photo(prepared_dir, trained_stages):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import stand_in_voice_stage
 from v2f_bench.artifacts import STATE_FILE
 from v2f_bench.compute import parse_compute_budget
 from v2f_bench.data.prepared import load_prepared
@@ -144,10 +145,6 @@ def test_tune_judge_adopt_makes_the_best_trial_the_judge_stage_that_generator_co
 
     args = build_parser().parse_args(["train", "vae", *stage, "--judge-config", str(settings_file)])
     assert judge_stage(prepared, run_dir, _judge_config(args)) == record, "the generator command's judge stage is the adopted one"
-    voice = {"encoder": "paper-text"}
-    (run_dir / "voice").mkdir(parents=True)
-    for name in ("window_embeddings.npy", "clip_embeddings.npy"):
-        n = len(prepared.voice_features) if name.startswith("window") else len(prepared.manifest["clips"])
-        np.save(run_dir / "voice" / name, np.zeros((n, 8), np.float32))
+    voice = stand_in_voice_stage(prepared, run_dir, np.zeros((len(prepared.voice_features), 8), np.float32))
     data = generator_data(prepared, run_dir, voice, record)
     assert data["judge"]["name"] == "trained" and data["judge"]["tau"] == record["calibration"]["tau"]

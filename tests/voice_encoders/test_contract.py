@@ -14,7 +14,8 @@ from v2f_bench.search import default_space_file
 from v2f_bench.search import search_setup
 from v2f_bench.tasks.generator import generator_data
 from v2f_bench.tasks.judge import judge_stage
-from v2f_bench.tasks.voice import voice_stage
+from v2f_bench.data.batches import whole_column
+from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, voice_stage, window_layout
 from v2f_bench.trials import run_one
 from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, get_voice_encoder, register_voice_encoder
@@ -35,8 +36,8 @@ def test_each_encoder_gives_finite_window_and_clip_embeddings_of_its_declared_wi
     if cls.trainable:
         request.getfixturevalue("ray_shared")
     record = voice_stage(prepared, tmp_path, ONE_EPOCH if cls.trainable else None, encoder=name)
-    windows = np.load(tmp_path / "voice" / "window_embeddings.npy")
-    clips = np.load(tmp_path / "voice" / "clip_embeddings.npy")
+    windows = whole_column(window_layout(tmp_path, record))
+    clips = np.load(tmp_path / "voice" / CLIP_EMBEDDINGS)
     assert windows.shape == (len(prepared.voice_features), cls.embedding_dim) and windows.dtype == np.float32
     assert clips.shape == (len(prepared.manifest["clips"]), cls.embedding_dim) and clips.dtype == np.float32
     assert np.isfinite(windows).all() and np.isfinite(clips).all() and windows.std() > 0
@@ -77,7 +78,7 @@ def test_a_registered_encoder_feeds_the_voice_stage_and_a_generator_trial(throwa
     judge = JudgeConfig(epochs=1, batch_size=8)
     setup = search_setup("vae", default_space_file("vae"), prepared, tmp_path, {}, judge, voice_encoder=throwaway_encoder.name)
     assert setup.extra["voice_encoder"] == setup.extra["voice_stage"]["encoder"] == throwaway_encoder.name
-    assert setup.data["voice_emb"].shape == (len(prepared.voice_features), throwaway_encoder.embedding_dim)
+    assert setup.data["voice_emb"].shape == (len(prepared.voice_features), throwaway_encoder.embedding_dim) and not setup.data["streamed"]
     data = generator_data(prepared, tmp_path, voice, judge_stage(prepared, tmp_path, judge))
     result = run_one(data, {"family": "vae", "max_epochs": 1}, tmp_path / "trials", "projected")
     assert np.isfinite(result.metrics["val_verification_accuracy"])

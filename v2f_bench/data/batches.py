@@ -237,6 +237,15 @@ def take_rows(layout: ShardLayout, index) -> np.ndarray:
     return out
 
 
+def whole_column(layout: ShardLayout) -> np.ndarray:
+    """The layout's whole column as one array, filled shard by shard: the column plus one shard (for data under the
+    streaming rule's size)."""
+    out = np.empty((layout.total, *layout.shape), dtype=layout.dtype)
+    for k in range(len(layout.files)):
+        out[layout.first[k] : layout.first[k] + layout.rows[k]] = read_column(layout, k)
+    return out
+
+
 def read_column(layout: ShardLayout, k: int) -> np.ndarray:
     """The layout's column of shard ``k`` (a local path or a storage URI) as an (rows, *shape) array."""
     from v2f_bench.storage import Location

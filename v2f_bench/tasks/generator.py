@@ -17,21 +17,23 @@ import numpy as np
 import torch
 
 from v2f_bench import metrics
-from v2f_bench.artifacts import (LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_KNOWN_ANSWER,
+from v2f_bench.artifacts import (EMBEDDING_COLUMN, LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_KNOWN_ANSWER,
                                  STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
 from v2f_bench.compute import counted_flops_key, training_step
-from v2f_bench.data.batches import ShardLayout, streams
+from v2f_bench.data.batches import InMemoryRows, ShardLayout, StreamedRows, streams, take_rows, whole_column
 from v2f_bench.data.prepared import FACE_SHARDS, PreparedDataset, face_column
 from v2f_bench.errors import UserError
 from v2f_bench.judges.registry import JUDGES
 from v2f_bench.models.family import GENERATOR_HYPERS
 from v2f_bench.models.registry import FAMILIES, check_family
-from v2f_bench.runtime import TrialDiverged, device, finite_or_raise, seed_everything, shared_tensor
+from v2f_bench.runtime import TrialDiverged, device, finite_or_raise, seed_everything
 from v2f_bench.storage import Location
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
-from v2f_bench.tasks.judge import EMBEDDING_COLUMN, PHOTO_EMBEDDINGS
-from v2f_bench.tasks.trial_photos import FaceBank, assemble, face_rows, mean_face, mean_training_face, photo_summary, target_embeddings
+from v2f_bench.tasks.judge import PHOTO_EMBEDDINGS
+from v2f_bench.tasks.trial_photos import (STAGE_FACE_SAMPLE, FaceBank, at_most, face_rows, mean_face, mean_training_face, photo_summary,
+                                          target_embeddings)
+from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, window_layout
 from v2f_bench.trials import checkpoint_metrics, run_one
 
 GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verification_accuracy"].mode)
@@ -39,6 +41,8 @@ GENERATOR_OBJECTIVE = ("val_verification_accuracy", metrics.METRICS["verificatio
 
 EVAL_UNITS = ("window", "clip")
 """What one validation or test decision of a generator is (``generator_data``)."""
+EVAL_SPLITS = ("val", "test")
+"""The splits whose units a generator trial evaluates (``generator_data`` keeps only theirs)."""
 
 
 class GeneratorTask(Task):
@@ -110,37 +114,51 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     ``gallery`` ({"size": G, "draws": R}, default ``metrics.GALLERY_SIZE`` and ``GALLERY_DRAWS``) sets
     the drawn galleries of ``gallery_recall@K`` (``metrics.gallery_recall``).
 
-    When the data streams (``batches.streams``), ``faces`` and the judge's ``photo_emb`` are their shards' layouts, from
-    which each trial takes its targets' rows: the judge's shards sit in ``run_dir``, which a multi-node cluster must
-    therefore share, as it shares a local prepared dataset.
+    The evaluation units (``clip_emb``, ``clip_label``, ``clip_split``) are those of the validation and test splits only,
+    whatever the unit; the trials' training windows come from the voice stage's shards (``voice``, their layout):
+    ``voice_emb`` holds them whole when they are under the streaming rule's size (``batches.streams``), else it is None
+    and each trial streams them through Ray Data (``streamed``; ``voice_rows``). ``voice_sample`` is a seeded sample of
+    the clip embeddings with their labels (``trial_photos.STAGE_FACE_SAMPLE`` at most) for the report's t-SNE.
+
+    When the data streams, ``faces`` and the judge's ``photo_emb`` are their shards' layouts, from which each trial takes
+    its targets' rows. The stages' shards sit in ``run_dir``, which a multi-node cluster must therefore share, as it
+    shares a local prepared dataset.
     """
     if eval_unit not in EVAL_UNITS:
         raise UserError(f"--eval-unit {eval_unit!r}: choose one of {', '.join(EVAL_UNITS)}")
     run_dir = Path(run_dir)
     clips = prepared.manifest["clips"]
     label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
-    windows = np.load(run_dir / "voice" / "window_embeddings.npy")
+    windows = window_layout(run_dir, voice)
+    streamed = streams(windows.total * windows.row_bytes)
     window_label = np.asarray(prepared.arrays["window_label.npy"])
     window_split = np.asarray(prepared.arrays["window_split.npy"])
     clip_split = np.array([c["split"] for c in clips])
+    clip_label = np.array([label_of[c["voice_id"]] for c in clips])
+    clip_emb = np.load(run_dir / "voice" / CLIP_EMBEDDINGS)
     photo_label, photo_split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
     faces = ShardLayout.of(prepared, FACE_SHARDS, face_column(64))
     embeddings = ShardLayout.from_spec(judge[PHOTO_EMBEDDINGS], EMBEDDING_COLUMN, run_dir / "judge")
     if eval_unit == "window" or (clip_split == "mixed").any():
-        eval_unit, eval_emb, eval_label, eval_split = "window", windows, window_label, window_split
+        units = np.flatnonzero(np.isin(window_split, EVAL_SPLITS))
+        eval_unit, eval_emb, eval_label, eval_split = "window", take_rows(windows, units), window_label[units], window_split[units]
     else:
-        eval_emb = np.load(run_dir / "voice" / "clip_embeddings.npy")
-        eval_label, eval_split = np.array([label_of[c["voice_id"]] for c in clips]), clip_split
+        units = np.flatnonzero(np.isin(clip_split, EVAL_SPLITS))
+        eval_emb, eval_label, eval_split = clip_emb[units], clip_label[units], clip_split[units]
+    shown = at_most(np.arange(len(clip_emb)), STAGE_FACE_SAMPLE, np.random.default_rng(0))
     return {
         "task": GeneratorTask,
         "families": dict(FAMILIES),
-        "voice_emb": windows,
+        "voice": windows,
+        "voice_emb": None if streamed else whole_column(windows),
+        "streamed": streamed,
         "window_label": window_label,
         "window_split": window_split,
         "clip_emb": eval_emb,
         "clip_label": eval_label,
         "clip_split": eval_split,
         "eval_unit": eval_unit,
+        "voice_sample": (clip_emb[shown], clip_label[shown]),
         "gallery": gallery_settings(gallery),
         "faces": faces if streams(faces.total * faces.row_bytes) else prepared.faces(64),
         "mean_face": mean_face(prepared, photo_split == "train"),
@@ -153,7 +171,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
             "state": torch.load(run_dir / "judge" / "judge.pt", map_location="cpu", weights_only=True),
             "tau": judge["calibration"]["tau"],
             "distance": judge["calibration"]["distance"],
-            "photo_emb": embeddings if streams(embeddings.total * embeddings.row_bytes) else assemble(embeddings),
+            "photo_emb": embeddings if streams(embeddings.total * embeddings.row_bytes) else whole_column(embeddings),
             **photo_summary(embeddings, photo_label, photo_split),
         },
     }
@@ -214,7 +232,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     seed_everything(settings["seed"])
     dev = device()
     size = settings["image_size"]
-    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice_emb"].shape[1], image_size=size, device=dev)
+    family = family_class({k: checked[k] for k in family_class.defaults}, embed_dim=data["voice"].shape[0], image_size=size, device=dev)
     memory = torch.channels_last if settings["channels_last"] else torch.contiguous_format
     for net in family.networks.values():
         net.to(memory_format=memory)
@@ -231,8 +249,8 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     train_faces = faces.resized(size)
     target_emb = target_embeddings(data, targets)
     shown = Faces(family, faces.side)
-    voice = shared_tensor(data["voice_emb"]).float()
-    train = np.flatnonzero(data["window_split"] == "train")
+    voice = voice_rows(data)
+    train = np.asarray(data["window_split"]) == "train"
     photo_pool = _photo_pool(data, settings["pairing"])
     step = training_step(family, settings["precision"], memory, dev)
     budget = settings["budget_flops"]
@@ -265,7 +283,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
                              test=meter.evaluate(lambda: evaluate_generator(shown, judge, data, faces, targets, "test", dev, target_emb)),
                              arrays=meter.evaluate(lambda: sample_faces(shown, data, faces, targets, dev)))
         if not per_face:  # once per trial, on the trained (or fitted) model; a resumed trial keeps its count
-            per_face.append(meter.per_face(lambda: shown.generate(voice[:1].to(dev))))
+            per_face.append(meter.per_face(lambda: shown.generate(torch.zeros(1, data["voice"].shape[0], device=dev))))
         row = {**where, **losses, **evaluated["val"], "sample_flops": per_face[0]}
         finite_or_raise(row, f"{settings['family']} epoch {epoch}")
         test = evaluated["test"]
@@ -286,20 +304,20 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         return
     while position["epoch"] <= settings["max_epochs"]:
         epoch = position["epoch"]
-        generator = torch.Generator().manual_seed(settings["seed"] * 1000 + epoch)
-        order = torch.as_tensor(train)[torch.randperm(len(train), generator=generator)].numpy()
+        generator = torch.Generator().manual_seed(PICKS_SEED + settings["seed"] * 1000 + epoch)
         if position["picks"] is not None:
             generator.set_state(position["picks"])
-        for start in range(position["batch"], len(order), settings["batch_size"]):
-            index = order[start : start + settings["batch_size"]]
-            if len(index) < 2:  # batch norm needs two
+        seen = 0
+        for index, voice_batch in voice.batches(train, settings["batch_size"], settings["seed"], epoch):
+            seen += len(index)
+            if seen <= position["batch"] or len(index) < 2:  # trained before the checkpoint it resumes from; batch norm needs two
                 continue
-            losses = _train_batch(step, meter, voice, train_faces, labels[index], index, targets, photo_pool, generator)
+            losses = _train_batch(step, meter, voice_batch, train_faces, labels[index], targets, photo_pool, generator)
             for key, value in losses.items():
                 sums[key] = sums.get(key, 0.0) + value
             steps += 1
             while fractions and position["rung"] < len(fractions) and counted() >= fractions[position["rung"]] * budget:
-                position.update(batch=start + settings["batch_size"], picks=generator.get_state())
+                position.update(batch=seen, picks=generator.get_state())
                 fraction = fractions[position["rung"]]
                 position["rung"] += 1
                 # a step that crosses two fractions (or, under train+eval, an evaluation that reaches the next fraction)
@@ -316,12 +334,16 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
 
 
 def _reference_points(family, meter, point, position: dict, data: dict, voice, faces, train, fractions: list[float], max_epochs: int):
-    """A reference family's trial (``models.family.ReferenceFamily``): one ``fit`` on the training windows and photos
-    (through ``meter`` as one step, so that what it costs is counted), evaluated once, and that one model reported at every
-    evaluation point the schedule has left: each rung of a budget, or each epoch up to ``max_epochs``."""
+    """A reference family's trial (``models.family.ReferenceFamily``): one ``fit`` on every training window (read whole from
+    ``voice``, a ``voice_rows``) and photo (through ``meter`` as one step, so that what it costs is counted), evaluated once,
+    and that one model reported at every evaluation point the schedule has left: each rung of a budget, or each epoch up
+    to ``max_epochs``."""
     photos = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
     labels, photo_labels = np.asarray(data["window_label"]), np.asarray(data["photo_label"])
-    meter.step(len(train), lambda: family.fit(voice[train], torch.as_tensor(labels[train]), faces[photos], torch.as_tensor(photo_labels[photos])))
+    read = list(voice.batches(train, EVAL_BATCH * 16))
+    index = np.concatenate([i for i, _ in read]) if read else np.zeros(0, dtype=np.int64)
+    windows = torch.cat([w for _, w in read]) if read else torch.zeros(0, data["voice"].shape[0])
+    meter.step(len(index), lambda: family.fit(windows, torch.as_tensor(labels[index]), faces[photos], torch.as_tensor(photo_labels[photos])))
     if fractions:
         for k in range(position["rung"], len(fractions)):
             position["rung"] = k + 1
@@ -392,18 +414,30 @@ def _photo_pool(data: dict, pairing: str) -> list[np.ndarray] | None:
     return [np.flatnonzero((labels == c) & (split == "train")) for c in range(int(labels.max()) + 1)]
 
 
-def _train_batch(step, meter, voice, faces, batch_labels, index, targets, photo_pool, generator) -> dict[str, float]:
-    """One training step through ``meter`` (its FLOPs, steps and images): each window's voice embedding against its
-    identity's target photo, or a random train photo of the identity (``pairing: all-faces``, drawn from ``generator``)."""
+def _train_batch(step, meter, voice_batch, faces, batch_labels, targets, photo_pool, generator) -> dict[str, float]:
+    """One training step through ``meter`` (its FLOPs, steps and images): each window's voice embedding (``voice_batch``)
+    against its identity's target photo, or a random train photo of the identity (``pairing: all-faces``, drawn from
+    ``generator``)."""
     if photo_pool is None:
         photo_index = targets[batch_labels]
     else:
-        picks = torch.randint(0, 2**31 - 1, (len(index),), generator=generator).numpy()
+        picks = torch.randint(0, 2**31 - 1, (len(batch_labels),), generator=generator).numpy()
         photo_index = np.array([photo_pool[c][p % len(photo_pool[c])] for c, p in zip(batch_labels, picks)])
     try:
-        return meter.step(len(index), lambda: step(voice[index], faces[photo_index]))
+        return meter.step(len(batch_labels), lambda: step(voice_batch, faces[photo_index]))
     except FloatingPointError as exc:
         raise TrialDiverged(str(exc)) from None
+
+
+def voice_rows(data: dict):
+    """A trial's training windows (``data.batches``): ``InMemoryRows`` over ``data["voice_emb"]`` when ``generator_data``
+    held them, else ``StreamedRows`` over their shards. An epoch reads them in ``batches.shard_order``'s seeded order."""
+    return StreamedRows(data["voice"]) if data["voice_emb"] is None else InMemoryRows(data["voice"], data["voice_emb"])
+
+
+PICKS_SEED = 1 << 40
+"""Added to an epoch's seed (seed * 1000 + epoch, as ``batches.shard_order`` seeds its order) for the generator that draws
+``all-faces`` photos, so the two draws are independent."""
 
 
 def _judge_from(data: dict, dev):
@@ -501,8 +535,8 @@ def stage_artifacts(prepared: PreparedDataset, data: dict, judge_record: dict) -
 
     known = study_answer(prepared.manifest, data["clip_emb"], data["clip_label"], data["gallery"]["size"])
     return {
-        STAGE_VOICE_EMBEDDINGS: data["clip_emb"],
-        STAGE_VOICE_LABELS: data["clip_label"],
+        STAGE_VOICE_EMBEDDINGS: data["voice_sample"][0],
+        STAGE_VOICE_LABELS: data["voice_sample"][1],
         STAGE_FACE_EMBEDDINGS: data["judge"]["sample"][0],
         STAGE_FACE_LABELS: data["judge"]["sample"][1],
         STAGE_JUDGE: {"judge": judge_record["judge"], "calibration": judge_record["calibration"],

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from v2f_bench.artifacts import STATE_FILE, TEST_METRICS_FILE
+from v2f_bench.artifacts import EMBEDDING_COLUMN, STATE_FILE, TEST_METRICS_FILE
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_json
@@ -179,7 +179,6 @@ def adopt_judge_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
 
 PHOTO_EMBEDDINGS = "photo_embeddings"
 """The judge stage's folder of photo-embedding shards, and its record's key for their shard spec (``embed_photos``)."""
-EMBEDDING_COLUMN = "embedding"
 
 
 def _calibrated_stage(folder: Path, key: str, judge, config: JudgeConfig, prepared: PreparedDataset, history: list) -> dict:

@@ -18,14 +18,13 @@ DISTRIBUTION_REAL_MAX = 10_000
 """Real test photos the distribution metrics compare the generated faces with: every one up to this many, else a seeded
 sample of this many (``distribution_real_n`` says which n)."""
 STAGE_FACE_SAMPLE = 5_000
-"""Photo embeddings copied beside a search for the report's t-SNE of the judge's space: all, or a seeded sample of this many."""
+"""Photo embeddings (and voice clip embeddings) copied beside a search for the report's t-SNE of the judge's (and the voice
+encoder's) space: all, or a seeded sample of this many."""
 
 
-def assemble(layout: ShardLayout) -> np.ndarray:
-    """A layout's whole column as one array (in memory: the data is under the streaming rule's size)."""
-    from v2f_bench.data import shards
-
-    return shards.assemble(layout.files, layout.column, layout.dtype, layout.shape, layout.total)
+def at_most(rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` when there are at most ``n``, else ``n`` of them drawn by ``rng`` without replacement, in their order."""
+    return rows if len(rows) <= n else np.sort(rng.choice(rows, size=n, replace=False))
 
 
 def photo_summary(embeddings: ShardLayout, labels: np.ndarray, split: np.ndarray) -> dict:
@@ -36,12 +35,8 @@ def photo_summary(embeddings: ShardLayout, labels: np.ndarray, split: np.ndarray
     from v2f_bench.data.batches import read_column
 
     rng = np.random.default_rng(0)
-
-    def at_most(rows: np.ndarray, n: int) -> np.ndarray:
-        return rows if len(rows) <= n else np.sort(rng.choice(rows, size=n, replace=False))
-
-    test_rows = at_most(np.flatnonzero(split == "test"), DISTRIBUTION_REAL_MAX)
-    sample_rows = at_most(np.arange(len(labels)), STAGE_FACE_SAMPLE)
+    test_rows = at_most(np.flatnonzero(split == "test"), DISTRIBUTION_REAL_MAX, rng)
+    sample_rows = at_most(np.arange(len(labels)), STAGE_FACE_SAMPLE, rng)
     n_classes = int(labels.max()) + 1 if len(labels) else 0
     sums = {name: np.zeros((n_classes, embeddings.shape[0])) for name in ("val", "test")}
     real, sample = [], []

@@ -4,7 +4,8 @@
   own epoch loop (``VoiceEncoder.epochs``); a finished trial becomes the voice stage (``adopt``).
 - ``voice_stage``: the window and clip embeddings of one voice encoder: a trainable one is trained once
   (one configuration, through its Ray trial) and embeds with its best checkpoint; a pretrained one embeds
-  directly. The stage writes ``<run_dir>/voice`` with its key (``stage_records``).
+  directly. The stage writes ``<run_dir>/voice`` with its key (``stage_records``): the window embeddings as shards
+  (``write_embeddings``), the clip embeddings as one array.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from v2f_bench.artifacts import EMBEDDING_COLUMN
+from v2f_bench.data import shards
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_json
@@ -105,6 +108,10 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     folder = Path(run_dir) / "voice"
     found = cached(folder, _voice_key(prepared, voice_encoder, config))
     if found is not None and "epochs_trained" in found:  # older records paired the last epoch's val with the best epoch's test
+        if WINDOW_EMBEDDINGS not in found:  # a stage from before the embedding shards: its model is embedded again, not retrained
+            (folder / "window_embeddings.npy").unlink(missing_ok=True)
+            found = finish(folder, found["key"], {**_written(voice_encoder, prepared, folder, voice_encoder.load(folder / "best_checkpoint")),
+                                                  **{k: v for k, v in found.items() if k != "key"}})
         return found
     data, config = VoiceTask.trial_data(voice_encoder, prepared, config)
     staging = Path(run_dir) / ".voice-training"
@@ -134,17 +141,14 @@ def _pretrained_voice_stage(prepared: PreparedDataset, run_dir: Path, voice_enco
     folder = Path(run_dir) / "voice"
     key = _voice_key(prepared, voice_encoder, {})
     found = cached(folder, key)
-    if found is not None:
+    if found is not None and WINDOW_EMBEDDINGS in found:
         return found
     started = time.time()
-    windows, clips = voice_encoder.embed(prepared)
-    seconds = time.time() - started
     shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    np.save(folder / "window_embeddings.npy", windows)
-    np.save(folder / "clip_embeddings.npy", clips)
+    written = _written(voice_encoder, prepared, folder)
     return finish(folder, key, {"encoder": voice_encoder.name, "trainable": False, "embedding_dim": voice_encoder.embedding_dim,
-                                 "config": {}, "epoch": None, "epochs_trained": 0, "val": {}, "test": {}, "embed_seconds": seconds})
+                                 "config": {}, "epoch": None, "epochs_trained": 0, "val": {}, "test": {},
+                                 "embed_seconds": time.time() - started, **written})
 
 
 def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, result, encoder: str | None = None) -> dict:
@@ -163,10 +167,46 @@ def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
     local = Path(last_checkpoint(result).to_directory(str(folder / "best_checkpoint")))
     model = voice_encoder.load(local)
     outcome = checkpoint_metrics(result)
-    windows, clips = voice_encoder.embed(prepared, model)
-    np.save(folder / "window_embeddings.npy", windows)
-    np.save(folder / "clip_embeddings.npy", clips)
+    written = _written(voice_encoder, prepared, folder, model)
     val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
     return finish(folder, key, {"encoder": voice_encoder.name, "trainable": True, "embedding_dim": voice_encoder.embedding_dim,
                                  "config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
-                                 "val": val, "test": outcome["test"]})
+                                 "val": val, "test": outcome["test"], **written})
+
+
+WINDOW_EMBEDDINGS = "window_embeddings"
+"""The voice stage's folder of window-embedding shards, and its record's key for their shard spec (``write_embeddings``)."""
+CLIP_EMBEDDINGS = "clip_embeddings.npy"
+"""The voice stage's clip embeddings, (C, D) float32: each clip's mean window embedding."""
+
+
+def write_embeddings(voice_encoder, prepared: PreparedDataset, folder: Path, model=None) -> dict:
+    """Embed every window with ``voice_encoder`` and write the embeddings shard by shard
+    (``folder/window_embeddings/part-NNNNN.parquet``, one per voice shard of the prepared dataset, the same rows, column
+    ``artifacts.EMBEDDING_COLUMN``), and the clip embeddings (their windows' means, summed in float64) as ``CLIP_EMBEDDINGS``;
+    one shard's embeddings are held at a time. Returns the shards' spec (for ``batches.ShardLayout.from_spec``)."""
+    window_clip = np.asarray(prepared.arrays["window_clip.npy"])
+    n_clips = int(window_clip.max()) + 1
+    sums = np.zeros((n_clips, voice_encoder.embedding_dim), dtype=np.float64)
+    (folder / WINDOW_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
+    files = []
+    for k, (part, windows) in enumerate(voice_encoder.checked_shards(prepared, model)):
+        name = f"{WINDOW_EMBEDDINGS}/part-{k:05d}.parquet"
+        shards.write_shard(folder / name, {EMBEDDING_COLUMN: windows})
+        files.append({"file": name, "first": part["first"], "rows": part["rows"]})
+        np.add.at(sums, window_clip[part["first"] : part["first"] + part["rows"]], windows)
+    np.save(folder / CLIP_EMBEDDINGS, (sums / np.bincount(window_clip, minlength=n_clips)[:, None]).astype(np.float32))
+    return {"files": files, "dtype": "float32", "columns": {EMBEDDING_COLUMN: [voice_encoder.embedding_dim]}}
+
+
+def window_layout(run_dir: Path, record: dict):
+    """The ``batches.ShardLayout`` of the window embeddings of the voice stage in ``run_dir`` whose record is ``record``."""
+    from v2f_bench.data.batches import ShardLayout
+
+    return ShardLayout.from_spec(record[WINDOW_EMBEDDINGS], EMBEDDING_COLUMN, Path(run_dir) / "voice")
+
+
+def _written(voice_encoder, prepared: PreparedDataset, folder: Path, model=None) -> dict:
+    """The stage record's entry for the embeddings ``write_embeddings`` writes into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    return {WINDOW_EMBEDDINGS: write_embeddings(voice_encoder, prepared, folder, model)}

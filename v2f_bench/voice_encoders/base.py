@@ -1,7 +1,8 @@
 """The voice-encoder interface: what turns a prepared dataset into voice embeddings.
 
 An encoder gives one embedding per prepared voice window, (W, D) float32, and one per clip, (C, D)
-= the mean of that clip's windows (``clip_means``). Generators read only these arrays, so any
+= the mean of that clip's windows (``clip_means``). The voice stage takes the window embeddings one prepared voice
+shard at a time (``checked_shards``) and writes them as shards beside it. Generators read only these arrays, so any
 width D works downstream (a family is built with ``embed_dim = D``).
 
 Two kinds:
@@ -19,11 +20,13 @@ call to ``register_voice_encoder``); the stages, the CLI and the report find it 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
+from v2f_bench.data.prepared import VOICE_SHARDS
 from v2f_bench.hyperparameters import Hyper
 
 
@@ -48,12 +51,32 @@ class VoiceEncoder:
         """(W, embedding_dim) float32, row i for prepared window i; ``model`` is what ``load`` returned (trainable ones)."""
         raise NotImplementedError
 
+    def shard_embeddings(self, prepared, model=None) -> Iterator[np.ndarray]:
+        """The window embeddings one prepared voice shard at a time, in shard order. By default ``window_embeddings`` cut
+        at the shards; an encoder that reads the prepared features shard by shard overrides it, so that a stage holds one
+        shard's embeddings at a time."""
+        windows = self.window_embeddings(prepared, model)
+        for part in prepared.manifest["shards"][VOICE_SHARDS]["files"]:
+            yield windows[part["first"] : part["first"] + part["rows"]]
+
+    def checked_shards(self, prepared, model=None) -> Iterator[tuple[dict, np.ndarray]]:
+        """(the voice shard's spec {"file", "first", "rows"}, its windows' embeddings as (rows, embedding_dim) float32) for
+        every prepared voice shard; an encoder that gives another shape or count is a ValueError naming it."""
+        parts = prepared.manifest["shards"][VOICE_SHARDS]["files"]
+        given = 0
+        for part, windows in zip(parts, self.shard_embeddings(prepared, model)):
+            windows = np.ascontiguousarray(windows, dtype=np.float32)
+            given += 1
+            if windows.shape != (part["rows"], self.embedding_dim):
+                raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape} for voice shard {part['file']}, "
+                                 f"expected {(part['rows'], self.embedding_dim)}")
+            yield part, windows
+        if given != len(parts):
+            raise ValueError(f"voice encoder {self.name!r} gave embeddings for {given} voice shards of {len(parts)}")
+
     def embed(self, prepared, model=None) -> tuple[np.ndarray, np.ndarray]:
-        """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows), float32."""
-        windows = np.ascontiguousarray(self.window_embeddings(prepared, model), dtype=np.float32)
-        expected = (prepared.n_windows, self.embedding_dim)
-        if windows.shape != expected:
-            raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape}, expected {expected}")
+        """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows), float32, whole in memory."""
+        windows = np.concatenate([w for _, w in self.checked_shards(prepared, model)])
         return windows, clip_means(windows, np.asarray(prepared.arrays["window_clip.npy"]))
 
     def cache_inputs(self) -> dict:

@@ -54,19 +54,21 @@ class PaperCNN(VoiceEncoder):
     def load(self, checkpoint_dir: Path):
         return load_voice_model(checkpoint_dir)
 
+    def window_embeddings(self, prepared, model=None) -> np.ndarray:
+        return np.concatenate(list(self.shard_embeddings(prepared, model)))
+
     @torch.no_grad()
-    def window_embeddings(self, prepared, model=None, batch_size: int = EMBED_BATCH) -> np.ndarray:
+    def shard_embeddings(self, prepared, model=None, batch_size: int = EMBED_BATCH):
+        """One voice shard's features and embeddings held at a time."""
         if model is None:
             raise ValueError(f"voice encoder {self.name!r} embeds with a trained model; train it first (the voice stage does)")
         dev = device()
         model = model.to(dev).eval()
-        out = np.empty((prepared.n_windows, self.embedding_dim), dtype=np.float32)
-        at = 0
         for x in progress(prepared.voice_feature_shards(), f"{self.name} embeddings", total=len(prepared.shard_files("voice")), unit="shard"):
+            out = np.empty((len(x), self.embedding_dim), dtype=np.float32)
             for i in range(0, len(x), batch_size):
-                out[at : at + min(batch_size, len(x) - i)] = model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(dev)).cpu().numpy()
-                at += min(batch_size, len(x) - i)
-        return out
+                out[i : i + batch_size] = model.embed(torch.from_numpy(np.array(x[i : i + batch_size])).to(dev)).cpu().numpy()
+            yield out
 
 
 class PaperText(PaperCNN):
