@@ -8,8 +8,8 @@ each in a child of its own whose peak resident memory (``ru_maxrss`` from ``wait
 - one generator trial: ``tasks.generator.generator_epochs`` of the VAE for one epoch (to its evaluation), as a Ray trial
   runs it but without Ray, with the trial data ``generator_data`` builds (which, outside Ray, the trial's process holds);
   its images/s. At the two largest sizes again with ``--data-path stream``: the voice stage's window embeddings stay in
-  their shards and the trial streams them through Ray Data (a local Ray instance of 2 CPUs, started in that child, whose
-  own memory the peak includes), and the faces and judge embeddings stay in their shards and the trial takes its targets'
+  their shards and the trial streams them through Ray Data (a local Ray instance of 2 CPUs, started in that child: the
+  peak is the child's own, not that of Ray's other processes, its read tasks included), and the faces and judge embeddings stay in their shards and the trial takes its targets'
   rows from them.
 
 At the largest size, the voice trial's data path: one pass over the training windows from memory (``InMemoryRows``,

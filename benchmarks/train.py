@@ -6,8 +6,8 @@ For each family, on the same model configuration and the same random data (N voi
 of 128 floats, N 64x64 faces), it times a few optimisation steps two ways in this process:
   - baseline: a ``torch.utils.data.DataLoader`` over a list of per-sample (voice, face) tensors,
     shuffled, collated per batch (the textbook loop);
-  - ours: what ``tasks.generator.generator_epochs`` does: faces and embeddings held as two tensors,
-    batches taken by indexing them with a shuffled permutation.
+  - ours: what ``tasks.generator.generator_epochs`` does with its data in memory: faces and embeddings
+    held as two tensors, batches taken by indexing them in a seeded shuffled order (``batches.InMemoryRows``).
 It reports steps/s for both and the ratio ours/baseline (on CUDA when present, else CPU), and
 the time of the data path alone, which bounds what any loop can gain over the baseline.
 One untimed warm-up step runs first for each.

@@ -138,6 +138,12 @@ def test_a_trial_rays_snapshot_never_recorded_is_set_aside_before_a_resume_and_l
     assert [p for p in collection.problems if f"{UNRECORDED_FOLDER}/{stray}" in p and "not counted" in p]
     assert set_aside_unrecorded(loc) == [], "the trials Ray records stay where they are"
 
+    shutil.copytree(experiment / recorded[0], experiment / stray)
+    for state in experiment.glob("experiment_state-*.json"):
+        state.write_text(state.read_text()[:100])
+    assert set_aside_unrecorded(loc) == [] and (experiment / stray).is_dir(), \
+        "with Ray's snapshot unreadable, no directory is known to be unrecorded, so none is moved"
+
 
 def test_a_search_on_a_two_node_cluster_places_trials_on_both_nodes(prepared_dir, tmp_path, ray_private):
     import ray

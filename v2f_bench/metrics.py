@@ -779,12 +779,16 @@ def prdc(gen_emb, real_emb, k: int = PRDC_NEIGHBOURS) -> dict[str, float]:
     return {name: float(values[name]) for name in ("precision", "recall", "density", "coverage")}
 
 
+def at_most(rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``rows`` when there are at most ``n``, else ``n`` of them drawn by ``rng`` without replacement, in their order."""
+    return rows if len(rows) <= n else np.sort(rng.choice(rows, size=n, replace=False))
+
+
 def _at_most(points: torch.Tensor, n: int) -> torch.Tensor:
     """``points`` when there are at most ``n``, else ``n`` of them drawn without replacement (``DISTRIBUTION_SEED``), in order."""
     if len(points) <= n:
         return points
-    keep = np.sort(np.random.default_rng(DISTRIBUTION_SEED).choice(len(points), size=n, replace=False))
-    return points[torch.as_tensor(keep)]
+    return points[torch.as_tensor(at_most(np.arange(len(points)), n, np.random.default_rng(DISTRIBUTION_SEED)))]
 
 
 DISTRIBUTION = ("frechet_distance", "kernel_distance", "precision", "recall", "density", "coverage")

@@ -30,10 +30,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER
+from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER, TRIAL_FILES, UNRECORDED_FOLDER
 from v2f_bench.console import fit
 from v2f_bench.errors import UserError, first_line
-from v2f_bench.storage import Location, experiment, storage_root
+from v2f_bench.storage import Location, experiment, read_trial_states, storage_root
 
 SCHEDULERS = ("asha", "fifo")
 COMPUTE_CAPS = {"trials": 1000, "max_epochs": 1000}
@@ -315,19 +315,27 @@ def set_aside_unrecorded(exp: Location) -> list[str]:
     Ray snapshots the search's trials every few seconds, while each trial writes its results as it goes; a driver killed
     between a trial's start and the next snapshot leaves that trial's directory behind, unknown to the snapshot. The
     resumed search knows nothing of it and runs that place of the budget again as a new trial, so the old directory
-    would count as one trial more than the budget (and a second chance for its search). It is kept, out of the results.
+    would count as one trial more than the budget (and a second chance for its search). It is kept, out of the results;
+    so is a trial directory Ray made but never wrote to. When Ray's newest snapshot is unreadable, nothing is moved (an
+    older snapshot would leave out trials the newest records) and the console says so. Resuming a search whose driver
+    still runs is a misuse this cannot guard against: that driver's newest trials would be moved from under it.
     """
-    from v2f_bench.artifacts import TRIAL_FILES, UNRECORDED_FOLDER
     from v2f_bench.console import stage
-    from v2f_bench.storage import read_trial_states
 
     names = exp.listing()
-    recorded = read_trial_states(exp, names, [])
-    if recorded is None:
+    problems: list[str] = []
+    recorded = read_trial_states(exp, names, problems)
+    if recorded is None or problems:
+        if problems:
+            stage(f"{problems[0]}; trial directories it may not record are left where they are")
         return []
+
+    def unrecorded_trial(name: str) -> bool:
+        listing = exp.child(name).listing()
+        return not listing or any(f in listing for f in TRIAL_FILES)
+
     stray = [name for name, is_dir in sorted(names.items())
-             if is_dir and name not in recorded and not name.startswith(".") and name != STAGES_FOLDER
-             and any(f in exp.child(name).listing() for f in TRIAL_FILES)]
+             if is_dir and name not in recorded and not name.startswith(".") and name != STAGES_FOLDER and unrecorded_trial(name)]
     for name in stray:
         try:
             exp.move(name, exp.child(UNRECORDED_FOLDER).child(name))

@@ -162,9 +162,13 @@ class Location:
         store has no rename of a folder (OSError propagates)."""
         from pyarrow import fs
 
+        source = self.child(name)
         target.parent.makedirs()
-        fs.copy_files(self.child(name).path, target.path, source_filesystem=self.fs, destination_filesystem=target.fs)
-        self.remove(name)
+        fs.copy_files(source.path, target.path, source_filesystem=self.fs, destination_filesystem=target.fs)
+        if source.kind() == "dir":
+            self.fs.delete_dir(source.path)
+        else:
+            self.fs.delete_file(source.path)
 
     def remove(self, name: str = "") -> None:
         """Delete the file or folder ``name`` here (this location itself when empty); best effort."""

@@ -26,8 +26,8 @@ def sharded(small_raw, tmp_path_factory):
     return ds, ShardLayout.of(ds, VOICE_SHARDS, VOICE_COLUMN)
 
 
-def passes(rows, wanted, batch_size, seed=None, epoch=None):
-    return [(index, batch.numpy()) for index, batch in rows.batches(wanted, batch_size, seed, epoch)]
+def passes(rows, wanted, batch_size, seed=None, epoch=None, skip=0):
+    return [(index, batch.numpy()) for index, batch in rows.batches(wanted, batch_size, seed, epoch, skip)]
 
 
 def test_rows_taken_from_the_shards_are_those_of_the_whole_column(sharded):
@@ -65,6 +65,21 @@ def test_streamed_batches_through_ray_data_are_the_in_memory_batches(sharded, ra
         assert np.array_equal(i, j) and np.array_equal(a, b)
         assert np.array_equal(a, ds.voice_features[i]), "each row is the window its index names"
     assert streamed_rows.timing.total_s > 0 and 0 <= streamed_rows.timing.wait_share <= 1
+
+
+@pytest.mark.parametrize("streamed", [False, True], ids=["memory", "stream"])
+def test_a_pass_resumed_after_some_batches_gives_the_rest_of_the_same_pass(sharded, ray_shared, streamed):
+    """A trial resumed mid-epoch skips the windows it trained on (whole shards are not read again) and meets the same
+    later batches as the uninterrupted epoch."""
+    ds, layout = sharded
+    train = ds.arrays["window_split.npy"] == "train"
+    rows = StreamedRows(layout) if streamed else InMemoryRows(layout, ds.voice_features)
+    whole = passes(rows, train, 8, 7, 2)
+    skip = 8 * (max(layout.rows) // 8 + 1)  # past the first shard of the epoch's order
+    rest = passes(rows, train, 8, 7, 2, skip)
+    assert len(rest) == len(whole) - skip // 8 > 0
+    for (i, a), (j, b) in zip(whole[skip // 8 :], rest):
+        assert np.array_equal(i, j) and np.array_equal(a, b)
 
 
 def test_the_size_rule_streams_only_what_does_not_fit():

@@ -13,6 +13,7 @@ from v2f_bench.data.batches import ShardLayout, take_rows, whole_column
 from v2f_bench.data.prepared import VOICE_SHARDS, PrepareConfig, load_prepared, prepare
 from v2f_bench.data.sources import resolve_sources
 from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, WINDOW_EMBEDDINGS, voice_stage, window_layout, write_embeddings
+from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
 
@@ -55,3 +56,23 @@ def test_a_stage_whose_window_embeddings_are_one_array_is_embedded_again_with_th
     assert again == record, "the same record: the same model's epochs and metrics, and the shards"
     assert not (folder / "window_embeddings.npy").exists()
     assert sorted(p.stat().st_mtime_ns for p in (folder / "best_checkpoint").iterdir()) == checkpoint, "not trained again"
+
+
+class Miscounted(VoiceEncoder):
+    """An encoder that gives one voice shard more than the prepared dataset has, or rows of the wrong width."""
+
+    name, embedding_dim, trainable = "test-miscounted", 4, False
+    extra_shard = True
+
+    def shard_embeddings(self, prepared, model=None):
+        for part in prepared.manifest["shards"][VOICE_SHARDS]["files"]:
+            yield np.zeros((part["rows"], self.embedding_dim if self.extra_shard else 3), np.float32)
+        yield np.zeros((1, self.embedding_dim), np.float32)
+
+
+@pytest.mark.parametrize("extra_shard, message", [(True, "more voice shards than the"), (False, r"shape \(\d+, 3\) for voice shard")])
+def test_an_encoder_that_gives_the_wrong_shards_is_named_before_the_stage_is_recorded(sharded, tmp_path, extra_shard, message):
+    encoder = Miscounted()
+    encoder.extra_shard = extra_shard
+    with pytest.raises(ValueError, match=message):
+        write_embeddings(encoder, sharded, tmp_path)

@@ -111,9 +111,11 @@ class ShardLayout:
         return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
 
 
-def shard_order(layout: ShardLayout, wanted: np.ndarray, seed: int | None = None, epoch: int | None = None) -> list[tuple[int, np.ndarray]]:
+def shard_order(layout: ShardLayout, wanted: np.ndarray, seed: int | None = None, epoch: int | None = None,
+                skip: int = 0) -> list[tuple[int, np.ndarray]]:
     """(shard, positions in it) of the rows where ``wanted`` holds, in the order a pass reads them: shuffled for a training
-    epoch (``seed`` and ``epoch`` given; see the module docstring), else in storage order. Shards with no wanted row are left out."""
+    epoch (``seed`` and ``epoch`` given; see the module docstring), else in storage order, without the first ``skip`` rows
+    (a pass resumed after them: whole shards are left unread). Shards with no wanted row are left out."""
     import torch
 
     wanted = np.asarray(wanted, dtype=bool)
@@ -127,8 +129,11 @@ def shard_order(layout: ShardLayout, wanted: np.ndarray, seed: int | None = None
         positions = np.flatnonzero(wanted[layout.first[k] : layout.first[k] + layout.rows[k]])
         if generator is not None:
             positions = positions[torch.randperm(len(positions), generator=generator).numpy()]
-        if len(positions):
-            out.append((k, positions))
+        if skip >= len(positions):
+            skip -= len(positions)
+        else:
+            out.append((k, positions[skip:]))
+            skip = 0
     return out
 
 
@@ -152,9 +157,11 @@ class InMemoryRows:
     array: np.ndarray
     timing: PassTiming = field(default_factory=PassTiming)
 
-    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
-        """(global row indices, rows) of each batch of a pass (``shard_order``)."""
-        parts = shard_order(self.layout, wanted, seed, epoch)
+    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None,
+                skip: int = 0) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
+        """(global row indices, rows) of each batch of a pass (``shard_order``), after its first ``skip`` rows (a multiple of
+        ``batch_size`` gives the pass's later batches unchanged)."""
+        parts = shard_order(self.layout, wanted, seed, epoch, skip)
         index = np.concatenate([self.layout.first[k] + positions for k, positions in parts]) if parts else np.zeros(0, dtype=np.int64)
         from v2f_bench.runtime import shared_tensor
 
@@ -173,9 +180,10 @@ class StreamedRows:
     layout: ShardLayout
     timing: PassTiming = field(default_factory=PassTiming)
 
-    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
+    def batches(self, wanted: np.ndarray, batch_size: int, seed: int | None = None, epoch: int | None = None,
+                skip: int = 0) -> Iterator[tuple[np.ndarray, "torch.Tensor"]]:
         """The batches ``InMemoryRows.batches`` gives for the same arguments, read shard by shard through Ray Data."""
-        parts = shard_order(self.layout, wanted, seed, epoch)
+        parts = shard_order(self.layout, wanted, seed, epoch, skip)
         if not parts:  # nothing wanted (an empty split): no pass to run, as in memory
             return
         started = time.perf_counter()
@@ -223,6 +231,11 @@ class StreamedRows:
             yield k, positions, pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
 
 
+def rows_for(layout: ShardLayout, array: np.ndarray | None):
+    """A trial's rows: ``InMemoryRows`` over ``array`` when the trial data holds the column, else (None) ``StreamedRows``."""
+    return StreamedRows(layout) if array is None else InMemoryRows(layout, array)
+
+
 def take_rows(layout: ShardLayout, index) -> np.ndarray:
     """Rows ``index`` (global, in that order, repeats allowed) of the layout's column, reading only the shards that hold
     one of them, one at a time: the memory of the rows taken plus one shard."""
@@ -242,7 +255,10 @@ def whole_column(layout: ShardLayout) -> np.ndarray:
     streaming rule's size)."""
     out = np.empty((layout.total, *layout.shape), dtype=layout.dtype)
     for k in range(len(layout.files)):
-        out[layout.first[k] : layout.first[k] + layout.rows[k]] = read_column(layout, k)
+        rows = read_column(layout, k)
+        if len(rows) != layout.rows[k]:
+            raise ValueError(f"{layout.files[k]}: {len(rows)} rows, its spec lists {layout.rows[k]}")
+        out[layout.first[k] : layout.first[k] + layout.rows[k]] = rows
     return out
 
 

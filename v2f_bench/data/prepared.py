@@ -661,7 +661,7 @@ class PreparedDataset:
     @property
     def voice_features(self) -> np.ndarray:
         """(W, 60, 41, 2) float32: every window's log-mel and delta, in window order."""
-        return self._column(VOICE_SHARDS, VOICE_COLUMN, self.n_windows)
+        return self._column(VOICE_SHARDS, VOICE_COLUMN)
 
     @property
     def n_windows(self) -> int:
@@ -694,18 +694,19 @@ class PreparedDataset:
         if column not in self.manifest["shards"][FACE_SHARDS]["columns"]:
             sizes = sorted(int(name.split("_")[1]) for name in self.manifest["shards"][FACE_SHARDS]["columns"])
             raise UserError(f"{self.path}: no {size}x{size} face crops (it has {', '.join(f'{s}x{s}' for s in sizes)})")
-        return self._column(FACE_SHARDS, column, self.manifest["summary"]["photos"], keep)
+        return self._column(FACE_SHARDS, column, keep)
 
     def shard_files(self, kind: str) -> list[Path]:
         """The files of the ``voice`` or ``faces`` shards, in row order."""
         return [self.path / part["file"] for part in self.manifest["shards"][kind]["files"]]
 
-    def _column(self, kind: str, column: str, total: int, keep: bool = True) -> np.ndarray:
+    def _column(self, kind: str, column: str, keep: bool = True) -> np.ndarray:
         key = f"{kind}/{column}"
         if key not in self._loaded:
-            spec = self.manifest["shards"][kind]
+            from v2f_bench.data.batches import ShardLayout, whole_column
+
             try:
-                self._loaded[key] = shards.assemble(self.shard_files(kind), column, spec["dtype"], spec["columns"][column], total)
+                self._loaded[key] = whole_column(ShardLayout.of(self, kind, column, local=True))
             except (ValueError, OSError) as exc:  # pyarrow's ArrowInvalid is a ValueError
                 raise UserError(f"{self.path}: its {kind} shards cannot be read ({str(exc).splitlines()[0]}); prepare the dataset again") from None
         return self._loaded[key] if keep else self._loaded.pop(key)

@@ -69,22 +69,6 @@ def read_rows(path: str | Path, column: str, dtype: str | np.dtype, shape: Seque
     return decode_column(table.column(column), dtype, shape)
 
 
-def assemble(paths: Sequence[str | Path], column: str, dtype: str | np.dtype, shape: Sequence[int], total: int) -> np.ndarray:
-    """The column of ``paths``, in order, as one (total, *shape) array: filled shard by shard into one allocation, so the
-    peak is the result plus one shard (never the shards and their concatenation at once)."""
-    out = np.empty((total, *shape), dtype=dtype)
-    at = 0
-    for path in paths:
-        rows = read_rows(path, column, dtype, shape)
-        if at + len(rows) > total:
-            raise ValueError(f"{path}: more rows than its manifest lists ({at + len(rows)} > {total})")
-        out[at : at + len(rows)] = rows
-        at += len(rows)
-    if at != total:
-        raise ValueError(f"{column}: the shards hold {at} rows, the manifest lists {total}")
-    return out
-
-
 def keep_rows(path: str | Path, mask: np.ndarray, filesystem=None) -> int:
     """Rewrite the shard at ``path`` (on ``filesystem``, default the local one) with only the rows where ``mask`` is true
     (every column); returns the rows left."""
@@ -94,3 +78,22 @@ def keep_rows(path: str | Path, mask: np.ndarray, filesystem=None) -> int:
     kept = table.filter(np.asarray(mask, dtype=bool))
     pq.write_table(kept, str(path), filesystem=filesystem, row_group_size=max(kept.num_rows, 1), compression="snappy")
     return kept.num_rows
+
+
+class EmbeddingShards:
+    """A stage's embeddings written a shard at a time as ``folder/<name>/part-NNNNN.parquet`` (float32 rows in one
+    column), each shard beside the prepared shard it embeds (``first``: its first row), and their spec, as a prepared
+    manifest writes one (``batches.ShardLayout.from_spec`` reads it)."""
+
+    def __init__(self, folder: str | Path, name: str, column: str):
+        self.folder, self.name, self.column = Path(folder), name, column
+        self.files: list[dict] = []
+        (self.folder / name).mkdir(parents=True, exist_ok=True)
+
+    def write(self, first: int, embeddings: np.ndarray) -> None:
+        file = f"{self.name}/part-{len(self.files):05d}.parquet"
+        write_shard(self.folder / file, {self.column: np.ascontiguousarray(embeddings, dtype=np.float32)})
+        self.files.append({"file": file, "first": int(first), "rows": len(embeddings)})
+
+    def spec(self, dim: int) -> dict:
+        return {"files": self.files, "dtype": "float32", "columns": {self.column: [int(dim)]}}

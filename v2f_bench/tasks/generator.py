@@ -20,7 +20,7 @@ from v2f_bench import metrics
 from v2f_bench.artifacts import (EMBEDDING_COLUMN, LADDER_FILE, SAMPLE_GENERATED, SAMPLE_LABELS, SAMPLE_TARGETS, STAGE_FACE_EMBEDDINGS, STAGE_FACE_LABELS, STAGE_IDENTITIES, STAGE_KNOWN_ANSWER,
                                  STAGE_JUDGE, STAGE_VOICE_EMBEDDINGS, STAGE_VOICE_LABELS, TEST_METRICS_FILE)
 from v2f_bench.compute import counted_flops_key, training_step
-from v2f_bench.data.batches import InMemoryRows, ShardLayout, StreamedRows, streams, take_rows, whole_column
+from v2f_bench.data.batches import ShardLayout, rows_for, streams, take_rows, whole_column
 from v2f_bench.data.prepared import FACE_SHARDS, PreparedDataset, face_column
 from v2f_bench.errors import UserError
 from v2f_bench.judges.registry import JUDGES
@@ -31,7 +31,7 @@ from v2f_bench.storage import Location
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
 from v2f_bench.tasks.judge import PHOTO_EMBEDDINGS
-from v2f_bench.tasks.trial_photos import (STAGE_FACE_SAMPLE, FaceBank, at_most, face_rows, mean_face, mean_training_face, photo_summary,
+from v2f_bench.tasks.trial_photos import (STAGE_FACE_SAMPLE, FaceBank, face_rows, mean_face, mean_training_face, photo_summary,
                                           target_embeddings)
 from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, window_layout
 from v2f_bench.trials import checkpoint_metrics, run_one
@@ -117,7 +117,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     The evaluation units (``clip_emb``, ``clip_label``, ``clip_split``) are those of the validation and test splits only,
     whatever the unit; the trials' training windows come from the voice stage's shards (``voice``, their layout):
     ``voice_emb`` holds them whole when they are under the streaming rule's size (``batches.streams``), else it is None
-    and each trial streams them through Ray Data (``streamed``; ``voice_rows``). ``voice_sample`` is a seeded sample of
+    and each trial streams them through Ray Data (``streamed``; ``batches.rows_for``). ``voice_sample`` is a seeded sample of
     the clip embeddings with their labels (``trial_photos.STAGE_FACE_SAMPLE`` at most) for the report's t-SNE.
 
     When the data streams, ``faces`` and the judge's ``photo_emb`` are their shards' layouts, from which each trial takes
@@ -145,7 +145,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     else:
         units = np.flatnonzero(np.isin(clip_split, EVAL_SPLITS))
         eval_emb, eval_label, eval_split = clip_emb[units], clip_label[units], clip_split[units]
-    shown = at_most(np.arange(len(clip_emb)), STAGE_FACE_SAMPLE, np.random.default_rng(0))
+    shown = metrics.at_most(np.arange(len(clip_emb)), STAGE_FACE_SAMPLE, np.random.default_rng(0))
     return {
         "task": GeneratorTask,
         "families": dict(FAMILIES),
@@ -249,7 +249,7 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
     train_faces = faces.resized(size)
     target_emb = target_embeddings(data, targets)
     shown = Faces(family, faces.side)
-    voice = voice_rows(data)
+    voice = rows_for(data["voice"], data["voice_emb"])
     train = np.asarray(data["window_split"]) == "train"
     photo_pool = _photo_pool(data, settings["pairing"])
     step = training_step(family, settings["precision"], memory, dev)
@@ -307,10 +307,10 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
         generator = torch.Generator().manual_seed(PICKS_SEED + settings["seed"] * 1000 + epoch)
         if position["picks"] is not None:
             generator.set_state(position["picks"])
-        seen = 0
-        for index, voice_batch in voice.batches(train, settings["batch_size"], settings["seed"], epoch):
+        seen = position["batch"]  # windows of this epoch trained on before the checkpoint it resumes from
+        for index, voice_batch in voice.batches(train, settings["batch_size"], settings["seed"], epoch, skip=seen):
             seen += len(index)
-            if seen <= position["batch"] or len(index) < 2:  # trained before the checkpoint it resumes from; batch norm needs two
+            if len(index) < 2:  # batch norm needs two
                 continue
             losses = _train_batch(step, meter, voice_batch, train_faces, labels[index], targets, photo_pool, generator)
             for key, value in losses.items():
@@ -335,14 +335,15 @@ def generator_epochs(config: dict, data: dict, meter, state: dict | None = None)
 
 def _reference_points(family, meter, point, position: dict, data: dict, voice, faces, train, fractions: list[float], max_epochs: int):
     """A reference family's trial (``models.family.ReferenceFamily``): one ``fit`` on every training window (read whole from
-    ``voice``, a ``voice_rows``) and photo (through ``meter`` as one step, so that what it costs is counted), evaluated once,
+    ``voice``, a ``batches.rows_for``) and photo (through ``meter`` as one step, so that what it costs is counted), evaluated once,
     and that one model reported at every evaluation point the schedule has left: each rung of a budget, or each epoch up
     to ``max_epochs``."""
     photos = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
     labels, photo_labels = np.asarray(data["window_label"]), np.asarray(data["photo_label"])
-    read = list(voice.batches(train, EVAL_BATCH * 16))
-    index = np.concatenate([i for i, _ in read]) if read else np.zeros(0, dtype=np.int64)
-    windows = torch.cat([w for _, w in read]) if read else torch.zeros(0, data["voice"].shape[0])
+    index = np.flatnonzero(train)
+    windows = torch.empty(len(index), data["voice"].shape[0])
+    for rows, batch in voice.batches(train, EVAL_BATCH * 16):  # storage order: the rows of ``index`` in turn
+        windows[np.searchsorted(index, rows)] = batch
     meter.step(len(index), lambda: family.fit(windows, torch.as_tensor(labels[index]), faces[photos], torch.as_tensor(photo_labels[photos])))
     if fractions:
         for k in range(position["rung"], len(fractions)):
@@ -427,12 +428,6 @@ def _train_batch(step, meter, voice_batch, faces, batch_labels, targets, photo_p
         return meter.step(len(batch_labels), lambda: step(voice_batch, faces[photo_index]))
     except FloatingPointError as exc:
         raise TrialDiverged(str(exc)) from None
-
-
-def voice_rows(data: dict):
-    """A trial's training windows (``data.batches``): ``InMemoryRows`` over ``data["voice_emb"]`` when ``generator_data``
-    held them, else ``StreamedRows`` over their shards. An epoch reads them in ``batches.shard_order``'s seeded order."""
-    return StreamedRows(data["voice"]) if data["voice_emb"] is None else InMemoryRows(data["voice"], data["voice_emb"])
 
 
 PICKS_SEED = 1 << 40

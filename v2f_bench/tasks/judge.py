@@ -211,17 +211,14 @@ def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarra
 
     size = judge_size(prepared)
     crops = ShardLayout.of(prepared, FACE_SHARDS, face_column(size), local=True)
-    (folder / PHOTO_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
-    files, held, dim = [], [], None
+    written = shards.EmbeddingShards(folder, PHOTO_EMBEDDINGS, EMBEDDING_COLUMN)
+    held, dim = [], 0
     bar = progress(range(len(crops.files)), f"embedding the photos with the {judge.name} judge", unit="shard")
     for k in range(len(crops.files)):
         embedded = judge.embed(read_column(crops, k)).float()
         dim = embedded.shape[1]
-        name = f"{PHOTO_EMBEDDINGS}/part-{k:05d}.parquet"
-        shards.write_shard(folder / name, {EMBEDDING_COLUMN: embedded.numpy()})
-        files.append({"file": name, "first": crops.first[k], "rows": crops.rows[k]})
+        written.write(crops.first[k], embedded.numpy())
         held.append(embedded[np.asarray(keep[crops.first[k] : crops.first[k] + crops.rows[k]], dtype=bool)])
         bar.update(1)
     bar.close()
-    spec = {"files": files, "dtype": "float32", "columns": {EMBEDDING_COLUMN: [int(dim or 0)]}}
-    return spec, torch.cat(held) if held else torch.zeros(0, 0)
+    return written.spec(dim), torch.cat(held) if held else torch.zeros(0, 0)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from v2f_bench.data.batches import ShardLayout
+from v2f_bench.metrics import at_most
 from v2f_bench.data.prepared import FACE_SHARDS, PreparedDataset, face_column
 from v2f_bench.runtime import shared_tensor
 
@@ -20,11 +21,6 @@ sample of this many (``distribution_real_n`` says which n)."""
 STAGE_FACE_SAMPLE = 5_000
 """Photo embeddings (and voice clip embeddings) copied beside a search for the report's t-SNE of the judge's (and the voice
 encoder's) space: all, or a seeded sample of this many."""
-
-
-def at_most(rows: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``rows`` when there are at most ``n``, else ``n`` of them drawn by ``rng`` without replacement, in their order."""
-    return rows if len(rows) <= n else np.sort(rng.choice(rows, size=n, replace=False))
 
 
 def photo_summary(embeddings: ShardLayout, labels: np.ndarray, split: np.ndarray) -> dict:

@@ -22,11 +22,12 @@ from v2f_bench.data import shards
 from v2f_bench.data.prepared import PreparedDataset
 from v2f_bench.errors import UserError
 from v2f_bench.hashing import sha256_json
-from v2f_bench.stage_records import cached, finish
+from v2f_bench.stage_records import STAGE_FILE, cached, finish
 from v2f_bench.storage import Location
 from v2f_bench.targets import Target
 from v2f_bench.tasks.base import Context, Epoch, Task, TrialSetup
 from v2f_bench.trials import checkpoint_metrics, last_checkpoint, run_one
+from v2f_bench.voice_encoders.base import ClipMeans
 from v2f_bench.voice_encoders.registry import VOICE_ENCODERS, resolve_voice_encoder
 
 
@@ -167,6 +168,7 @@ def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
     local = Path(last_checkpoint(result).to_directory(str(folder / "best_checkpoint")))
     model = voice_encoder.load(local)
     outcome = checkpoint_metrics(result)
+    (folder / STAGE_FILE).unlink(missing_ok=True)  # the stage is unusable until its new embeddings are all written
     written = _written(voice_encoder, prepared, folder, model)
     val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
     return finish(folder, key, {"encoder": voice_encoder.name, "trainable": True, "embedding_dim": voice_encoder.embedding_dim,
@@ -185,24 +187,23 @@ def write_embeddings(voice_encoder, prepared: PreparedDataset, folder: Path, mod
     (``folder/window_embeddings/part-NNNNN.parquet``, one per voice shard of the prepared dataset, the same rows, column
     ``artifacts.EMBEDDING_COLUMN``), and the clip embeddings (their windows' means, summed in float64) as ``CLIP_EMBEDDINGS``;
     one shard's embeddings are held at a time. Returns the shards' spec (for ``batches.ShardLayout.from_spec``)."""
-    window_clip = np.asarray(prepared.arrays["window_clip.npy"])
-    n_clips = int(window_clip.max()) + 1
-    sums = np.zeros((n_clips, voice_encoder.embedding_dim), dtype=np.float64)
-    (folder / WINDOW_EMBEDDINGS).mkdir(parents=True, exist_ok=True)
-    files = []
-    for k, (part, windows) in enumerate(voice_encoder.checked_shards(prepared, model)):
-        name = f"{WINDOW_EMBEDDINGS}/part-{k:05d}.parquet"
-        shards.write_shard(folder / name, {EMBEDDING_COLUMN: windows})
-        files.append({"file": name, "first": part["first"], "rows": part["rows"]})
-        np.add.at(sums, window_clip[part["first"] : part["first"] + part["rows"]], windows)
-    np.save(folder / CLIP_EMBEDDINGS, (sums / np.bincount(window_clip, minlength=n_clips)[:, None]).astype(np.float32))
-    return {"files": files, "dtype": "float32", "columns": {EMBEDDING_COLUMN: [voice_encoder.embedding_dim]}}
+    written = shards.EmbeddingShards(folder, WINDOW_EMBEDDINGS, EMBEDDING_COLUMN)
+    clips = ClipMeans(np.asarray(prepared.arrays["window_clip.npy"]), voice_encoder.embedding_dim)
+    for part, windows in voice_encoder.checked_shards(prepared, model):
+        written.write(part["first"], windows)
+        clips.add(part["first"], windows)
+    np.save(folder / CLIP_EMBEDDINGS, clips.result())
+    return written.spec(voice_encoder.embedding_dim)
 
 
 def window_layout(run_dir: Path, record: dict):
-    """The ``batches.ShardLayout`` of the window embeddings of the voice stage in ``run_dir`` whose record is ``record``."""
+    """The ``batches.ShardLayout`` of the window embeddings of the voice stage in ``run_dir`` whose record is ``record``;
+    a record from before the embedding shards is a one-line UserError."""
     from v2f_bench.data.batches import ShardLayout
 
+    if WINDOW_EMBEDDINGS not in record:
+        raise UserError(f"{Path(run_dir) / 'voice'}: a voice stage from before the window-embedding shards; run a command that "
+                        "uses it (train, tune or paper with this --run-dir), which embeds its windows again without training")
     return ShardLayout.from_spec(record[WINDOW_EMBEDDINGS], EMBEDDING_COLUMN, Path(run_dir) / "voice")
 
 

@@ -1,9 +1,9 @@
 """The voice-encoder interface: what turns a prepared dataset into voice embeddings.
 
 An encoder gives one embedding per prepared voice window, (W, D) float32, and one per clip, (C, D)
-= the mean of that clip's windows (``clip_means``). The voice stage takes the window embeddings one prepared voice
-shard at a time (``checked_shards``) and writes them as shards beside it. Generators read only these arrays, so any
-width D works downstream (a family is built with ``embed_dim = D``).
+= the mean of that clip's windows (``ClipMeans``). The voice stage takes the window embeddings one prepared voice
+shard at a time (``checked_shards``) and writes them as shards beside it, with the clip embeddings; generators read
+only those, so any width D works downstream (a family is built with ``embed_dim = D``).
 
 Two kinds:
 
@@ -56,6 +56,8 @@ class VoiceEncoder:
         at the shards; an encoder that reads the prepared features shard by shard overrides it, so that a stage holds one
         shard's embeddings at a time."""
         windows = self.window_embeddings(prepared, model)
+        if windows.shape != (prepared.n_windows, self.embedding_dim):
+            raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape}, expected {(prepared.n_windows, self.embedding_dim)}")
         for part in prepared.manifest["shards"][VOICE_SHARDS]["files"]:
             yield windows[part["first"] : part["first"] + part["rows"]]
 
@@ -63,21 +65,25 @@ class VoiceEncoder:
         """(the voice shard's spec {"file", "first", "rows"}, its windows' embeddings as (rows, embedding_dim) float32) for
         every prepared voice shard; an encoder that gives another shape or count is a ValueError naming it."""
         parts = prepared.manifest["shards"][VOICE_SHARDS]["files"]
-        given = 0
-        for part, windows in zip(parts, self.shard_embeddings(prepared, model)):
+        given = iter(self.shard_embeddings(prepared, model))
+        for k, part in enumerate(parts):
+            windows = next(given, None)
+            if windows is None:
+                raise ValueError(f"voice encoder {self.name!r} gave embeddings for {k} voice shards of {len(parts)}")
             windows = np.ascontiguousarray(windows, dtype=np.float32)
-            given += 1
             if windows.shape != (part["rows"], self.embedding_dim):
                 raise ValueError(f"voice encoder {self.name!r} gave embeddings of shape {windows.shape} for voice shard {part['file']}, "
                                  f"expected {(part['rows'], self.embedding_dim)}")
             yield part, windows
-        if given != len(parts):
-            raise ValueError(f"voice encoder {self.name!r} gave embeddings for {given} voice shards of {len(parts)}")
+        if next(given, None) is not None:
+            raise ValueError(f"voice encoder {self.name!r} gave embeddings for more voice shards than the {len(parts)} prepared")
 
     def embed(self, prepared, model=None) -> tuple[np.ndarray, np.ndarray]:
         """(window embeddings (W, D), clip embeddings (C, D) = mean of each clip's windows), float32, whole in memory."""
         windows = np.concatenate([w for _, w in self.checked_shards(prepared, model)])
-        return windows, clip_means(windows, np.asarray(prepared.arrays["window_clip.npy"]))
+        means = ClipMeans(np.asarray(prepared.arrays["window_clip.npy"]), self.embedding_dim)
+        means.add(0, windows)
+        return windows, means.result()
 
     def cache_inputs(self) -> dict:
         """What besides the prepared dataset and the config determines the embeddings (part of the voice stage's key)."""
@@ -111,9 +117,18 @@ class VoiceEncoder:
         raise NotImplementedError(f"voice encoder {self.name!r} is not trainable")
 
 
-def clip_means(windows: np.ndarray, window_clip: np.ndarray) -> np.ndarray:
-    """(C, D) float32: row c is the mean of the windows whose ``window_clip`` is c (summed in float64)."""
-    n_clips = int(window_clip.max()) + 1
-    sums = np.zeros((n_clips, windows.shape[1]), dtype=np.float64)
-    np.add.at(sums, window_clip, windows)
-    return (sums / np.bincount(window_clip, minlength=n_clips)[:, None]).astype(np.float32)
+class ClipMeans:
+    """Each clip's mean window embedding, (C, D) float32, accumulated a run of windows at a time (summed in float64), so
+    that windows given shard by shard need not be held together; ``window_clip`` is each window's clip."""
+
+    def __init__(self, window_clip: np.ndarray, dim: int):
+        self.window_clip = np.asarray(window_clip)
+        self.n_clips = int(self.window_clip.max()) + 1
+        self.sums = np.zeros((self.n_clips, dim), dtype=np.float64)
+
+    def add(self, first: int, windows: np.ndarray) -> None:
+        """Windows ``first`` .. ``first + len(windows) - 1``."""
+        np.add.at(self.sums, self.window_clip[first : first + len(windows)], windows)
+
+    def result(self) -> np.ndarray:
+        return (self.sums / np.bincount(self.window_clip, minlength=self.n_clips)[:, None]).astype(np.float32)

@@ -64,20 +64,13 @@ def voice_data(prepared, mode: str | None = None) -> dict:
     return data
 
 
-def window_rows(data: dict):
-    """The trial's windows: ``InMemoryRows`` over ``data["features"]`` when it holds them, else ``StreamedRows``."""
-    from v2f_bench.data.batches import InMemoryRows, StreamedRows
-
-    return StreamedRows(data["layout"]) if data["streamed"] else InMemoryRows(data["layout"], data["features"])
-
-
 def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> Iterator[tuple[dict, dict, dict]]:
     """The voice classifier's training, resumed from a checkpoint ``state`` when given: yields
     (metrics row, checkpoint state, extra checkpoint files) after each epoch and stops early when
     validation loss has not improved for ``patience`` epochs. Every training step goes through
     ``meter`` (``compute.ComputeMeter``) and every evaluation through ``meter.evaluate``. The voice
     task's trial reports each yield to Ray Tune; loops outside Tune (benchmarks/search.py) iterate it directly."""
-    from v2f_bench.data.batches import PassTiming
+    from v2f_bench.data.batches import PassTiming, rows_for
     from v2f_bench.models.voice_cnn import VoiceCNN
 
     settings = check_config(VOICE_HYPERS, config, "voice")
@@ -91,7 +84,7 @@ def voice_epochs(config: dict, data: dict, meter, state: dict | None = None) -> 
         optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"])
         progress = {k: state[k] for k in progress}
-    rows = window_rows(data)
+    rows = rows_for(data["layout"], None if data["streamed"] else data["features"])
     y = shared_tensor(data["labels"]).long()
     split = np.asarray(data["split"])
     clip = np.asarray(data["clip"])
