@@ -44,3 +44,19 @@ def test_a_stage_whose_embeddings_are_one_array_is_embedded_again_with_the_same_
     after = torch.load(folder / "judge.pt", map_location="cpu", weights_only=True)
     assert all(torch.equal(before["net"][k], after["net"][k]) for k in before["net"])
     assert again["calibration"]["tau"] == record["calibration"]["tau"]
+
+
+def test_a_judge_trial_that_streams_its_photos_trains_as_one_that_holds_them(prepared_dir, ray_shared):
+    """The trained judge reads its photos as a trial's rows: held whole, or streamed from the face shards through Ray
+    Data with ``--data-path stream``; the same batches, so the same network and the same tau after an epoch."""
+    from v2f_bench.compute import ComputeMeter
+    from v2f_bench.tasks.judge import JudgeTask, judge_data
+
+    prepared = load_prepared(prepared_dir)
+    held, streamed = judge_data(prepared, "memory"), judge_data(prepared, "stream")
+    assert held["faces"] is not None and streamed["faces"] is None and streamed["streamed"] and not held["streamed"]
+    config = {"max_epochs": 1, "batch_size": 16}
+    a = next(JudgeTask.epochs(dict(config), held, ComputeMeter(1, 0)))
+    b = next(JudgeTask.epochs(dict(config), streamed, ComputeMeter(1, 0)))
+    assert a.row == b.row and a.files == b.files
+    assert all(torch.equal(a.state["net"][k], b.state["net"][k]) for k in a.state["net"])

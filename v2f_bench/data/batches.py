@@ -102,6 +102,12 @@ class ShardLayout:
         return cls(files, tuple(p["first"] for p in parts), tuple(p["rows"] for p in parts), column, spec["dtype"],
                    tuple(spec["columns"][column]))
 
+    @classmethod
+    def in_memory(cls, array: np.ndarray, column: str = "rows") -> ShardLayout:
+        """A one-shard layout of rows given as an array (no file: only ``InMemoryRows`` reads it), so that code written
+        for a trial's rows also takes an array."""
+        return cls(("",), (0,), (len(array),), column, str(array.dtype), tuple(array.shape[1:]))
+
     @property
     def total(self) -> int:
         return sum(self.rows)

@@ -18,7 +18,10 @@ A judge class sets three class attributes and implements five methods:
   is a one-line ``UserError``). ``check(config)`` (classmethod) is the same check without the cost of
   building, run by the CLI before any stage starts.
 - ``fit(faces, labels, report=None)``: train on uint8 (N, H, W, 3) crops and integer labels;
-  ``report(epoch, loss, accuracy)`` after each epoch.
+  ``report(epoch, loss, accuracy)`` after each epoch. The judge stage calls ``fit_rows`` instead, with the
+  photos as a trial's rows (``data.batches``, read a batch at a time, streamed from the face shards when they do
+  not fit in memory); by default it gathers the wanted photos and calls ``fit``, and a judge that can train from
+  batches (``trained``) overrides it.
 - ``embed(images)``: (N, embedding_dim) float32 CPU tensor of unit rows, from uint8 (N, H, W, 3) crops
   or float (N, 3, H, W) images in [0, 1] of any size (the judge resizes to ``input_size`` itself).
   Generated faces and prepared crops share one layout, so both go through the same call.
@@ -68,6 +71,15 @@ class Judge:
 
     def fit(self, faces: np.ndarray, labels: np.ndarray, report=None) -> None:
         raise ValueError(f"the {self.name!r} judge is pretrained; there is nothing to fit")
+
+    def fit_rows(self, rows, wanted: np.ndarray, labels: np.ndarray, report=None) -> None:
+        """Fit on the photos where ``wanted`` holds, of ``rows`` (``batches.InMemoryRows``/``StreamedRows``); ``labels``:
+        every row's label. By default the wanted photos are gathered whole and passed to ``fit``."""
+        parts = list(rows.batches(wanted, 256))
+        if not parts:
+            raise ValueError("no photo to fit the judge on")
+        index = np.concatenate([i for i, _ in parts])
+        self.fit(np.concatenate([np.asarray(b) for _, b in parts]), np.asarray(labels)[index], report)
 
     def embed(self, images) -> torch.Tensor:
         raise NotImplementedError

@@ -42,6 +42,16 @@ def facenet_network(n_classes: int, state: dict | None = None, embedding: bool =
 
 
 @torch.no_grad()
+def embed_rows(net, rows, wanted: np.ndarray, size: int, device="cpu", batch_size: int = 64) -> tuple[np.ndarray, torch.Tensor]:
+    """(row indices, unit embeddings) of the photos of ``rows`` (``data.batches``) where ``wanted`` holds, in storage
+    order, read and embedded ``batch_size`` at a time."""
+    parts = [(index, embed_with(net, images, size, device, batch_size)) for index, images in rows.batches(wanted, batch_size)]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), torch.zeros(0, 512)
+    return np.concatenate([i for i, _ in parts]), torch.cat([e for _, e in parts])
+
+
+@torch.no_grad()
 def embed_with(net, images, size: int, device="cpu", batch_size: int = 64) -> torch.Tensor:
     """Unit rows (N, 512) on the CPU of ``images`` (see ``Judge.embed``) resized to ``size``: facenet's input is 2x - 1.
     Converted a batch at a time, so only one batch of the photos is ever held as floats."""
@@ -50,18 +60,25 @@ def embed_with(net, images, size: int, device="cpu", batch_size: int = 64) -> to
     return F.normalize(torch.cat(out) if out else torch.zeros(0, 512), dim=1)
 
 
+FLIP_SEED = 1 << 40
+"""Added to an epoch's seed (seed * 1000 + epoch, as ``batches.shard_order`` seeds the photos' order) for the flips."""
+
+
 class FacenetTrainer:
     """InceptionResnetV1 trained as an identity classifier, one epoch at a time (cross-entropy,
-    Adam, random horizontal flips), with its state for checkpoints (the judge search resumes from it)."""
+    Adam, random horizontal flips), with its state for checkpoints (the judge search resumes from it).
 
-    def __init__(self, images: np.ndarray, labels: np.ndarray, config: JudgeConfig, device="cpu"):
+    The photos come as a trial's rows (``data.batches``: held whole, or streamed from the face shards), the training ones
+    where ``wanted`` holds; ``labels`` holds every row's label. An epoch reads them in ``batches.shard_order``'s seeded
+    order, a batch at a time, converted to floats as it is drawn."""
+
+    def __init__(self, rows, wanted: np.ndarray, labels: np.ndarray, config: JudgeConfig, device="cpu"):
         torch.manual_seed(config.seed)
         self.config, self.device, self.epochs_done = config, device, 0
-        self.n_classes = int(np.max(labels)) + 1
+        self.rows, self.wanted = rows, np.asarray(wanted, dtype=bool)
+        self.n_classes = int(np.max(np.asarray(labels)[self.wanted])) + 1
         self.net = facenet_network(self.n_classes).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)
-        self.images = images
-        """The training photos as given (uint8 (N, H, W, 3) or float (N, 3, H, W)); each batch is converted when it is drawn."""
         self.y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
     def epoch(self, meter=None) -> tuple[float, float]:
@@ -69,15 +86,13 @@ class FacenetTrainer:
         ``meter`` (a ``compute.ComputeMeter``: its FLOPs, steps and images) when given."""
         self.net.classify = True
         self.net.train()
-        generator = torch.Generator().manual_seed(self.config.seed * 1000 + self.epochs_done)
-        order = torch.randperm(len(self.y), generator=generator)
+        flips = torch.Generator().manual_seed(FLIP_SEED + self.config.seed * 1000 + self.epochs_done)
         total, correct, loss_sum = 0, 0, 0.0
-        for start in range(0, len(order), self.config.batch_size):
-            index = order[start : start + self.config.batch_size]
+        for index, images in self.rows.batches(self.wanted, self.config.batch_size, self.config.seed, self.epochs_done):
             if len(index) < 2:
                 continue
-            x, y = as_float_images(self.images[index.numpy()]) * 2.0 - 1.0, self.y[index]
-            flip = torch.rand(len(index), generator=generator) < 0.5
+            x, y = as_float_images(images) * 2.0 - 1.0, self.y[torch.as_tensor(index)]
+            flip = torch.rand(len(index), generator=flips) < 0.5
             x[flip] = x[flip].flip(-1)
             logits, loss = meter.step(len(index), lambda: self._step(x, y)) if meter is not None else self._step(x, y)
             total += len(index)
@@ -142,8 +157,15 @@ class TrainedFacenet(FacenetJudge):
     objective = JUDGE_OBJECTIVE
 
     def fit(self, faces: np.ndarray, labels: np.ndarray, report=None) -> None:
-        """Train for ``config.epochs``; ``report(epoch, loss, accuracy)`` after each epoch when given."""
-        trainer = FacenetTrainer(faces, labels, self.config, self.device)
+        """Train for ``config.epochs`` on ``faces``; ``report(epoch, loss, accuracy)`` after each epoch when given."""
+        from v2f_bench.data.batches import InMemoryRows, ShardLayout
+
+        faces = np.asarray(faces)
+        self.fit_rows(InMemoryRows(ShardLayout.in_memory(faces), faces), np.ones(len(faces), dtype=bool), labels, report)
+
+    def fit_rows(self, rows, wanted: np.ndarray, labels: np.ndarray, report=None) -> None:
+        """Train for ``config.epochs`` on the photos of ``rows`` where ``wanted`` holds, a batch at a time."""
+        trainer = FacenetTrainer(rows, wanted, labels, self.config, self.device)
         for epoch in range(1, self.config.epochs + 1):
             loss, accuracy = trainer.epoch()
             if report is not None:

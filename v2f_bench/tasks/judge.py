@@ -56,14 +56,16 @@ class JudgeTask(Task):
     def epochs(cls, config: dict, data: dict, meter, state: dict | None = None):
         """Each epoch: train, calibrate tau on the validation photos and report the validation verification
         accuracy and F1 there; after the last epoch the test-photo verification at that tau goes to ``test_metrics.json``."""
-        from v2f_bench.judges.facenet import FacenetTrainer, embed_with
+        from v2f_bench.data.batches import rows_for
+        from v2f_bench.judges.facenet import FacenetTrainer, embed_rows
 
         judge_config = judge_config_of(check_config(JUDGE_HYPERS, config, "judge"))
         seed_everything(judge_config.seed)
         dev = str(device())
-        train, val, test = (np.flatnonzero(data["split"] == s) for s in ("train", "val", "test"))
-        trainer = FacenetTrainer(data["faces"][train], data["labels"][train], judge_config, dev)
-        size = data["faces"].shape[1]
+        rows = rows_for(data["layout"], data["faces"])
+        split, labels = np.asarray(data["split"]), np.asarray(data["labels"])
+        trainer = FacenetTrainer(rows, split == "train", labels, judge_config, dev)
+        size = data["layout"].shape[0]
         if state is not None:
             trainer.load_state_dict(state)
         for epoch in range(trainer.epochs_done + 1, judge_config.epochs + 1):
@@ -71,14 +73,14 @@ class JudgeTask(Task):
             if not math.isfinite(loss):
                 raise TrialDiverged(f"judge loss became {loss}; the trial diverged (try a lower learning rate)")
             net = trainer.network()
-            emb_val = meter.evaluate(lambda: embed_with(net, data["faces"][val], size, dev))
+            val, emb_val = meter.evaluate(lambda: embed_rows(net, rows, split == "val", size, dev))
             files = {}
             if epoch == judge_config.epochs:
-                emb_test = meter.evaluate(lambda: embed_with(net, data["faces"][test], size, dev))
-                calibration, verification = calibrate_and_verify(emb_val, data["labels"][val], emb_test, data["labels"][test], judge_config)
+                test, emb_test = meter.evaluate(lambda: embed_rows(net, rows, split == "test", size, dev))
+                calibration, verification = calibrate_and_verify(emb_val, labels[val], emb_test, labels[test], judge_config)
                 files = {TEST_METRICS_FILE: {f"test_{k}": v for k, v in verification.items()} | {"tau": calibration.tau}}
             else:
-                calibration = calibrate(emb_val, data["labels"][val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
+                calibration = calibrate(emb_val, labels[val], judge_config.distance, judge_config.criterion, judge_config.tau_step)
             row = {"epoch": epoch, "train_loss": loss, "train_accuracy": accuracy, "val_verification_accuracy": calibration.accuracy,
                    "val_f1": calibration.f1, "tau": calibration.tau}
             yield Epoch(row, trainer.state_dict(), files)
@@ -103,21 +105,28 @@ class JudgeTask(Task):
                             f"drop --judge, or pass --judge {judge.kind} to a generator search instead")
 
 
-def judge_data(prepared) -> dict:
-    """The arrays a judge trial needs: the judge-size crops with labels and splits."""
-    size, faces, labels, split = _photos(prepared)
-    return {"task": JudgeTask, "faces": faces, "labels": labels, "split": split}
+def judge_data(prepared, mode: str | None = None) -> dict:
+    """What a judge trial needs: the judge-size crops' shard layout, the crops themselves (``faces``) unless they stream
+    (``data.batches.streams`` under ``mode``: None, and the trial reads them through Ray Data), labels and splits."""
+    from v2f_bench.data.batches import streams
+
+    crops = judge_crops(prepared)
+    streamed = streams(crops.total * crops.row_bytes, mode)
+    return {"task": JudgeTask, "layout": crops, "faces": None if streamed else np.asarray(prepared.faces(judge_size(prepared))),
+            "streamed": streamed, "labels": np.asarray(prepared.arrays["photo_label.npy"]), "split": np.asarray(prepared.arrays["photo_split.npy"])}
+
+
+def judge_crops(prepared, local: bool = False):
+    """The ``batches.ShardLayout`` of the prepared dataset's judge-size face crops."""
+    from v2f_bench.data.batches import ShardLayout
+    from v2f_bench.data.prepared import FACE_SHARDS, face_column
+
+    return ShardLayout.of(prepared, FACE_SHARDS, face_column(judge_size(prepared)), local=local)
 
 
 def judge_size(prepared) -> int:
     """The side of the face crops the judge reads (the prepared dataset's ``judge_size``)."""
     return int(prepared.manifest["params"]["faces"]["judge_size"])
-
-
-def _photos(prepared) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    size = judge_size(prepared)
-    return (size, np.asarray(prepared.faces(size)), np.asarray(prepared.arrays["photo_label.npy"]),
-            np.asarray(prepared.arrays["photo_split.npy"]))
 
 
 def _judge_key(prepared: PreparedDataset, config: JudgeConfig) -> str:
@@ -143,9 +152,11 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     judge = chosen(config, device(), input_size=size)
     history = []
     if not judge.pretrained:
-        faces = prepared.faces(size, keep=False)  # not kept: the embedding below reads one shard at a time
+        from v2f_bench.data.batches import rows_for, streams
+
+        crops = judge_crops(prepared, local=True)
+        held = None if streams(crops.total * crops.row_bytes) else prepared.faces(size, keep=False)  # not kept: embedding reads a shard at a time
         labels, split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
-        train = split == "train"
         bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
         def report(epoch, loss, accuracy):
@@ -153,9 +164,9 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
 
-        judge.fit(faces[train], labels[train], report=report)
+        judge.fit_rows(rows_for(crops, held), split == "train", labels, report=report)
         bar.close()
-        del faces
+        del held
     return _calibrated_stage(folder, key, judge, config, prepared, history)
 
 
@@ -206,11 +217,9 @@ def embed_photos(judge, prepared: PreparedDataset, folder: Path, keep: np.ndarra
     crops and embeddings are held at a time. Returns the shards' spec (as a prepared manifest writes one, for
     ``batches.ShardLayout.from_spec``) and the embeddings of the photos where ``keep`` holds, in photo order."""
     from v2f_bench.data import shards
-    from v2f_bench.data.batches import ShardLayout, read_column
-    from v2f_bench.data.prepared import FACE_SHARDS, face_column
+    from v2f_bench.data.batches import read_column
 
-    size = judge_size(prepared)
-    crops = ShardLayout.of(prepared, FACE_SHARDS, face_column(size), local=True)
+    crops = judge_crops(prepared, local=True)
     written = shards.EmbeddingShards(folder, PHOTO_EMBEDDINGS, EMBEDDING_COLUMN)
     held, dim = [], 0
     bar = progress(range(len(crops.files)), f"embedding the photos with the {judge.name} judge", unit="shard")
