@@ -583,8 +583,9 @@ def _add_verbose_option(p) -> None:
     p.add_argument("--verbose", action="store_true", help="show Ray's own console output (trial tables, worker logs); "
                    "by default a line per stage and a progress line per search (console.py)")
     p.add_argument("--data-path", default="auto", choices=DATA_MODES,
-                   help=f"how a voice trial gets its windows: whole through the object store (memory), streamed shard by shard through "
-                        f"Ray Data (stream), or by size (auto, the default: stream above {IN_MEMORY_LIMIT_BYTES / 1024**3:g} GiB of features)")
+                   help=f"how trials and stages get their training rows (a voice trial's windows, a generator trial's window embeddings, "
+                        f"the trained judge's photos): whole through the object store (memory), streamed shard by shard through Ray Data "
+                        f"(stream), or by size (auto, the default: stream a column above {IN_MEMORY_LIMIT_BYTES / 1024**3:g} GiB)")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -302,6 +302,7 @@ def resume_search(setup: SearchSetup, storage: str, name: str):
     tuner = tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=False, restart_errored=False)
     started = time.time()
     results = fit(tuner)
+    set_aside_unrecorded(exp)  # a killed driver's trials that a cluster kept running may have written after the first pass
     record["resumed_wall_time_s"] = record.get("resumed_wall_time_s", 0.0) + time.time() - started
     record["spent"] = spent_compute(results, Budget(**record["budget"]))
     write_record(exp, record)
@@ -316,7 +317,9 @@ def set_aside_unrecorded(exp: Location) -> list[str]:
     between a trial's start and the next snapshot leaves that trial's directory behind, unknown to the snapshot. The
     resumed search knows nothing of it and runs that place of the budget again as a new trial, so the old directory
     would count as one trial more than the budget (and a second chance for its search). It is kept, out of the results;
-    so is a trial directory Ray made but never wrote to. When Ray's newest snapshot is unreadable, nothing is moved (an
+    so is a trial directory Ray made but never wrote to. ``resume_search`` calls it before the restore and again once the
+    search has ended: a driver that joined a cluster leaves its trials running there for a while after it is killed, and
+    they may write (even recreate a moved directory) after the first pass. When Ray's newest snapshot is unreadable, nothing is moved (an
     older snapshot would leave out trials the newest records) and the console says so. Resuming a search whose driver
     still runs is a misuse this cannot guard against: that driver's newest trials would be moved from under it.
     """

@@ -5,7 +5,7 @@ are "the same person" when their distance is below a threshold tau. Tau is not t
 ``judge.calibrate`` chooses it on real photo pairs for every judge alike, and its grid assumes unit
 vectors, which is why ``embed`` must return unit rows.
 
-A judge class sets three class attributes and implements five methods:
+A judge class sets three class attributes and implements five methods (and may override ``fit_rows``):
 
 - ``name``: the registry key (``--judge NAME``); ``summary``: one line for ``--judge``'s help,
   including what embedding costs when that is notable.

@@ -76,6 +76,8 @@ class FacenetTrainer:
         torch.manual_seed(config.seed)
         self.config, self.device, self.epochs_done = config, device, 0
         self.rows, self.wanted = rows, np.asarray(wanted, dtype=bool)
+        if not self.wanted.any():
+            raise ValueError("no training photo to fit the judge on (the train split holds none)")
         self.n_classes = int(np.max(np.asarray(labels)[self.wanted])) + 1
         self.net = facenet_network(self.n_classes).to(device)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=config.lr)

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import shutil
 from pathlib import Path
@@ -153,9 +154,11 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     history = []
     if not judge.pretrained:
         from v2f_bench.data.batches import rows_for, streams
+        from v2f_bench.parallel import ray_session
 
-        crops = judge_crops(prepared, local=True)
-        held = None if streams(crops.total * crops.row_bytes) else prepared.faces(size, keep=False)  # not kept: embedding reads a shard at a time
+        crops = judge_crops(prepared)  # streamed, Ray Data's tasks may read on any node of a cluster: from the dataset's source
+        streamed = streams(crops.total * crops.row_bytes)
+        held = None if streamed else prepared.faces(size, keep=False)  # not kept: embedding reads a shard at a time
         labels, split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
         bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
@@ -164,7 +167,8 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
 
-        judge.fit_rows(rows_for(crops, held), split == "train", labels, report=report)
+        with ray_session("local") if streamed else contextlib.nullcontext():  # the session open, else a private one for Ray Data
+            judge.fit_rows(rows_for(crops, held), split == "train", labels, report=report)
         bar.close()
         del held
     return _calibrated_stage(folder, key, judge, config, prepared, history)
