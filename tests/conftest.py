@@ -108,6 +108,17 @@ def diverging_search(prepared_dir, trained_stages, tmp_path_factory, shared_ray)
     return SimpleNamespace(experiment=experiment, results=results, space=space)
 
 
+@pytest.fixture(scope="session")
+def voice_sharded(small_raw, tmp_path_factory):
+    """The tiny dataset prepared in voice shards of 3 clips (7 shards), so that passes cross shard boundaries (read only)."""
+    from v2f_bench.data.prepared import PrepareConfig, load_prepared, prepare
+    from v2f_bench.data.sources import resolve_sources
+
+    out = tmp_path_factory.mktemp("voice-sharded") / "ds"
+    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig(shard_clips=3))
+    return load_prepared(out)
+
+
 @pytest.fixture
 def staged_run_dir(trained_stages, tmp_path) -> Path:
     """``tmp_path / "run"`` holding a copy of the session's voice and judge stages (``trained_stages``)."""

@@ -12,18 +12,14 @@ import numpy as np
 import pytest
 
 from v2f_bench.data.batches import IN_MEMORY_LIMIT_BYTES, InMemoryRows, ShardLayout, StreamedRows, shard_order, streams, take_rows
-from v2f_bench.data.prepared import VOICE_COLUMN, VOICE_SHARDS, PrepareConfig, load_prepared, prepare
-from v2f_bench.data.sources import resolve_sources
+from v2f_bench.data.prepared import VOICE_COLUMN, VOICE_SHARDS
 from v2f_bench.data.synth import SynthConfig, write_synth
 
 
 @pytest.fixture(scope="module")
-def sharded(small_raw, tmp_path_factory):
-    """The tiny dataset in voice shards of 3 clips (7 shards)."""
-    out = tmp_path_factory.mktemp("sharded") / "ds"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig(shard_clips=3))
-    ds = load_prepared(out)
-    return ds, ShardLayout.of(ds, VOICE_SHARDS, VOICE_COLUMN)
+def sharded(voice_sharded):
+    """The tiny dataset in voice shards of 3 clips (7 shards), and the layout of its features."""
+    return voice_sharded, ShardLayout.of(voice_sharded, VOICE_SHARDS, VOICE_COLUMN)
 
 
 def passes(rows, wanted, batch_size, seed=None, epoch=None, skip=0):

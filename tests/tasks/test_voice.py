@@ -10,19 +10,16 @@ import torch
 
 from v2f_bench.artifacts import EMBEDDING_COLUMN
 from v2f_bench.data.batches import ShardLayout, take_rows, whole_column
-from v2f_bench.data.prepared import VOICE_SHARDS, PrepareConfig, load_prepared, prepare
-from v2f_bench.data.sources import resolve_sources
+from v2f_bench.data.prepared import VOICE_SHARDS, load_prepared
 from v2f_bench.tasks.voice import CLIP_EMBEDDINGS, WINDOW_EMBEDDINGS, voice_stage, window_layout, write_embeddings
 from v2f_bench.voice_encoders.base import VoiceEncoder
 from v2f_bench.voice_encoders.registry import resolve_voice_encoder
 
 
 @pytest.fixture(scope="module")
-def sharded(small_raw, tmp_path_factory):
+def sharded(voice_sharded):
     """The tiny dataset in voice shards of 3 clips."""
-    out = tmp_path_factory.mktemp("voice-shards") / "ds"
-    prepare(resolve_sources(small_raw, None, None), out, PrepareConfig(shard_clips=3))
-    return load_prepared(out)
+    return voice_sharded
 
 
 def test_the_stage_writes_one_embedding_shard_per_voice_shard_with_the_embedding_of_every_window(sharded, tmp_path):
