@@ -30,10 +30,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER, TRIAL_FILES, UNRECORDED_FOLDER
+from v2f_bench.artifacts import SEARCH_RECORD, STAGES_FOLDER, UNRECORDED_FOLDER
 from v2f_bench.console import fit
 from v2f_bench.errors import UserError, first_line
-from v2f_bench.storage import Location, experiment, read_trial_states, storage_root
+from v2f_bench.storage import Location, experiment, holds_trial, read_trial_states, storage_root, trial_folders
 
 SCHEDULERS = ("asha", "fifo")
 COMPUTE_CAPS = {"trials": 1000, "max_epochs": 1000}
@@ -319,9 +319,10 @@ def set_aside_unrecorded(exp: Location) -> list[str]:
     would count as one trial more than the budget (and a second chance for its search). It is kept, out of the results;
     so is a trial directory Ray made but never wrote to. ``resume_search`` calls it before the restore and again once the
     search has ended: a driver that joined a cluster leaves its trials running there for a while after it is killed, and
-    they may write (even recreate a moved directory) after the first pass. When Ray's newest snapshot is unreadable, nothing is moved (an
-    older snapshot would leave out trials the newest records) and the console says so. Resuming a search whose driver
-    still runs is a misuse this cannot guard against: that driver's newest trials would be moved from under it.
+    they may write (even recreate a moved directory) after the first pass. When Ray's newest snapshot is unreadable,
+    nothing is moved (an older snapshot would leave out trials the newest records) and the console says so. Resuming a
+    search whose driver still runs is a misuse this cannot guard against: that driver's newest trials would be moved
+    from under it.
     """
     from v2f_bench.console import stage
 
@@ -332,13 +333,7 @@ def set_aside_unrecorded(exp: Location) -> list[str]:
         if problems:
             stage(f"{problems[0]}; trial directories it may not record are left where they are")
         return []
-
-    def unrecorded_trial(name: str) -> bool:
-        listing = exp.child(name).listing()
-        return not listing or any(f in listing for f in TRIAL_FILES)
-
-    stray = [name for name, is_dir in sorted(names.items())
-             if is_dir and name not in recorded and not name.startswith(".") and name != STAGES_FOLDER and unrecorded_trial(name)]
+    stray = [name for name, listing in trial_folders(exp, names).items() if name not in recorded and (not listing or holds_trial(listing))]
     for name in stray:
         try:
             exp.move(name, exp.child(UNRECORDED_FOLDER).child(name))

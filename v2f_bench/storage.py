@@ -19,7 +19,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from v2f_bench.artifacts import RAY_STATE_PREFIX
+from v2f_bench.artifacts import RAY_STATE_PREFIX, STAGES_FOLDER, TRIAL_FILES
 from v2f_bench.errors import UserError
 
 
@@ -199,6 +199,19 @@ def storage_root(storage: str | Path) -> str:
 def experiment(storage: str | Path, name: str) -> Location:
     """The experiment folder ``<storage>/<name>``."""
     return Location.parse(storage).child(name)
+
+
+def trial_folders(loc: Location, names: dict[str, bool]) -> dict[str, dict[str, bool]]:
+    """Each subfolder of the experiment ``loc`` (whose ``listing()`` is ``names``) that may be a trial's, in name order,
+    with its own listing: every folder but hidden ones and the stage artifacts. One holding any of ``TRIAL_FILES`` is a
+    trial directory (``holds_trial``); an empty one is a trial Ray made and has not written to yet."""
+    return {name: loc.child(name).listing() for name, is_dir in sorted(names.items())
+            if is_dir and not name.startswith(".") and name != STAGES_FOLDER}
+
+
+def holds_trial(listing: dict[str, bool]) -> bool:
+    """Whether a folder with this listing is a trial directory (it holds one of Ray's trial files)."""
+    return any(name in listing for name in TRIAL_FILES)
 
 
 def read_trial_states(loc: Location, names: dict[str, bool], problems: list[str]) -> dict[str, dict] | None:

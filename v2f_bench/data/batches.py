@@ -116,6 +116,11 @@ class ShardLayout:
     def row_bytes(self) -> int:
         return int(np.prod(self.shape)) * np.dtype(self.dtype).itemsize
 
+    @property
+    def nbytes(self) -> int:
+        """The whole column's size: what ``streams`` weighs."""
+        return self.total * self.row_bytes
+
 
 def shard_order(layout: ShardLayout, wanted: np.ndarray, seed: int | None = None, epoch: int | None = None,
                 skip: int = 0) -> list[tuple[int, np.ndarray]]:

@@ -54,11 +54,11 @@ from pathlib import Path
 import pandas as pd
 
 from v2f_bench.artifacts import (COMPARE_RECORD, DIVERGED_FILE, RAY_ERROR_FILE, RAY_MARKERS, RAY_PARAMS_FILE, RAY_RESULT_FILE,
-                                 RAY_STATE_PREFIX, SEARCH_RECORD, STAGES_FOLDER, TEST_METRICS_FILE, TRIAL_FILES, UNRECORDED_FOLDER, LADDER_FILE)
+                                 RAY_STATE_PREFIX, SEARCH_RECORD, TEST_METRICS_FILE, UNRECORDED_FOLDER, LADDER_FILE)
 from v2f_bench.compute import COMPUTE_KEYS
 from v2f_bench.models.family import reports_per_trial
 from v2f_bench.errors import UserError
-from v2f_bench.storage import Location, read_trial_states
+from v2f_bench.storage import Location, holds_trial, read_trial_states, trial_folders
 from v2f_bench.targets import role_of
 
 
@@ -338,13 +338,11 @@ def _read_experiment(loc: Location, origin: str, compare: dict | None, problems:
             "experiment_path": str(loc)}
 
     trial_dirs, starting = {}, []
-    for name, is_dir in sorted(names.items()):
-        if is_dir and not name.startswith(".") and name != STAGES_FOLDER:
-            listing = loc.child(name).listing()
-            if any(f in listing for f in TRIAL_FILES):
-                trial_dirs[name] = listing
-            elif name not in (state or {}):
-                starting.append(name)  # Ray made the trial's folder after its last state snapshot and wrote nothing yet
+    for name, listing in trial_folders(loc, names).items():
+        if holds_trial(listing):
+            trial_dirs[name] = listing
+        elif name not in (state or {}):
+            starting.append(name)  # Ray made the trial's folder after its last state snapshot and wrote nothing yet
     order = list(state or {}) + [name for name in trial_dirs if name not in (state or {})]
     for name in starting:
         problems.append(f"{loc}/{name}: a trial directory with no results yet (a trial just starting?); skipped")

@@ -130,7 +130,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
     clips = prepared.manifest["clips"]
     label_of = {row["voice_id"]: row["label"] for row in prepared.manifest["identities"]}
     windows = window_layout(run_dir, voice)
-    streamed = streams(windows.total * windows.row_bytes)
+    streamed = streams(windows.nbytes)
     window_label = np.asarray(prepared.arrays["window_label.npy"])
     window_split = np.asarray(prepared.arrays["window_split.npy"])
     clip_split = np.array([c["split"] for c in clips])
@@ -160,7 +160,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
         "eval_unit": eval_unit,
         "voice_sample": (clip_emb[shown], clip_label[shown]),
         "gallery": gallery_settings(gallery),
-        "faces": faces if streams(faces.total * faces.row_bytes) else prepared.faces(64),
+        "faces": faces if streams(faces.nbytes) else prepared.faces(64),
         "mean_face": mean_face(prepared, photo_split == "train"),
         "photo_label": photo_label,
         "photo_split": photo_split,
@@ -171,7 +171,7 @@ def generator_data(prepared: PreparedDataset, run_dir: Path, voice: dict, judge:
             "state": torch.load(run_dir / "judge" / "judge.pt", map_location="cpu", weights_only=True),
             "tau": judge["calibration"]["tau"],
             "distance": judge["calibration"]["distance"],
-            "photo_emb": embeddings if streams(embeddings.total * embeddings.row_bytes) else whole_column(embeddings),
+            "photo_emb": embeddings if streams(embeddings.nbytes) else whole_column(embeddings),
             **photo_summary(embeddings, photo_label, photo_split),
         },
     }
@@ -341,9 +341,10 @@ def _reference_points(family, meter, point, position: dict, data: dict, voice, f
     photos = np.flatnonzero(np.asarray(data["photo_split"]) == "train")
     labels, photo_labels = np.asarray(data["window_label"]), np.asarray(data["photo_label"])
     index = np.flatnonzero(train)
-    windows = torch.empty(len(index), data["voice"].shape[0])
-    for rows, batch in voice.batches(train, EVAL_BATCH * 16):  # storage order: the rows of ``index`` in turn
-        windows[np.searchsorted(index, rows)] = batch
+    windows, at = torch.empty(len(index), data["voice"].shape[0]), 0
+    for _, batch in voice.batches(train, EVAL_BATCH * 16):  # storage order: the rows of ``index`` in turn
+        windows[at : at + len(batch)] = batch
+        at += len(batch)
     meter.step(len(index), lambda: family.fit(windows, torch.as_tensor(labels[index]), faces[photos], torch.as_tensor(photo_labels[photos])))
     if fractions:
         for k in range(position["rung"], len(fractions)):

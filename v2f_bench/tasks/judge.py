@@ -111,10 +111,11 @@ def judge_data(prepared, mode: str | None = None) -> dict:
     (``data.batches.streams`` under ``mode``: None, and the trial reads them through Ray Data), labels and splits."""
     from v2f_bench.data.batches import streams
 
-    crops = judge_crops(prepared)
-    streamed = streams(crops.total * crops.row_bytes, mode)
-    return {"task": JudgeTask, "layout": crops, "faces": None if streamed else np.asarray(prepared.faces(judge_size(prepared))),
-            "streamed": streamed, "labels": np.asarray(prepared.arrays["photo_label.npy"]), "split": np.asarray(prepared.arrays["photo_split.npy"])}
+    crops = judge_crops(prepared)  # streamed, Ray Data's tasks may read on any node of a cluster: from the dataset's source
+    streamed = streams(crops.nbytes, mode)
+    held = None if streamed else prepared.faces(judge_size(prepared), keep=False)  # the dataset keeps no copy beside this one
+    return {"task": JudgeTask, "layout": crops, "faces": held, "streamed": streamed,
+            "labels": np.asarray(prepared.arrays["photo_label.npy"]), "split": np.asarray(prepared.arrays["photo_split.npy"])}
 
 
 def judge_crops(prepared, local: bool = False):
@@ -153,13 +154,10 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
     judge = chosen(config, device(), input_size=size)
     history = []
     if not judge.pretrained:
-        from v2f_bench.data.batches import rows_for, streams
+        from v2f_bench.data.batches import rows_for
         from v2f_bench.parallel import ray_session
 
-        crops = judge_crops(prepared)  # streamed, Ray Data's tasks may read on any node of a cluster: from the dataset's source
-        streamed = streams(crops.total * crops.row_bytes)
-        held = None if streamed else prepared.faces(size, keep=False)  # not kept: embedding reads a shard at a time
-        labels, split = np.asarray(prepared.arrays["photo_label.npy"]), np.asarray(prepared.arrays["photo_split.npy"])
+        data = judge_data(prepared)
         bar = progress(range(config.epochs), f"training the {config.kind} judge", unit="epoch")
 
         def report(epoch, loss, accuracy):
@@ -167,10 +165,10 @@ def judge_stage(prepared: PreparedDataset, run_dir: Path, config: JudgeConfig) -
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}")
 
-        with ray_session("local") if streamed else contextlib.nullcontext():  # the session open, else a private one for Ray Data
-            judge.fit_rows(rows_for(crops, held), split == "train", labels, report=report)
+        with ray_session("local") if data["streamed"] else contextlib.nullcontext():  # the session open, else a private one for Ray Data
+            judge.fit_rows(rows_for(data["layout"], data["faces"]), data["split"] == "train", data["labels"], report=report)
         bar.close()
-        del held
+        del data  # the crops: embedding reads a shard at a time
     return _calibrated_stage(folder, key, judge, config, prepared, history)
 
 

@@ -111,7 +111,7 @@ def voice_stage(prepared: PreparedDataset, run_dir: Path, config: dict | None = 
     if found is not None and "epochs_trained" in found:  # older records paired the last epoch's val with the best epoch's test
         if WINDOW_EMBEDDINGS not in found:  # a stage from before the embedding shards: its model is embedded again, not retrained
             (folder / "window_embeddings.npy").unlink(missing_ok=True)
-            found = finish(folder, found["key"], {**_written(voice_encoder, prepared, folder, voice_encoder.load(folder / "best_checkpoint")),
+            found = finish(folder, found["key"], {WINDOW_EMBEDDINGS: write_embeddings(voice_encoder, prepared, folder, voice_encoder.load(folder / "best_checkpoint")),
                                                   **{k: v for k, v in found.items() if k != "key"}})
         return found
     data, config = VoiceTask.trial_data(voice_encoder, prepared, config)
@@ -146,7 +146,7 @@ def _pretrained_voice_stage(prepared: PreparedDataset, run_dir: Path, voice_enco
         return found
     started = time.time()
     shutil.rmtree(folder, ignore_errors=True)
-    written = _written(voice_encoder, prepared, folder)
+    written = {WINDOW_EMBEDDINGS: write_embeddings(voice_encoder, prepared, folder)}
     return finish(folder, key, {"encoder": voice_encoder.name, "trainable": False, "embedding_dim": voice_encoder.embedding_dim,
                                  "config": {}, "epoch": None, "epochs_trained": 0, "val": {}, "test": {},
                                  "embed_seconds": time.time() - started, **written})
@@ -169,7 +169,7 @@ def adopt_voice_trial(prepared: PreparedDataset, run_dir: Path, config: dict, re
     model = voice_encoder.load(local)
     outcome = checkpoint_metrics(result)
     (folder / STAGE_FILE).unlink(missing_ok=True)  # the stage is unusable until its new embeddings are all written
-    written = _written(voice_encoder, prepared, folder, model)
+    written = {WINDOW_EMBEDDINGS: write_embeddings(voice_encoder, prepared, folder, model)}
     val = {k: v for k, v in outcome["val"].items() if k.startswith("val_") or k == "epoch"}
     return finish(folder, key, {"encoder": voice_encoder.name, "trainable": True, "embedding_dim": voice_encoder.embedding_dim,
                                  "config": config, "epoch": outcome["epoch"], "epochs_trained": outcome["epochs_trained"],
@@ -205,9 +205,3 @@ def window_layout(run_dir: Path, record: dict):
         raise UserError(f"{Path(run_dir) / 'voice'}: a voice stage from before the window-embedding shards; run a command that "
                         "uses it (train, tune or paper with this --run-dir), which embeds its windows again without training")
     return ShardLayout.from_spec(record[WINDOW_EMBEDDINGS], EMBEDDING_COLUMN, Path(run_dir) / "voice")
-
-
-def _written(voice_encoder, prepared: PreparedDataset, folder: Path, model=None) -> dict:
-    """The stage record's entry for the embeddings ``write_embeddings`` writes into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    return {WINDOW_EMBEDDINGS: write_embeddings(voice_encoder, prepared, folder, model)}

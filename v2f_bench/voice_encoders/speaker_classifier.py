@@ -58,7 +58,7 @@ def voice_data(prepared, mode: str | None = None) -> dict:
         "clip": np.asarray(prepared.arrays["window_clip.npy"]),
         "n_classes": len(prepared.manifest["identities"]),
     }
-    data["streamed"] = streams(layout.total * layout.row_bytes, mode)
+    data["streamed"] = streams(layout.nbytes, mode)
     if not data["streamed"]:
         data["features"] = np.ascontiguousarray(prepared.voice_features)
     return data
