@@ -29,7 +29,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks.results import Section, machine_line, section_markdown, summary_table
+from benchmarks.results import Section, machine_line, section_markdown, shown_command, summary_table
 
 SECTIONS = ("main", "prepare", "train", "metrics", "search", "sharing", "scale", "gpu")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "reports" / "benchmarks.md"
@@ -95,7 +95,7 @@ def document(sections: list[Section], argv: list[str], total_s: float) -> str:
     runs = sorted({s.written for s in sections if s.written})
     written = ("Sections come from several runs: " + "; ".join(
         f"{', '.join(s.name for s in sections if s.written == run)} on {run}" for run in runs) + ".\n\n") if len(runs) > 1 else ""
-    head = (f"# v2f_bench benchmarks\n\nWritten by `python -m benchmarks {' '.join(argv)}`".rstrip() + f" on {stamp} in {total_s / 60:.1f} min.\n\n"
+    head = (f"# v2f_bench benchmarks\n\nWritten by `{shown_command('python -m benchmarks', argv)}` on {stamp} in {total_s / 60:.1f} min.\n\n"
             + written
             + f"Machine: {machine_line()}.\n\nEvery ratio compares a path with a baseline measured in the same run "
             "(> 1 = better than the baseline). Wall times on a shared machine are upper bounds.\n\n")
@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 sections.append(failed_section(name, error, time.perf_counter() - began))
                 sections[-1].name = name
             print(f"[benchmarks] {name} done in {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
-    stamp = f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}`"
+    stamp = f"{datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')} by `{shown_command('python -m benchmarks', sys.argv[1:] if argv is None else argv)}`"
     for section in sections:
         section.written = stamp
     if args.update and args.out.with_suffix(".json").is_file():

@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
+    from benchmarks.results import shown_command
     from v2f_bench.compute import parse_compute_budget
     from v2f_bench.data.prepared import load_prepared
     from v2f_bench.provenance import machine
@@ -187,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m benchmarks.convergence: error: {exc}", file=sys.stderr)
         return 2
     runs = [run_family(label, family, settings, data, budget.amount, args.rungs, args.image_size, args.seed) for label, family, settings in plan]
-    meta = {"command": "python -m benchmarks.convergence " + " ".join(argv if argv is not None else sys.argv[1:]), "machine": machine(),
+    meta = {"command": shown_command("python -m benchmarks.convergence", argv if argv is not None else sys.argv[1:], "RUN_DIR"), "machine": machine(),
             "budget": budget.amount, "rungs": args.rungs, "image_size": args.image_size, "seed": args.seed, "threads": torch.get_num_threads(),
             "voice": voice["encoder"], "tau": judge["calibration"]["tau"],
             "chance": runs[0]["points"][0]["val_chance_verification_accuracy"],

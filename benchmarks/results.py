@@ -11,8 +11,29 @@ from __future__ import annotations
 import math
 import platform
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
+
+
+def shown_command(prog: str, argv: list[str], positional: str = "PATH") -> str:
+    """The command ``prog argv`` as a report records it, free of the paths of the machine that ran it: an absolute path
+    inside the repository is shown relative to it; one outside (a scratch folder, a run directory) as its option's name
+    in capitals (``--work WORK``), or as ``positional``."""
+    root = Path(__file__).resolve().parents[1]
+    shown = []
+    for k, arg in enumerate(argv):
+        option, _, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        path = Path(value)
+        if value and path.is_absolute():
+            if path.resolve().is_relative_to(root):
+                value = str(path.resolve().relative_to(root))
+            else:
+                before = option or (argv[k - 1] if k and argv[k - 1].startswith("--") else "")
+                value = before.lstrip("-").replace("-", "_").upper() if before else positional
+            arg = f"{option}={value}" if option else value
+        shown.append(arg)
+    return " ".join([prog, *shown])
 
 
 @dataclass

@@ -9,8 +9,8 @@ each in a child of its own whose peak resident memory (``ru_maxrss`` from ``wait
   runs it but without Ray, with the trial data ``generator_data`` builds (which, outside Ray, the trial's process holds);
   its images/s. At the two largest sizes again with ``--data-path stream``: the voice stage's window embeddings stay in
   their shards and the trial streams them through Ray Data (a local Ray instance of 2 CPUs, started in that child: the
-  peak is the child's own, not that of Ray's other processes, its read tasks included), and the faces and judge embeddings stay in their shards and the trial takes its targets'
-  rows from them.
+  peak is the child's own, not that of Ray's other processes, its read tasks included), and the faces and judge
+  embeddings stay in their shards and the trial takes its targets' rows from them.
 
 At the largest size, the voice trial's data path: one pass over the training windows from memory (``InMemoryRows``,
 the baseline) and streamed through Ray Data (``StreamedRows``), windows/s; and one training epoch of the voice trial

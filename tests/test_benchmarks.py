@@ -188,3 +188,12 @@ def test_precision_rows_compare_each_variant_with_fp32_of_the_same_family_and_wi
     assert rows[4].label.startswith("vae, fp32: 2 GFLOP/step")
     with pytest.raises(ValueError, match="no fp32 timing"):
         variant_rows([Timing("cgan", 32, "bf16", 1.0, 1, 8)])
+
+
+def test_a_report_records_its_command_without_the_paths_of_the_machine_that_ran_it():
+    from benchmarks.results import shown_command
+
+    argv = ["/tmp/run", "--work", "/tmp/bench/work", f"--out={ROOT / 'reports' / 'x.md'}", "--only", "scale"]
+    assert shown_command("python -m benchmarks.convergence", argv, "RUN_DIR") == \
+        "python -m benchmarks.convergence RUN_DIR --work WORK --out=reports/x.md --only scale"
+    assert shown_command("python -m benchmarks", []) == "python -m benchmarks"
